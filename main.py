@@ -1,0 +1,74 @@
+"""bluetick's entry point: `python main.py [serve|migrate|sql]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from bluetick import logs  # noqa: E402
+from bluetick.config import ConfigError, Settings, load_settings  # noqa: E402
+
+
+def serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from bluetick.app import create_app
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def dsn_of(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from bluetick.store import embedded
+
+    return embedded.start(settings.data_dir)
+
+
+def migrate(settings: Settings) -> None:
+    from bluetick.store.postgres import migrate as run_migrations
+
+    for name in asyncio.run(run_migrations(dsn_of(settings))):
+        print(f"applied {name}")
+
+
+def sql(settings: Settings, psql_args: list[str]) -> int:
+    """psql on the configured database (the embedded server's own psql when DATABASE_URL is unset)."""
+    from bluetick.store import embedded
+
+    dsn = dsn_of(settings)
+    psql = str(embedded.psql_path()) if os.access(embedded.psql_path(), os.X_OK) else "psql"
+    return subprocess.call([psql, dsn, *psql_args])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python main.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP service (the default)")
+    commands.add_parser("migrate", help="apply sql/migrations to the configured database")
+    sql_parser = commands.add_parser("sql", help="open psql on the configured database")
+    sql_parser.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql, e.g. -c 'select 1'")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"bluetick: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "sql":
+        return sql(settings, args.psql_args)
+    else:
+        serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""bluetick: WhatsApp delivery receipts merged into message_logs.whatsapp_status."""

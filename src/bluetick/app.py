@@ -1,0 +1,276 @@
+"""The aiohttp application: routes, start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bluetick import metrics, payloads
+from bluetick.config import Settings
+from bluetick.events import Direction, Message
+from bluetick.payloads.common import ItemError, event_time, identifier, phone, text
+from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
+from bluetick.store import Store
+from bluetick.store.postgres import PostgresStore, migrate
+
+log = logging.getLogger("bluetick.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A bug must not turn into a 500 the BSP treats as final: log it and answer 503 so it retries."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 413:
+            metrics.REJECTED.labels("too_large").inc()
+            return error(413, "body too large")
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error path=%s", request.path)
+        metrics.REJECTED.labels("internal").inc()
+        return error(503, "temporarily unavailable, retry later")
+
+
+def _org_id(request: web.Request) -> UUID | None:
+    try:
+        return UUID(request.match_info["org_id"])
+    except ValueError:
+        return None
+
+
+async def _read_json(request: web.Request, limit: int) -> tuple[Any, web.Response | None]:
+    if request.content_length is not None and request.content_length > limit:
+        metrics.REJECTED.labels("too_large").inc()
+        return None, error(413, "body too large", limit=limit)
+    body = await request.read()
+    try:
+        return json.loads(body), None
+    except (ValueError, RecursionError):
+        metrics.REJECTED.labels("malformed_json").inc()
+        return None, error(400, "body is not valid JSON")
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    settings = request.app[SETTINGS]
+    org_id = _org_id(request)
+    if org_id is None:
+        metrics.REJECTED.labels("bad_org").inc()
+        return error(404, "unknown organisation")
+    doc, failure = await _read_json(request, settings.max_body_bytes)
+    if failure is not None:
+        return failure
+    parsed = payloads.parse(org_id, doc)
+    if parsed.errors:
+        metrics.ITEM_ERRORS.labels(parsed.format).inc(len(parsed.errors))
+    summary = {
+        "format": parsed.format,
+        "statuses": len(parsed.statuses),
+        "messages": len(parsed.messages),
+        "skipped": parsed.errors,
+    }
+    if parsed.empty:
+        metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
+        return web.json_response({"stored": False, **summary})
+    try:
+        future = request.app[PIPELINE].submit(parsed.messages, parsed.statuses, wait=settings.durable)
+        if future is not None:
+            await asyncio.wait_for(future, settings.ack_timeout_ms / 1000)
+    except (Unavailable, TimeoutError) as exc:
+        reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
+        metrics.WEBHOOKS.labels(parsed.format, "unavailable").inc()
+        return error(503, f"cannot store now ({reason}), retry later")
+    except Rejected:
+        metrics.WEBHOOKS.labels(parsed.format, "refused").inc()
+        return error(422, "the database refused this payload's data")
+    metrics.WEBHOOKS.labels(parsed.format, "stored" if settings.durable else "queued").inc()
+    metrics.ACK_SECONDS.labels(settings.ack_mode).observe(time.perf_counter() - started)
+    return web.json_response({"stored": settings.durable, "queued": not settings.durable, **summary})
+
+
+def message_from_request(org_id: UUID, doc: Any) -> Message:
+    """The logging API's body as a Message; ItemError names the field that is wrong."""
+    if not isinstance(doc, dict):
+        raise ItemError("body must be a JSON object")
+    raw_direction = doc.get("direction") or Direction.OUTBOUND.value
+    if raw_direction not in (Direction.OUTBOUND.value, Direction.INBOUND.value):
+        raise ItemError("direction must be OUTBOUND or INBOUND")
+    direction = Direction(raw_direction)
+    to_phone = phone(doc.get("to_phone"), "to_phone")
+    from_phone = phone(doc.get("from_phone"), "from_phone")
+    if direction is Direction.OUTBOUND and to_phone is None:
+        raise ItemError("to_phone is required for an OUTBOUND message")
+    if direction is Direction.INBOUND and from_phone is None:
+        raise ItemError("from_phone is required for an INBOUND message")
+    metadata = doc.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or "\\u0000" in json.dumps(metadata)):
+        raise ItemError("metadata must be a JSON object without NUL characters")
+    kind = doc.get("msg_kind")
+    if kind is not None and (not isinstance(kind, str) or not 0 < len(kind) <= 64):
+        raise ItemError("msg_kind must be a string of 1 to 64 characters")
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(doc.get("bsp_msg_id"), "bsp_msg_id"),
+        direction=direction,
+        msg_kind=kind,
+        to_phone=to_phone,
+        from_phone=from_phone,
+        body=text(doc.get("body"), "body"),
+        sent_at=event_time(doc["sent_at"]) if doc.get("sent_at") is not None else None,
+        metadata=metadata,
+    )
+
+
+async def log_message(request: web.Request) -> web.Response:
+    """Log one message for the agent; always answers after the commit, with the stored row."""
+    settings = request.app[SETTINGS]
+    org_id = _org_id(request)
+    if org_id is None:
+        metrics.REJECTED.labels("bad_org").inc()
+        return error(404, "unknown organisation")
+    doc, failure = await _read_json(request, settings.max_body_bytes)
+    if failure is not None:
+        return failure
+    try:
+        message = message_from_request(org_id, doc)
+    except ItemError as exc:
+        metrics.REJECTED.labels("invalid_message").inc()
+        return error(422, str(exc))
+    try:
+        future = request.app[PIPELINE].submit([message], [], wait=True)
+        assert future is not None
+        rows = await asyncio.wait_for(future, settings.ack_timeout_ms / 1000)
+    except (Unavailable, TimeoutError):
+        return error(503, "cannot store now, retry later")
+    except Rejected:
+        return error(422, "the database refused this message's data")
+    return web.json_response(rows[message.key])
+
+
+async def verify_subscription(request: web.Request) -> web.Response:
+    """Meta's handshake: echo hub.challenge when hub.verify_token matches WEBHOOK_VERIFY_TOKEN."""
+    if _org_id(request) is None:
+        return error(404, "unknown organisation")
+    expected = request.app[SETTINGS].webhook_verify_token
+    query = request.query
+    if (
+        expected is None
+        or query.get("hub.mode") != "subscribe"
+        or not _same(query.get("hub.verify_token", ""), expected)
+    ):
+        metrics.REJECTED.labels("bad_verify_token").inc()
+        return error(403, "verification failed")
+    return web.Response(text=query.get("hub.challenge", ""))
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    database = await request.app[STORE].ping()
+    depth = request.app[PIPELINE].depth
+    queue_ok = depth < settings.queue_max * 0.9
+    ready = database and queue_ok
+    body = {"ready": ready, "database": database, "queue_depth": depth}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    resp = web.Response(body=generate_latest())
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return resp
+
+
+async def _purge_forever(store: Store, ttl: timedelta, every: timedelta) -> None:
+    while True:
+        try:
+            result = await store.purge(ttl)
+            metrics.PURGED.labels("parked").inc(result.parked)
+            metrics.PURGED.labels("receipts").inc(result.receipts)
+            if result.parked or result.receipts:
+                log.info("purge parked=%d receipts=%d", result.parked, result.receipts)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("purge failed error=%s", type(exc).__name__)
+        await asyncio.sleep(every.total_seconds())
+
+
+async def open_store(settings: Settings) -> Store:
+    """The configured backend: DATABASE_URL if set, else the embedded server; migrations run first."""
+    if settings.database_url:
+        dsn = settings.database_url
+    else:
+        from bluetick.store import embedded
+
+        dsn = await asyncio.to_thread(embedded.start, settings.data_dir)
+    await migrate(dsn)
+    return await PostgresStore.connect(dsn, settings.db_pool_size, settings.db_timeout_ms / 1000)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> web.Application:
+    """The application; with `store` given, it is used as is and left open at shutdown."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[never_500])
+    app[SETTINGS] = settings
+    app.router.add_post("/webhooks/{org_id}", receive_webhook)
+    app.router.add_get("/webhooks/{org_id}", verify_subscription)
+    app.router.add_post("/v1/orgs/{org_id}/messages", log_message)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        own_store = store is None
+        app[STORE] = await open_store(settings) if store is None else store
+        pipeline = Pipeline(
+            app[STORE],
+            PipelineSettings(
+                batch_max=settings.batch_max,
+                batch_interval_s=settings.batch_interval_ms / 1000,
+                queue_max=settings.queue_max,
+                workers=settings.flush_workers,
+                drain_timeout_s=settings.shutdown_drain_s,
+            ),
+        )
+        app[PIPELINE] = pipeline
+        pipeline.start()
+        purger = asyncio.create_task(_purge_forever(app[STORE], settings.orphan_ttl, settings.purge_interval))
+        log.info("ready ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
+        yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
+        await pipeline.close()
+        if own_store:
+            await app[STORE].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

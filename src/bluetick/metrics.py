@@ -1,0 +1,30 @@
+"""Prometheus metrics of the service and of the agent helper (default registry)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+WEBHOOKS = Counter(
+    "bluetick_webhooks_total", "Webhook posts received, by payload format and result.", ["format", "result"]
+)
+REJECTED = Counter("bluetick_rejected_requests_total", "Requests refused, by reason.", ["reason"])
+ITEM_ERRORS = Counter("bluetick_item_errors_total", "Payload items skipped as unusable, by format.", ["format"])
+EVENTS = Counter("bluetick_events_total", "Status events and messages, by outcome.", ["outcome"])
+QUEUE_DEPTH = Gauge("bluetick_queue_depth", "Events queued or in flight, not yet committed.")
+BATCH_SIZE = Histogram(
+    "bluetick_batch_size", "Events per committed batch.", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+)
+FLUSH_SECONDS = Histogram(
+    "bluetick_flush_seconds",
+    "Time of one batch's database call.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ACK_SECONDS = Histogram(
+    "bluetick_ack_seconds",
+    "Time from a webhook's arrival to its answer, by ack mode.",
+    ["mode"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FLUSH_FAILURES = Counter("bluetick_flush_failures_total", "Batch attempts that failed, by kind.", ["kind"])
+PURGED = Counter("bluetick_purged_total", "Rows purged past ORPHAN_TTL, by table.", ["table"])
+CLIENT_FAILURES = Counter(
+    "bluetick_client_failures_total", "Agent-side log calls that failed or timed out, by reason.", ["reason"]
+)

@@ -1,0 +1,24 @@
+"""Turn any supported webhook body into typed events (see `Parsed`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from bluetick.payloads import aisensy, meta
+from bluetick.payloads.common import ItemError, Parsed
+
+__all__ = ["ItemError", "Parsed", "parse"]
+
+
+def parse(org_id: UUID, doc: Any) -> Parsed:
+    """Dispatch on the body's shape; an unknown shape yields `Parsed(format="unknown")`."""
+    if not isinstance(doc, dict):
+        return Parsed(format="unknown")
+    if meta.looks_like(doc):
+        return meta.parse(org_id, doc)
+    if aisensy.looks_like(doc):
+        return aisensy.parse(org_id, doc)
+    if meta.looks_flat(doc):
+        return meta.parse_flat(org_id, doc)
+    return Parsed(format="unknown")

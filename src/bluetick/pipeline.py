@@ -1,0 +1,213 @@
+"""The core loop: queue events, apply them in batches (one SQL call each), settle the waiting requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from bluetick import metrics
+from bluetick.events import Message, StatusEvent
+from bluetick.store import BatchResult, PermanentError, Store
+
+log = logging.getLogger("bluetick.pipeline")
+
+BACKOFF_MIN_S = 0.05
+BACKOFF_MAX_S = 2.0
+
+Rows = dict[tuple[UUID, str], dict[str, Any]]
+
+
+class Unavailable(Exception):
+    """The pipeline cannot take this data now (queue full, shutting down); the sender should retry."""
+
+
+class Rejected(Exception):
+    """The database refused this request's data; retrying it cannot succeed."""
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One request's events; `future` is set when a caller waits for the commit."""
+
+    messages: list[Message]
+    statuses: list[StatusEvent]
+    future: asyncio.Future[Rows] | None = None
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.messages) + len(self.statuses)
+
+    @property
+    def abandoned(self) -> bool:
+        return self.future is not None and self.future.done()
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    batch_max: int
+    batch_interval_s: float
+    queue_max: int
+    workers: int
+    drain_timeout_s: float
+
+
+class Pipeline:
+    def __init__(self, store: Store, settings: PipelineSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._queue: deque[Ticket] = deque()
+        self._queued = 0  # events waiting in the queue
+        self._depth = 0  # events accepted and not yet settled (queued or in flight)
+        self._nonempty = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+        self._drain_deadline = float("inf")
+        self._workers: list[asyncio.Task[None]] = []
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
+
+    def submit(self, messages: list[Message], statuses: list[StatusEvent], wait: bool) -> asyncio.Future[Rows] | None:
+        """Queue one request's events; with `wait`, the returned future resolves once they are committed."""
+        if self._closing:
+            raise Unavailable("shutting down")
+        ticket = Ticket(messages, statuses)
+        if self._depth + ticket.size > self._settings.queue_max:
+            raise Unavailable("queue full")
+        if wait:
+            ticket.future = asyncio.get_running_loop().create_future()
+        self._queue.append(ticket)
+        self._queued += ticket.size
+        self._set_depth(ticket.size)
+        self._nonempty.set()
+        if self._queued >= self._settings.batch_max:
+            self._full.set()
+        return ticket.future
+
+    async def close(self) -> None:
+        """Refuse new work, apply what is queued (until the drain timeout), stop the workers."""
+        self._closing = True
+        self._drain_deadline = time.monotonic() + self._settings.drain_timeout_s
+        self._full.set()
+        self._nonempty.set()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._depth:
+            log.error("shutdown lost=%d reason=database unavailable past SHUTDOWN_DRAIN_S", self._depth)
+
+    async def _work(self) -> None:
+        while True:
+            await self._nonempty.wait()
+            if not self._queue:
+                if self._closing:
+                    return
+                self._nonempty.clear()
+                continue
+            if self._queued < self._settings.batch_max and self._settings.batch_interval_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._settings.batch_interval_s)
+            batch = self._take()
+            if batch:
+                await self._apply(batch)
+
+    def _take(self) -> list[Ticket]:
+        batch: list[Ticket] = []
+        size = 0
+        while self._queue and size < self._settings.batch_max:
+            ticket = self._queue.popleft()
+            self._queued -= ticket.size
+            if ticket.abandoned:
+                self._settle_dropped(ticket)
+                continue
+            batch.append(ticket)
+            size += ticket.size
+        if not self._queue and not self._closing:
+            self._nonempty.clear()
+        if self._queued < self._settings.batch_max and not self._closing:
+            self._full.clear()
+        return batch
+
+    async def _apply(self, batch: list[Ticket]) -> None:
+        """Apply `batch`, retrying transient failures with backoff; split it to isolate refused data."""
+        delay = BACKOFF_MIN_S
+        while True:
+            for ticket in [t for t in batch if t.abandoned]:
+                batch.remove(ticket)
+                self._settle_dropped(ticket)
+            if not batch:
+                return
+            messages = [m for t in batch for m in t.messages]
+            statuses = [s for t in batch for s in t.statuses]
+            started = time.perf_counter()
+            try:
+                result = await self._store.apply_batch(messages, statuses)
+            except PermanentError as exc:
+                metrics.FLUSH_FAILURES.labels("refused").inc()
+                await self._isolate(batch, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - any other failure is transient: keep the data, retry
+                metrics.FLUSH_FAILURES.labels("transient").inc()
+                if self._closing and time.monotonic() > self._drain_deadline:
+                    for ticket in batch:
+                        self._fail(ticket, Unavailable("database unavailable"))
+                    return
+                log.warning("batch retry events=%d in=%.2fs error=%s", len(messages) + len(statuses), delay, _brief(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self._settle(batch, result, time.perf_counter() - started)
+            return
+
+    async def _isolate(self, batch: list[Ticket], exc: PermanentError) -> None:
+        if len(batch) == 1:
+            log.error("batch refused events=%d error=%s", batch[0].size, exc)
+            metrics.EVENTS.labels("refused").inc(batch[0].size)
+            self._fail(batch[0], Rejected(str(exc)))
+            return
+        half = len(batch) // 2
+        await self._apply(batch[:half])
+        await self._apply(batch[half:])
+
+    def _settle(self, batch: list[Ticket], result: BatchResult, seconds: float) -> None:
+        size = sum(t.size for t in batch)
+        metrics.BATCH_SIZE.observe(size)
+        metrics.FLUSH_SECONDS.observe(seconds)
+        metrics.EVENTS.labels("parked").inc(result.parked)
+        messages = sum(len(t.messages) for t in batch)
+        metrics.EVENTS.labels("logged").inc(messages)
+        metrics.EVENTS.labels("merged").inc(size - messages)
+        log.info(
+            "batch requests=%d messages=%d statuses=%d rows_updated=%d parked=%d ms=%.1f",
+            len(batch), messages, size - messages, result.updated, result.parked, seconds * 1000,
+        )
+        for ticket in batch:
+            self._set_depth(-ticket.size)
+            if ticket.future is not None and not ticket.future.done():
+                ticket.future.set_result({m.key: result.rows[m.key] for m in ticket.messages})
+
+    def _fail(self, ticket: Ticket, exc: Exception) -> None:
+        self._set_depth(-ticket.size)
+        if ticket.future is not None and not ticket.future.done():
+            ticket.future.set_exception(exc)
+
+    def _settle_dropped(self, ticket: Ticket) -> None:
+        """A waiting request gave up (it was answered 503, so the sender retries): drop its events."""
+        self._set_depth(-ticket.size)
+        metrics.EVENTS.labels("abandoned").inc(ticket.size)
+
+    def _set_depth(self, change: int) -> None:
+        self._depth += change
+        metrics.QUEUE_DEPTH.set(self._depth)
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,0 +1,74 @@
+"""Postgres over asyncpg: DATABASE_URL, or the embedded server's socket."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from bluetick.events import Message, StatusEvent
+from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, migration_files
+
+log = logging.getLogger("bluetick.store")
+
+# SQLSTATE classes caused by the data itself (22 data exception, 23 integrity violation).
+_PERMANENT_CLASSES = ("22", "23")
+_MIGRATION_LOCK = 7_361_001
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Run every file of sql/migrations in order, each in a transaction; replicas take turns."""
+    conn = await asyncpg.connect(dsn)
+    applied = []
+    try:
+        for path in migration_files():
+            async with conn.transaction():
+                await conn.execute("select pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await conn.execute(path.read_text())
+            applied.append(path.name)
+    finally:
+        await conn.close()
+    return applied
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._pool = pool
+        self._timeout = timeout_s
+
+    @classmethod
+    async def connect(cls, dsn: str, pool_size: int, timeout_s: float) -> PostgresStore:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
+        return cls(pool, timeout_s)
+
+    async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
+        args = json.dumps([m.to_json() for m in messages]), json.dumps([s.to_json() for s in statuses])
+        doc = await self._call("select bluetick_apply_batch($1::jsonb, $2::jsonb)", *args)
+        return batch_result(doc)
+
+    async def purge(self, max_age: timedelta) -> PurgeResult:
+        doc = await self._call("select bluetick_purge($1::interval)", max_age)
+        return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+
+    async def ping(self) -> bool:
+        try:
+            await self._pool.fetchval("select 1", timeout=self._timeout)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _call(self, query: str, *args: Any) -> dict[str, Any]:
+        try:
+            raw = await self._pool.fetchval(query, *args, timeout=self._timeout)
+        except asyncpg.PostgresError as exc:
+            if (exc.sqlstate or "")[:2] in _PERMANENT_CLASSES:
+                raise PermanentError(f"{exc.sqlstate}: {exc}") from exc
+            raise
+        result: dict[str, Any] = json.loads(raw)
+        return result
