@@ -1,0 +1,125 @@
+"""The helper the AI agent calls to log its messages; it never raises and never waits past its bound.
+
+    from bluetick.client import log_outbound
+    await log_outbound(org_id=ORG, bsp_msg_id=wamid, to_phone="+919876543210",
+                       msg_kind="AI_REPLY_FREEFORM", body=reply_text)
+
+Settings: BLUETICK_URL (default http://127.0.0.1:8080), BLUETICK_TIMEOUT_MS (default 1500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+
+from bluetick import metrics
+from bluetick.logs import mask_phone
+
+log = logging.getLogger("bluetick.client")
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT_MS = 1500
+
+
+class BluetickClient:
+    """Logs messages to a bluetick service; one instance per agent process reuses its connections."""
+
+    def __init__(self, base_url: str | None = None, *, timeout_ms: int | None = None) -> None:
+        self.base_url = (base_url or os.environ.get("BLUETICK_URL") or DEFAULT_URL).rstrip("/")
+        if timeout_ms is None:
+            raw = os.environ.get("BLUETICK_TIMEOUT_MS", "")
+            timeout_ms = int(raw) if raw.isdigit() else DEFAULT_TIMEOUT_MS
+        self.timeout_s = timeout_ms / 1000
+        self._session: aiohttp.ClientSession | None = None
+
+    async def log_outbound(
+        self,
+        *,
+        org_id: UUID | str,
+        bsp_msg_id: str,
+        to_phone: str,
+        msg_kind: str = "AI_REPLY_FREEFORM",
+        body: str | None = None,
+        sent_at: datetime | int | str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Log a reply the BSP accepted; the stored row, or None if it could not be logged in time."""
+        return await self._log(
+            org_id,
+            {"bsp_msg_id": bsp_msg_id, "direction": "OUTBOUND", "to_phone": to_phone, "msg_kind": msg_kind,
+             "body": body, "sent_at": _time(sent_at), "metadata": metadata},
+        )
+
+    async def log_inbound(
+        self,
+        *,
+        org_id: UUID | str,
+        bsp_msg_id: str,
+        from_phone: str,
+        msg_kind: str = "TEXT",
+        body: str | None = None,
+        sent_at: datetime | int | str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Log a customer's message; the stored row, or None if it could not be logged in time."""
+        return await self._log(
+            org_id,
+            {"bsp_msg_id": bsp_msg_id, "direction": "INBOUND", "from_phone": from_phone, "msg_kind": msg_kind,
+             "body": body, "sent_at": _time(sent_at), "metadata": metadata},
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _log(self, org_id: UUID | str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        phone = payload.get("to_phone") or payload.get("from_phone")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if self._session is None or self._session.closed:
+                    self._session = aiohttp.ClientSession()
+                url = f"{self.base_url}/v1/orgs/{org_id}/messages"
+                async with self._session.post(url, json=payload) as resp:
+                    if resp.status == 200:
+                        row: dict[str, Any] = await resp.json()
+                        return row
+                    reason = f"http_{resp.status}"
+                    detail = (await resp.text())[:200]
+        except TimeoutError:
+            reason, detail = "timeout", f"no answer within {self.timeout_s:.3f}s"
+        except Exception as exc:  # noqa: BLE001 - logging must never break the agent
+            reason, detail = type(exc).__name__, str(exc)[:200]
+        metrics.CLIENT_FAILURES.labels(reason).inc()
+        log.warning("log failed reason=%s phone=%s detail=%s", reason, mask_phone(phone), detail)
+        return None
+
+
+def _time(value: datetime | int | str | None) -> int | str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+_default: BluetickClient | None = None
+
+
+def default_client() -> BluetickClient:
+    global _default
+    if _default is None:
+        _default = BluetickClient()
+    return _default
+
+
+async def log_outbound(**kwargs: Any) -> dict[str, Any] | None:
+    """`BluetickClient.log_outbound` on a process-wide client configured from the environment."""
+    return await default_client().log_outbound(**kwargs)
+
+
+async def log_inbound(**kwargs: Any) -> dict[str, Any] | None:
+    """`BluetickClient.log_inbound` on a process-wide client configured from the environment."""
+    return await default_client().log_inbound(**kwargs)
