@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from bluetick import logs  # noqa: E402
-from bluetick.config import ConfigError, Settings, load_settings  # noqa: E402
+from bluetick import logs
+from bluetick.config import ConfigError, Settings, load_settings
 
 
 def serve(settings: Settings) -> None:
@@ -52,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP service (the default)")
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
-    sql_parser = commands.add_parser("sql", help="open psql on the configured database")
-    sql_parser.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql, e.g. -c 'select 1'")
-    args = parser.parse_args(argv)
+    commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "sql":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "sql":
-        return sql(settings, args.psql_args)
+        return sql(settings, extra)
     else:
         serve(settings)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ def arrangements(draw: st.DrawFn, events: list[Event]) -> tuple[list[list[Event]
     shuffled = draw(st.permutations(events + draw(st.lists(st.sampled_from(events), max_size=4))))
     cuts = sorted(draw(st.sets(st.integers(1, max(len(shuffled) - 1, 1)), max_size=3)))
     bounds = [0, *cuts, len(shuffled)]
-    batches = [shuffled[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    batches = [shuffled[a:b] for a, b in itertools.pairwise(bounds) if a < b]
     return batches, draw(st.integers(0, len(batches)))
 
 
@@ -115,7 +116,11 @@ def test_failures_at_the_same_time_keep_the_least_reason_whatever_the_arrival_or
     a, b = "Error 131026: Message Undeliverable", "Error 131047: Re-engagement message"
     rows = [
         runner.run(apply_arrangement(store, order, log_at, BASE))
-        for order in ([[("failed", BASE, a)], [("failed", BASE, b)]], [[("failed", BASE, b)], [("failed", BASE, a)]],
-                      [[("failed", BASE, None)], [("failed", BASE, b)]], [[("failed", BASE, b)], [("failed", BASE, None)]])
+        for order in (
+            [[("failed", BASE, a)], [("failed", BASE, b)]],
+            [[("failed", BASE, b)], [("failed", BASE, a)]],
+            [[("failed", BASE, None)], [("failed", BASE, b)]],
+            [[("failed", BASE, b)], [("failed", BASE, None)]],
+        )
     ]
     assert [r["failed_reason"] for r in rows] == [a, a, b, b]

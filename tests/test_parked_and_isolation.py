@@ -55,7 +55,8 @@ async def test_purge_removes_only_parked_events_older_than_the_ttl(
     store: PostgresStore, db: asyncpg.Connection, org: uuid.UUID
 ):
     now = datetime.now(UTC)
-    await store.apply_batch([], [StatusEvent(org, "wamid.old", "read", now), StatusEvent(org, "wamid.new", "read", now)])
+    events = [StatusEvent(org, "wamid.old", "read", now), StatusEvent(org, "wamid.new", "read", now)]
+    await store.apply_batch([], events)
     await db.execute("update message_status_parked set parked_at = now() - interval '8 days'"
                      " where org_id = $1 and bsp_msg_id = 'wamid.old'", org)
     result = await store.purge(timedelta(days=7))

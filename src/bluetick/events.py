@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     OUTBOUND = "OUTBOUND"
     INBOUND = "INBOUND"
 

@@ -160,7 +160,8 @@ class Pipeline:
                     for ticket in batch:
                         self._fail(ticket, Unavailable("database unavailable"))
                     return
-                log.warning("batch retry events=%d in=%.2fs error=%s", len(messages) + len(statuses), delay, _brief(exc))
+                events = len(messages) + len(statuses)
+                log.warning("batch retry events=%d in=%.2fs error=%s", events, delay, _brief(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue

@@ -88,10 +88,10 @@ def identifier(value: Any, what: str = "id") -> str:
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise ItemError(f"{what} is missing")
-    value = value.strip()
-    if len(value) > MAX_ID_CHARS or "\x00" in value:
+    cleaned = value.strip()
+    if len(cleaned) > MAX_ID_CHARS or "\x00" in cleaned:
         raise ItemError(f"{what} is not a valid id")
-    return value
+    return cleaned
 
 
 def status_name(value: Any) -> str:

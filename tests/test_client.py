@@ -1,0 +1,91 @@
+"""The agent helper logs through the real service, and never raises or stalls when it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
+
+from bluetick.client import BluetickClient
+from tests.conftest import fetch_row
+
+
+def failures(reason: str) -> float:
+    return REGISTRY.get_sample_value("bluetick_client_failures_total", {"reason": reason}) or 0.0
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """A real HTTP server that accepts the request and never answers it."""
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/v1/orgs/{org_id}/messages", hang)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def test_log_outbound_stores_the_reply_and_returns_the_row(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
+    try:
+        row = await client.log_outbound(org_id=org, bsp_msg_id="wamid.agent.1", to_phone="+91 98765 43210",
+                                        body="Your order has shipped", sent_at=1727951400)
+        inbound = await client.log_inbound(org_id=org, bsp_msg_id="wamid.agent.2", from_phone="919876543210",
+                                           body="thanks")
+    finally:
+        await client.close()
+    assert row is not None and row["status"] == "SENT" and row["to_phone"] == "+919876543210"
+    stored = await fetch_row(db, org, "wamid.agent.1")
+    assert stored["msg_kind"] == "AI_REPLY_FREEFORM"
+    assert stored["whatsapp_status"] == {"sent": "2024-10-03T10:30:00Z"}
+    assert inbound is not None and inbound["direction"] == "INBOUND"
+
+
+async def test_log_outbound_returns_none_within_its_bound_when_the_service_hangs(silent_server: str):
+    client = BluetickClient(silent_server, timeout_ms=200)
+    before = failures("timeout")
+    try:
+        # the guard only catches a helper that ignores its bound; it is not a timing assertion
+        row = await asyncio.wait_for(
+            client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.x", to_phone="+919876543210"), 30)
+    finally:
+        await client.close()
+    assert row is None
+    assert failures("timeout") == before + 1
+
+
+async def test_log_outbound_returns_none_when_the_service_is_down():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = BluetickClient(f"http://127.0.0.1:{port}", timeout_ms=2000)
+    try:
+        row = await client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.x", to_phone="+919876543210")
+    finally:
+        await client.close()
+    assert row is None
+
+
+async def test_log_outbound_returns_none_when_the_service_refuses_the_message(http: TestClient, org: uuid.UUID):
+    client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
+    before = failures("http_422")
+    try:
+        row = await client.log_outbound(org_id=org, bsp_msg_id="wamid.x", to_phone="not a phone")
+    finally:
+        await client.close()
+    assert row is None
+    assert failures("http_422") == before + 1
