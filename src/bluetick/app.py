@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bluetick import metrics, payloads
 from bluetick.config import Settings
 from bluetick.events import Direction, Message
-from bluetick.payloads.common import ItemError, event_time, identifier, phone, text
+from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
 from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
 from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore, migrate
@@ -127,21 +127,18 @@ def message_from_request(org_id: UUID, doc: Any) -> Message:
     if direction is Direction.INBOUND and from_phone is None:
         raise ItemError("from_phone is required for an INBOUND message")
     metadata = doc.get("metadata")
-    if metadata is not None and (not isinstance(metadata, dict) or "\\u0000" in json.dumps(metadata)):
-        raise ItemError("metadata must be a JSON object without NUL characters")
-    kind = doc.get("msg_kind")
-    if kind is not None and (not isinstance(kind, str) or not 0 < len(kind) <= 64):
-        raise ItemError("msg_kind must be a string of 1 to 64 characters")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ItemError("metadata must be a JSON object")
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(doc.get("bsp_msg_id"), "bsp_msg_id"),
         direction=direction,
-        msg_kind=kind,
+        msg_kind=msg_kind(doc.get("msg_kind")),
         to_phone=to_phone,
         from_phone=from_phone,
         body=text(doc.get("body"), "body"),
-        sent_at=event_time(doc["sent_at"]) if doc.get("sent_at") is not None else None,
-        metadata=metadata,
+        sent_at=event_time(doc["sent_at"], "sent_at") if doc.get("sent_at") is not None else None,
+        metadata=storable_json(metadata) if metadata is not None else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,9 @@ MAX_TEXT_CHARS = 65_536
 _EPOCH_MS_THRESHOLD = 100_000_000_000
 _STATUS = re.compile(r"^[a-z][a-z_]{0,31}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
+_PHONE_DIGITS = re.compile(r"^[0-9]{6,15}$")
+# An escaped NUL in JSON text: \u0000 after an even number of backslashes (else it is literal text).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class ItemError(ValueError):
@@ -49,38 +53,56 @@ def as_list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def event_time(value: Any) -> datetime:
+def event_time(value: Any, what: str = "timestamp") -> datetime:
     """A BSP's event time (unix seconds or milliseconds, as number or string, or ISO 8601) in UTC."""
     if isinstance(value, bool) or value is None:
-        raise ItemError("timestamp is missing")
-    if isinstance(value, str):
-        raw = value.strip()
-        try:
-            number = float(raw)
-        except ValueError:
-            return _iso_time(raw)
-    elif isinstance(value, int | float):
-        number = float(value)
-    else:
-        raise ItemError("timestamp must be unix seconds or an ISO 8601 string")
+        raise ItemError(f"{what} is missing")
+    if not isinstance(value, str | int | float):
+        raise ItemError(f"{what} must be unix seconds or an ISO 8601 string")
+    shown = repr(value)[:40]
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        return _iso_time(str(value).strip(), what, shown)
+    except OverflowError:
+        raise ItemError(f"{what} {shown} is out of range") from None
     if number != number or number < 0:
-        raise ItemError(f"timestamp {value!r} is not a valid time")
+        raise ItemError(f"{what} {shown} is not a valid time")
     if number >= _EPOCH_MS_THRESHOLD:
         number /= 1000
     try:
         return datetime.fromtimestamp(int(number), tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise ItemError(f"timestamp {value!r} is out of range") from None
+        raise ItemError(f"{what} {shown} is out of range") from None
 
 
-def _iso_time(raw: str) -> datetime:
+def _iso_time(raw: str, what: str, shown: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise ItemError(f"timestamp {raw[:40]!r} is neither unix seconds nor ISO 8601") from None
+        raise ItemError(f"{what} {shown} is neither unix seconds nor ISO 8601") from None
     if parsed.tzinfo is None:
-        raise ItemError(f"timestamp {raw[:40]!r} has no time zone")
-    return parsed.astimezone(UTC).replace(microsecond=0)
+        raise ItemError(f"{what} {shown} has no time zone")
+    try:
+        return parsed.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise ItemError(f"{what} {shown} is out of range") from None
+
+
+def storable(value: str) -> str:
+    """`value` with what Postgres text cannot hold (NUL, lone surrogates) replaced."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def storable_json(value: dict[str, Any], what: str = "metadata") -> dict[str, Any]:
+    """`value` if Postgres jsonb can hold it: no NaN or infinity, no NUL, no lone surrogate."""
+    try:
+        dumped = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ItemError(f"{what} must not hold NaN or infinite numbers") from None
+    if storable(dumped) != dumped or _JSON_NUL.search(dumped):
+        raise ItemError(f"{what} holds NUL characters or lone surrogates, which cannot be stored")
+    return value
 
 
 def identifier(value: Any, what: str = "id") -> str:
@@ -89,7 +111,7 @@ def identifier(value: Any, what: str = "id") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ItemError(f"{what} is missing")
     cleaned = value.strip()
-    if len(cleaned) > MAX_ID_CHARS or "\x00" in cleaned:
+    if len(cleaned) > MAX_ID_CHARS or storable(cleaned) != cleaned:
         raise ItemError(f"{what} is not a valid id")
     return cleaned
 
@@ -109,7 +131,7 @@ def phone(value: Any, what: str = "phone") -> str | None:
     if not isinstance(value, str):
         raise ItemError(f"{what} must be a string")
     digits = _PHONE_NOISE.sub("", value.strip()).removeprefix("+")
-    if not digits.isdigit() or not 6 <= len(digits) <= 15:
+    if not _PHONE_DIGITS.match(digits):
         raise ItemError(f"{what} is not a phone number")
     return "+" + digits
 
@@ -119,13 +141,22 @@ def text(value: Any, what: str = "text") -> str | None:
         return None
     if not isinstance(value, str):
         raise ItemError(f"{what} must be a string")
-    return value.replace("\x00", "\ufffd")[:MAX_TEXT_CHARS]
+    return storable(value[:MAX_TEXT_CHARS])
+
+
+def msg_kind(value: Any, what: str = "msg_kind") -> str | None:
+    """A message kind: free text of 1 to 64 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= 64 or storable(value) != value:
+        raise ItemError(f"{what} must be a string of 1 to 64 characters")
+    return value.strip()
 
 
 def _part(value: Any) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
-    cleaned = str(value).replace("\x00", "").strip()
+    cleaned = storable(str(value)).replace("\ufffd", "").strip()
     return cleaned[:1000] or None
 
 

@@ -14,6 +14,7 @@ from bluetick.payloads.common import (
     event_time,
     format_error,
     identifier,
+    msg_kind,
     phone,
     status_name,
     text,
@@ -30,7 +31,12 @@ def looks_flat(doc: dict[str, Any]) -> bool:
 
 def parse(org_id: UUID, doc: dict[str, Any]) -> Parsed:
     parsed = Parsed(format="meta")
-    for e, entry in enumerate(as_list(doc.get("entry"), "entry")):
+    try:
+        entries = as_list(doc.get("entry"), "entry")
+    except ItemError as exc:
+        parsed.errors.append(f"entry: {exc}")
+        return parsed
+    for e, entry in enumerate(entries):
         where = f"entry[{e}]"
         try:
             changes = as_list(as_dict(entry, where).get("changes"), f"{where}.changes")
@@ -129,7 +135,7 @@ def inbound_message(org_id: UUID, item: Any, business_phone: str | None) -> Mess
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
         direction=Direction.INBOUND,
-        msg_kind=kind.upper()[:64],
+        msg_kind=msg_kind(kind.upper()[:64], "type"),
         from_phone=phone(item.get("from"), "from"),
         to_phone=business_phone,
         body=_message_body(item, kind),

@@ -46,4 +46,5 @@ def batch_result(doc: dict[str, Any]) -> BatchResult:
 
 
 def migration_files() -> list[Path]:
-    return sorted((SQL_DIR / "migrations").glob("*.sql"))
+    """Schema first, then the analysts' views and functions that read it; each file is rerunnable."""
+    return sorted((SQL_DIR / "migrations").glob("*.sql")) + sorted((SQL_DIR / "analytics").glob("*.sql"))

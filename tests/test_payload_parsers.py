@@ -1,0 +1,467 @@
+"""The payload parsers and their field checks, without a database."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from bluetick.events import Direction
+from bluetick.payloads import Parsed, parse
+from bluetick.payloads.common import MAX_ID_CHARS, ItemError, event_time, format_error, phone
+
+ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
+# 2024-10-03T10:30:00Z
+EPOCH = 1727951400
+AT = datetime(2024, 10, 3, 10, 30, tzinfo=UTC)
+
+
+def meta_envelope(*entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": list(e)} for e in entries]}
+
+
+def messages_change(statuses: list[Any] | None = None, messages: list[Any] | None = None) -> dict[str, Any]:
+    value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881"}}
+    if statuses is not None:
+        value["statuses"] = statuses
+    if messages is not None:
+        value["messages"] = messages
+    return {"field": "messages", "value": value}
+
+
+def status(msg_id: str, stage: str, ts: Any = str(EPOCH)) -> dict[str, Any]:
+    return {"id": msg_id, "status": stage, "timestamp": ts, "recipient_id": "16505551234"}
+
+
+def inbound(msg_id: str, body: str) -> dict[str, Any]:
+    return {"from": "16505551234", "id": msg_id, "timestamp": str(EPOCH), "type": "text", "text": {"body": body}}
+
+
+def aisensy(message: dict[str, Any], topic: str = "message.status.updated") -> dict[str, Any]:
+    return {
+        "id": "6750a1f2c3d4e5f6a7b8c9d0",
+        "topic": topic,
+        "created_at": "2024-10-03T10:31:00.000Z",
+        "delivery_attempt": 1,
+        "project_id": "66f0aa11bb22cc33dd44ee55",
+        "data": {"message": message},
+    }
+
+
+# event_time
+
+
+@pytest.mark.parametrize(
+    "value",
+    [EPOCH, str(EPOCH), float(EPOCH), f" {EPOCH} ", f"{EPOCH}.0", EPOCH + 0.9],
+    ids=["int", "str", "float", "padded-str", "decimal-str", "fractional-float"],
+)
+def test_event_time_reads_unix_seconds_as_utc(value: Any):
+    ts = event_time(value)
+    assert ts == AT
+    assert ts.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("value", [EPOCH * 1000, str(EPOCH * 1000), float(EPOCH * 1000)], ids=["int", "str", "float"])
+def test_event_time_reads_unix_milliseconds(value: Any):
+    assert event_time(value) == AT
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2024-10-03T10:30:00Z", "2024-10-03T10:30:00.000Z", "2024-10-03T10:30:00+00:00"],
+)
+def test_event_time_reads_iso_in_utc(value: str):
+    ts = event_time(value)
+    assert ts == AT
+    assert ts.utcoffset() == timedelta(0)
+
+
+def test_event_time_converts_iso_offset_to_utc():
+    ts = event_time("2024-10-03T16:00:00+05:30")
+    assert ts == AT
+    assert ts.tzinfo is UTC
+    assert ts.hour == 10 and ts.minute == 30
+
+
+def test_event_time_refuses_iso_without_zone():
+    with pytest.raises(ItemError, match="no time zone"):
+        event_time("2024-10-03T10:30:00")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        -1,
+        "-1727951400",
+        -0.5,
+        math.nan,
+        "nan",
+        math.inf,
+        "Infinity",
+        1e300,
+        "1e400",
+        "9" * 400,
+        True,
+        False,
+        None,
+        [],
+        {},
+        "yesterday",
+        "",
+    ],
+    ids=[
+        "negative-int",
+        "negative-str",
+        "negative-float",
+        "nan",
+        "nan-str",
+        "inf",
+        "inf-str",
+        "huge-float",
+        "huge-float-str",
+        "huge-digit-str",
+        "true",
+        "false",
+        "none",
+        "list",
+        "dict",
+        "word",
+        "empty",
+    ],
+)
+def test_event_time_refuses_what_is_not_a_time(value: Any):
+    with pytest.raises(ItemError):
+        event_time(value)
+
+
+def test_event_time_refuses_huge_int():
+    with pytest.raises(ItemError):
+        event_time(10**400)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00"])
+def test_event_time_refuses_iso_that_leaves_the_calendar_in_utc(value: str):
+    with pytest.raises(ItemError):
+        event_time(value)
+
+
+# phone
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("919876543210", "+919876543210"),
+        ("+919876543210", "+919876543210"),
+        (919876543210, "+919876543210"),
+        ("+91 98765 43210", "+919876543210"),
+        ("+1-650-555-1234", "+16505551234"),
+        (" +1 (650) 555.1234 ", "+16505551234"),
+    ],
+)
+def test_phone_normalises_to_e164(raw: Any, e164: str):
+    assert phone(raw) == e164
+
+
+@pytest.mark.parametrize("raw", [None, ""])
+def test_phone_absent_is_none(raw: Any):
+    assert phone(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["12345", "+1 234", "1" * 16, "not a phone", "+91 98765 4321x", "++919876543210", True, 1.5, ["919876543210"]],
+    ids=["too-short", "too-short-spaced", "too-long", "words", "letter", "double-plus", "bool", "float", "list"],
+)
+def test_phone_refuses_what_is_not_a_phone_number(raw: Any):
+    with pytest.raises(ItemError, match="to_phone"):
+        phone(raw, "to_phone")
+
+
+@pytest.mark.parametrize(
+    "raw", ["+\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2", "\u0669\u0661\u0669\u0668\u0667\u0666\u0665\u0664"]
+)
+def test_phone_refuses_non_ascii_digits(raw: str):
+    with pytest.raises(ItemError):
+        phone(raw)
+
+
+# format_error
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ({"code": 131026, "title": "T", "message": "M", "details": "D"}, "Error 131026: T - M (D)"),
+        ({"code": 131026, "title": "T"}, "Error 131026: T"),
+        ({"message": "M"}, "Error: M"),
+        ({"code": 5}, "Error 5"),
+        ({"code": "131026", "message": "M", "details": "D"}, "Error 131026: M (D)"),
+        ({}, "Error"),
+        ({"code": 5, "title": " ", "message": {"nested": 1}, "details": ["x"]}, "Error 5"),
+    ],
+)
+def test_format_error_leaves_out_absent_parts(parts: dict[str, Any], expected: str):
+    assert format_error(**parts) == expected
+
+
+def test_format_error_drops_nul_characters():
+    assert format_error(1, "a\x00b") == "Error 1: ab"
+
+
+# Meta envelope
+
+
+def test_meta_envelope_yields_every_entry_change_status_and_message():
+    doc = meta_envelope(
+        [
+            messages_change(
+                statuses=[status("wamid.A", "sent"), status("wamid.A", "delivered", str(EPOCH + 5))],
+                messages=[inbound("wamid.IN1", "hello")],
+            ),
+            messages_change(statuses=[status("wamid.B", "read", EPOCH + 60)]),
+        ],
+        [messages_change(statuses=[status("wamid.C", "sent")], messages=[inbound("wamid.IN2", "again")])],
+    )
+    parsed = parse(ORG, doc)
+    assert parsed.format == "meta"
+    assert parsed.errors == []
+    assert [(s.bsp_msg_id, s.status) for s in parsed.statuses] == [
+        ("wamid.A", "sent"),
+        ("wamid.A", "delivered"),
+        ("wamid.B", "read"),
+        ("wamid.C", "sent"),
+    ]
+    assert parsed.statuses[1].ts == AT + timedelta(seconds=5)
+    assert parsed.statuses[2].ts == AT + timedelta(seconds=60)
+    assert all(s.org_id == ORG for s in parsed.statuses)
+    assert [(m.bsp_msg_id, m.body) for m in parsed.messages] == [("wamid.IN1", "hello"), ("wamid.IN2", "again")]
+    first = parsed.messages[0]
+    assert first.direction is Direction.INBOUND
+    assert first.from_phone == "+16505551234"
+    assert first.to_phone == "+15550783881"
+    assert first.msg_kind == "TEXT"
+    assert first.sent_at == AT
+
+
+def test_meta_change_for_another_field_is_ignored():
+    other = {"field": "account_update", "value": {"statuses": [status("wamid.X", "read")], "event": "VERIFIED"}}
+    parsed = parse(ORG, meta_envelope([other, messages_change(statuses=[status("wamid.A", "sent")])]))
+    assert parsed.format == "meta"
+    assert [s.bsp_msg_id for s in parsed.statuses] == ["wamid.A"]
+    assert parsed.errors == []
+
+
+def test_meta_failed_status_carries_formatted_reason():
+    failed = status("wamid.F", "failed")
+    failed["errors"] = [{"code": 131026, "title": "T", "message": "M", "error_data": {"details": "D"}}]
+    parsed = parse(ORG, meta_envelope([messages_change(statuses=[failed])]))
+    assert parsed.statuses[0].failed_reason == "Error 131026: T - M (D)"
+
+
+def test_meta_bad_items_are_skipped_and_named_beside_good_ones():
+    statuses = [
+        {"status": "read", "timestamp": str(EPOCH)},
+        status("wamid.A", "read", "soon"),
+        status("wamid.A", "sent"),
+    ]
+    parsed = parse(ORG, meta_envelope([messages_change(statuses=statuses)]))
+    assert [s.status for s in parsed.statuses] == ["sent"]
+    assert len(parsed.errors) == 2
+    assert parsed.errors[0].startswith("entry[0].changes[0].value.statuses[0]: ")
+    assert parsed.errors[1].startswith("entry[0].changes[0].value.statuses[1]: ")
+
+
+def test_flat_statuses_are_parsed_as_flat():
+    parsed = parse(ORG, {"statuses": [status("wamid.A", "delivered"), status("wamid.B", "read")]})
+    assert parsed.format == "flat"
+    assert [(s.bsp_msg_id, s.status, s.ts) for s in parsed.statuses] == [
+        ("wamid.A", "delivered", AT),
+        ("wamid.B", "read", AT),
+    ]
+
+
+# AiSensy
+
+
+def test_aisensy_status_without_its_stage_time_uses_envelope_created_at():
+    parsed = parse(ORG, aisensy({"messageId": "wamid.A", "status": "delivered", "phone_number": "919876543210"}))
+    assert parsed.format == "aisensy"
+    assert [(s.status, s.ts) for s in parsed.statuses] == [("delivered", datetime(2024, 10, 3, 10, 31, tzinfo=UTC))]
+    assert parsed.statuses[0].receipt_id == "6750a1f2c3d4e5f6a7b8c9d0"
+
+
+def test_aisensy_status_uses_id_when_message_id_is_missing():
+    parsed = parse(ORG, aisensy({"id": "wamid.B", "status": "read", "read_at": EPOCH}))
+    assert [(s.bsp_msg_id, s.status, s.ts) for s in parsed.statuses] == [("wamid.B", "read", AT)]
+    assert parsed.errors == []
+
+
+def test_aisensy_failed_status_carries_reason():
+    message = {
+        "messageId": "wamid.F",
+        "status": "failed",
+        "failed_at": EPOCH,
+        "failureResponse": {"code": 1, "reason": "R"},
+    }
+    parsed = parse(ORG, aisensy(message))
+    assert [(s.status, s.failed_reason) for s in parsed.statuses] == [("failed", "Error 1: R")]
+
+
+def test_aisensy_inbound_becomes_inbound_message():
+    message = {
+        "messageId": "wamid.IN",
+        "phone_number": "919876543210",
+        "message_type": "TEXT",
+        "message_content": {"text": "Thanks"},
+        "sent_at": EPOCH,
+    }
+    parsed = parse(ORG, aisensy(message, topic="message.sender.user"))
+    assert [(m.bsp_msg_id, m.direction, m.from_phone, m.body, m.sent_at) for m in parsed.messages] == [
+        ("wamid.IN", Direction.INBOUND, "+919876543210", "Thanks", AT)
+    ]
+
+
+def test_aisensy_other_topic_yields_nothing():
+    parsed = parse(ORG, aisensy({"messageId": "wamid.A", "status": "read"}, topic="contact.created"))
+    assert parsed.format == "aisensy"
+    assert parsed.empty and parsed.errors == []
+
+
+# Unknown shapes
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"hello": 1},
+        {},
+        [],
+        [{"statuses": []}],
+        5,
+        1.5,
+        "statuses",
+        None,
+        True,
+        {"statuses": "x"},
+        {"topic": 1, "data": {}},
+    ],
+)
+def test_unknown_shape_is_format_unknown(doc: Any):
+    parsed = parse(ORG, doc)
+    assert parsed.format == "unknown"
+    assert parsed.empty and parsed.errors == []
+
+
+# Any JSON value
+
+KEYS = st.sampled_from(
+    [
+        "entry", "changes", "field", "value", "metadata", "display_phone_number", "statuses", "messages", "id",
+        "messageId", "status", "timestamp", "from", "type", "text", "body", "caption", "interactive", "button_reply",
+        "title", "errors", "code", "message", "error_data", "details", "topic", "created_at", "data", "phone_number",
+        "message_type", "message_content", "failureResponse", "reason", "sent_at", "delivered_at", "read_at",
+        "failed_at", "object",
+    ]
+)  # fmt: skip
+WORDS = st.sampled_from(
+    [
+        "whatsapp_business_account", "messages", "message.status.updated", "message.sender.user", "sent",
+        "delivered", "read", "failed", "deleted", "text", "interactive", "wamid.A", "1727951400", "1727951400000",
+        "2024-10-03T10:30:00Z", "2024-10-03T16:00:00+05:30", "0001-01-01T00:00:00+05:30", "+919876543210",
+    ]
+)  # fmt: skip
+LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | WORDS
+JSON = st.recursive(
+    LEAVES,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=6),
+    max_leaves=40,
+)
+# Arbitrary JSON rarely reaches the item parsers, so also draw each format's skeleton, its fields half
+# the time plausible and half the time any leaf (deferred, so one_of does not flatten LEAVES' branches).
+ANY_LEAF = st.deferred(lambda: LEAVES)
+
+
+def plausible(*values: Any) -> st.SearchStrategy[Any]:
+    return st.one_of(st.sampled_from(values), ANY_LEAF)
+
+
+ID = plausible("wamid.A", "wamid.B", 42)
+STAGE = plausible("sent", "delivered", "read", "failed", "deleted", "READ")
+TIME = plausible(
+    "1727951400", 1727951400, 1727951400000, 1727951400.5, "2024-10-03T10:30:00Z", "2024-10-03T16:00:00+05:30",
+    "0001-01-01T00:00:00+05:30", 10**400, -1, "2024-10-03T10:30:00",
+)  # fmt: skip
+PHONE = plausible("919876543210", "+91 98765-43210", 16505551234, "123")
+STATUS_ITEM = st.fixed_dictionaries(
+    {"id": ID, "status": STAGE, "timestamp": TIME}, optional={"errors": JSON, "recipient_id": PHONE}
+)
+MESSAGE_ITEM = st.fixed_dictionaries(
+    {"id": ID, "from": PHONE, "timestamp": TIME, "type": plausible("text", "interactive", "button", "image")},
+    optional={
+        "text": st.fixed_dictionaries({"body": ANY_LEAF}),
+        "interactive": st.fixed_dictionaries({"button_reply": st.fixed_dictionaries({"title": ANY_LEAF})}) | JSON,
+        "image": st.fixed_dictionaries({"caption": ANY_LEAF}) | JSON,
+    },
+)
+CHANGE = st.fixed_dictionaries(
+    {"field": plausible("messages")},
+    optional={
+        "value": st.fixed_dictionaries(
+            {},
+            optional={
+                "metadata": st.fixed_dictionaries({"display_phone_number": PHONE}) | JSON,
+                "statuses": st.lists(STATUS_ITEM, max_size=3) | JSON,
+                "messages": st.lists(MESSAGE_ITEM, max_size=3) | JSON,
+            },
+        )
+        | JSON
+    },
+)
+META_DOC = st.fixed_dictionaries(
+    {"object": plausible("whatsapp_business_account")},
+    optional={"entry": st.lists(st.fixed_dictionaries({"changes": st.lists(CHANGE, max_size=3) | JSON})) | JSON},
+)
+FLAT_DOC = st.fixed_dictionaries({"statuses": st.lists(STATUS_ITEM, max_size=4)})
+AISENSY_MESSAGE = st.fixed_dictionaries(
+    {"status": STAGE},
+    optional={
+        "messageId": ID,
+        "id": ID,
+        "phone_number": PHONE,
+        "message_type": plausible("TEXT"),
+        "message_content": st.fixed_dictionaries({"text": ANY_LEAF}) | JSON,
+        "failureResponse": st.fixed_dictionaries({"code": ANY_LEAF, "reason": ANY_LEAF}) | JSON,
+        **{f"{stage}_at": TIME for stage in ("sent", "delivered", "read", "failed")},
+    },
+)
+AISENSY_DOC = st.fixed_dictionaries(
+    {
+        "topic": plausible("message.status.updated", "message.sender.user", "contact.created"),
+        "data": st.fixed_dictionaries({"message": AISENSY_MESSAGE}) | JSON,
+    },
+    optional={"id": plausible("6750a1f2c3d4e5f6a7b8c9d0"), "created_at": TIME},
+)
+
+
+@given(org=st.uuids(version=4), doc=JSON | META_DOC | FLAT_DOC | AISENSY_DOC)
+@example(org=ORG, doc={"object": "whatsapp_business_account", "entry": "x"})
+@example(org=ORG, doc={"statuses": [{"id": "wamid.A", "status": "read", "timestamp": 10**400}]})
+@example(org=ORG, doc={"statuses": [{"id": "wamid.A", "status": "read", "timestamp": "0001-01-01T00:00:00+05:30"}]})
+def test_parse_never_raises_on_any_json(org: uuid.UUID, doc: Any):
+    parsed = parse(org, doc)
+    assert isinstance(parsed, Parsed)
+    assert all(isinstance(e, str) for e in parsed.errors)
+    for event in parsed.statuses:
+        assert event.org_id == org
+        assert event.ts.utcoffset() == timedelta(0)
+        assert 0 < len(event.bsp_msg_id) <= MAX_ID_CHARS and "\x00" not in event.bsp_msg_id
+    for message in parsed.messages:
+        assert message.org_id == org
+        assert 0 < len(message.bsp_msg_id) <= MAX_ID_CHARS and "\x00" not in message.bsp_msg_id
