@@ -19,9 +19,9 @@ from bluetick.config import Settings
 from bluetick.store import embedded
 from bluetick.store.postgres import PostgresStore, migrate
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
-if not PAYLOADS.is_dir():
-    PAYLOADS = Path(__file__).resolve().parent / "payloads"
+# Copies of ../shared/payloads, so a clone runs alone; test_samples_match_shared keeps them equal.
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
+SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
 
 
 @pytest.fixture(scope="session")

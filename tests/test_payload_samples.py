@@ -6,9 +6,10 @@ import copy
 import uuid
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import fetch_row, payload
+from tests.conftest import PAYLOADS, SHARED_PAYLOADS, fetch_row, payload
 
 META_DELIVERED_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
 META_FAILED_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3N0EwQkM4RTRBOTE2QzRDNUIA"
@@ -132,3 +133,10 @@ async def test_other_aisensy_topics_are_acknowledged_and_ignored(http: TestClien
     doc["topic"] = "contact.created"
     body = await post(http, org, doc)
     assert body == {"stored": False, "format": "aisensy", "statuses": 0, "messages": 0, "skipped": []}
+
+
+@pytest.mark.skipif(not SHARED_PAYLOADS.is_dir(), reason="../shared/payloads is not beside this clone")
+def test_samples_match_shared():
+    shared = {p.name: p.read_text() for p in SHARED_PAYLOADS.glob("*.json")}
+    ours = {p.name: p.read_text() for p in PAYLOADS.glob("*.json")}
+    assert ours == shared
