@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bluetick.app import create_app
+from bluetick.app import READY, create_app
 from bluetick.config import Settings
 from bluetick.store import embedded
 from bluetick.store.postgres import PostgresStore, migrate
@@ -54,12 +54,17 @@ def org() -> uuid.UUID:
 
 
 def make_settings(dsn: str, **overrides: Any) -> Settings:
-    return dataclasses.replace(Settings(database_url=dsn, batch_interval_ms=1), **overrides)
+    """Settings for a test service: unsigned webhooks and an open API unless a test says otherwise."""
+    base = Settings(database_url=dsn, batch_interval_ms=1, allow_unsigned_webhooks=True, open_api=True)
+    return dataclasses.replace(base, **overrides)
 
 
 async def start_client(settings: Settings, store: PostgresStore) -> TestClient:
-    client = TestClient(TestServer(create_app(settings, store)))
+    """A running service; returns once its bootstrap has made it ready."""
+    app = create_app(settings, store)
+    client = TestClient(TestServer(app))
     await client.start_server()
+    await asyncio.wait_for(app[READY].wait(), 30)
     return client
 
 

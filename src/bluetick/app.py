@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -17,18 +16,24 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bluetick import metrics, payloads
+from bluetick.auth import OrgSecrets, SecretBook, api_allowed, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.events import Direction, Message
 from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
 from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
 from bluetick.store import Store
-from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.postgres import PostgresStore
 
 log = logging.getLogger("bluetick.app")
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 PIPELINE = web.AppKey("pipeline", Pipeline)
+SECRETS = web.AppKey("secrets", SecretBook)
+READY = web.AppKey("ready", asyncio.Event)  # set once the database is migrated and secrets loaded
+
+BOOTSTRAP_RETRY_MAX_S = 10.0
+QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,16 +67,30 @@ def _org_id(request: web.Request) -> UUID | None:
         return None
 
 
-async def _read_json(request: web.Request, limit: int) -> tuple[Any, web.Response | None]:
+async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
+    """The raw body, or a 413 before reading when the declared length is over `limit`."""
     if request.content_length is not None and request.content_length > limit:
         metrics.REJECTED.labels("too_large").inc()
-        return None, error(413, "body too large", limit=limit)
-    body = await request.read()
+        return error(413, "body too large", limit=limit)
+    return await request.read()
+
+
+def _json(body: bytes) -> tuple[Any, web.Response | None]:
     try:
         return json.loads(body), None
     except (ValueError, RecursionError):
         metrics.REJECTED.labels("malformed_json").inc()
         return None, error(400, "body is not valid JSON")
+
+
+def _unauthorised(reason: str) -> web.Response:
+    metrics.REJECTED.labels(reason).inc()
+    return error(401, "unauthorized")
+
+
+def _not_ready() -> web.Response:
+    metrics.REJECTED.labels("not_ready").inc()
+    return error(503, "starting: the database is not reachable yet, retry later")
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -81,7 +100,17 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if org_id is None:
         metrics.REJECTED.labels("bad_org").inc()
         return error(404, "unknown organisation")
-    doc, failure = await _read_json(request, settings.max_body_bytes)
+    body = await _read_body(request, settings.max_body_bytes)
+    if isinstance(body, web.Response):
+        return body
+    book = request.app[SECRETS]
+    if not book.loaded:
+        return _not_ready()
+    if not webhook_allowed(
+        book.for_org(org_id), body, request.headers, request.query, settings.allow_unsigned_webhooks
+    ):
+        return _unauthorised("bad_signature")
+    doc, failure = _json(body)
     if failure is not None:
         return failure
     parsed = payloads.parse(org_id, doc)
@@ -96,6 +125,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if parsed.empty:
         metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
         return web.json_response({"stored": False, **summary})
+    if settings.durable and not request.app[READY].is_set():
+        return _not_ready()
     try:
         future = request.app[PIPELINE].submit(parsed.messages, parsed.statuses, wait=settings.durable)
         if future is not None:
@@ -149,7 +180,15 @@ async def log_message(request: web.Request) -> web.Response:
     if org_id is None:
         metrics.REJECTED.labels("bad_org").inc()
         return error(404, "unknown organisation")
-    doc, failure = await _read_json(request, settings.max_body_bytes)
+    book = request.app[SECRETS]
+    if not book.loaded:
+        return _not_ready()
+    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
+        return _unauthorised("bad_api_token")
+    body = await _read_body(request, settings.max_body_bytes)
+    if isinstance(body, web.Response):
+        return body
+    doc, failure = _json(body)
     if failure is not None:
         return failure
     try:
@@ -169,23 +208,20 @@ async def log_message(request: web.Request) -> web.Response:
 
 
 async def verify_subscription(request: web.Request) -> web.Response:
-    """Meta's handshake: echo hub.challenge when hub.verify_token matches WEBHOOK_VERIFY_TOKEN."""
-    if _org_id(request) is None:
+    """Meta's handshake: echo hub.challenge when hub.verify_token is the organisation's verify token."""
+    org_id = _org_id(request)
+    if org_id is None:
         return error(404, "unknown organisation")
-    expected = request.app[SETTINGS].webhook_verify_token
+    book = request.app[SECRETS]
+    if not book.loaded:
+        return _not_ready()
     query = request.query
-    if (
-        expected is None
-        or query.get("hub.mode") != "subscribe"
-        or not _same(query.get("hub.verify_token", ""), expected)
+    if query.get("hub.mode") != "subscribe" or not same(
+        query.get("hub.verify_token"), book.for_org(org_id).verify_token
     ):
         metrics.REJECTED.labels("bad_verify_token").inc()
         return error(403, "verification failed")
     return web.Response(text=query.get("hub.challenge", ""))
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -194,9 +230,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    database = await request.app[STORE].ping()
+    prepared = request.app[READY].is_set()
+    database = prepared and await request.app[STORE].ping()
     depth = request.app[PIPELINE].depth
-    queue_ok = depth < settings.queue_max * 0.9
+    queue_ok = depth < settings.queue_max * QUEUE_HIGH_WATER
     ready = database and queue_ok
     body = {"ready": ready, "database": database, "queue_depth": depth}
     return web.json_response(body, status=200 if ready else 503)
@@ -208,7 +245,31 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return resp
 
 
-async def _purge_forever(store: Store, ttl: timedelta, every: timedelta) -> None:
+async def _bootstrap(app: web.Application) -> None:
+    """Migrate and load secrets, retrying until the database answers; then refresh secrets for ever."""
+    store, book, settings = app[STORE], app[SECRETS], app[SETTINGS]
+    delay = 0.5
+    while not app[READY].is_set():
+        try:
+            await store.prepare()
+            book.replace(await store.org_secrets())
+        except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
+            log.warning("database not ready retry_in=%.1fs error=%s", delay, type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_S)
+            continue
+        app[READY].set()
+        log.info("database ready organisations_with_secrets=%d", len(book))
+    while True:
+        await asyncio.sleep(settings.secrets_refresh.total_seconds())
+        try:
+            book.replace(await store.org_secrets())
+        except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
+            log.warning("secrets refresh failed error=%s", type(exc).__name__)
+
+
+async def _purge_forever(store: Store, ready: asyncio.Event, ttl: timedelta, every: timedelta) -> None:
+    await ready.wait()
     while True:
         try:
             result = await store.purge(ttl)
@@ -222,14 +283,13 @@ async def _purge_forever(store: Store, ttl: timedelta, every: timedelta) -> None
 
 
 async def open_store(settings: Settings) -> Store:
-    """The configured backend: DATABASE_URL if set, else the embedded server; migrations run first."""
+    """The configured backend: DATABASE_URL if set, else the embedded server (started here)."""
     if settings.database_url:
         dsn = settings.database_url
     else:
         from bluetick.store import embedded
 
         dsn = await asyncio.to_thread(embedded.start, settings.data_dir)
-    await migrate(dsn)
     return await PostgresStore.connect(dsn, settings.db_pool_size, settings.db_timeout_ms / 1000)
 
 
@@ -237,6 +297,15 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     """The application; with `store` given, it is used as is and left open at shutdown."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[never_500])
     app[SETTINGS] = settings
+    app[SECRETS] = SecretBook(
+        OrgSecrets(
+            meta_app_secret=settings.meta_app_secret,
+            aisensy_secret=settings.aisensy_webhook_secret,
+            url_token=settings.webhook_url_token,
+            verify_token=settings.webhook_verify_token,
+            api_token=settings.api_token,
+        )
+    )
     app.router.add_post("/webhooks/{org_id}", receive_webhook)
     app.router.add_get("/webhooks/{org_id}", verify_subscription)
     app.router.add_post("/v1/orgs/{org_id}/messages", log_message)
@@ -258,13 +327,22 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             ),
         )
         app[PIPELINE] = pipeline
+        app[READY] = asyncio.Event()
         pipeline.start()
-        purger = asyncio.create_task(_purge_forever(app[STORE], settings.orphan_ttl, settings.purge_interval))
-        log.info("ready ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
+        tasks = [
+            asyncio.create_task(_bootstrap(app)),
+            asyncio.create_task(
+                _purge_forever(app[STORE], app[READY], settings.orphan_ttl, settings.purge_interval)
+            ),
+        ]
+        for warning in settings.warnings():
+            log.warning(warning)
+        log.info("serving ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
         yield
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await pipeline.close()
         if own_store:
             await app[STORE].close()

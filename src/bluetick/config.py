@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -51,6 +51,15 @@ def parse_duration(name: str, raw: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _get(name: str, env: Mapping[str, str], default: T, parse: Callable[[str, str], T]) -> T:
     raw = env.get(name, "").strip()
     return parse(name, raw) if raw else default
@@ -75,11 +84,38 @@ class Settings:
     purge_interval: timedelta = timedelta(hours=1)
     shutdown_drain_s: int = 15
     webhook_verify_token: str | None = None
+    meta_app_secret: str | None = None
+    aisensy_webhook_secret: str | None = None
+    webhook_url_token: str | None = None
+    api_token: str | None = None
+    # Accept unsigned webhooks for organisations with no secret (the embedded dev default).
+    allow_unsigned_webhooks: bool = False
+    # Accept logging calls without a bearer token (only the embedded dev default with no API_TOKEN).
+    open_api: bool = False
+    secrets_refresh: timedelta = timedelta(seconds=30)
     log_level: str = "info"
 
     @property
     def durable(self) -> bool:
         return self.ack_mode == "durable"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def global_webhook_secret(self) -> bool:
+        return bool(self.meta_app_secret or self.aisensy_webhook_secret or self.webhook_url_token)
+
+    def warnings(self) -> list[str]:
+        """What start-up must say loudly about this configuration."""
+        found = []
+        if self.allow_unsigned_webhooks and not self.global_webhook_secret:
+            found.append("WEBHOOKS ARE NOT AUTHENTICATED: organisations without a secret in org_secrets accept "
+                         "unsigned posts. Set META_APP_SECRET, AISENSY_WEBHOOK_SECRET or WEBHOOK_URL_TOKEN.")
+        if self.open_api:
+            found.append("THE LOGGING API IS OPEN: set API_TOKEN so /v1/orgs/{org_id}/messages needs a bearer token.")
+        return found
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +124,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         load_dotenv()
         env = os.environ
     d = Settings()
-    return Settings(
+    settings = Settings(
         host=env.get("HOST", "").strip() or d.host,
         port=_int("PORT", env, d.port, minimum=1),
         database_url=env.get("DATABASE_URL", "").strip() or None,
@@ -105,6 +141,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         orphan_ttl=_get("ORPHAN_TTL", env, d.orphan_ttl, parse_duration),
         purge_interval=_get("PURGE_INTERVAL", env, d.purge_interval, parse_duration),
         shutdown_drain_s=_int("SHUTDOWN_DRAIN_S", env, d.shutdown_drain_s),
-        webhook_verify_token=env.get("WEBHOOK_VERIFY_TOKEN", "").strip() or None,
+        webhook_verify_token=_secret("WEBHOOK_VERIFY_TOKEN", env),
+        meta_app_secret=_secret("META_APP_SECRET", env),
+        aisensy_webhook_secret=_secret("AISENSY_WEBHOOK_SECRET", env),
+        webhook_url_token=_secret("WEBHOOK_URL_TOKEN", env),
+        api_token=_secret("API_TOKEN", env),
+        secrets_refresh=_get("SECRETS_REFRESH", env, d.secrets_refresh, parse_duration),
         log_level=_choice("LOG_LEVEL", env, d.log_level, ("debug", "info", "warning", "error")),
     )
+    unsigned = env.get("ALLOW_UNSIGNED_WEBHOOKS", "").strip()
+    if not unsigned and not settings.embedded and not settings.global_webhook_secret:
+        raise ConfigError(
+            "no webhook secret is configured for a shared database: set META_APP_SECRET, AISENSY_WEBHOOK_SECRET "
+            "or WEBHOOK_URL_TOKEN; or ALLOW_UNSIGNED_WEBHOOKS=false to rely on org_secrets alone, "
+            "or ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned posts"
+        )
+    return replace(
+        settings,
+        allow_unsigned_webhooks=_bool("ALLOW_UNSIGNED_WEBHOOKS", unsigned) if unsigned else settings.embedded,
+        open_api=settings.embedded and settings.api_token is None,
+    )
+
+
+def _secret(name: str, env: Mapping[str, str]) -> str | None:
+    return env.get(name, "").strip() or None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
@@ -31,6 +32,11 @@ class PurgeResult:
 
 
 class Store(Protocol):
+    async def prepare(self) -> None:
+        """Make the database ready (migrations); raises while it cannot be reached."""
+
+    async def org_secrets(self) -> dict[UUID, OrgSecrets]: ...
+
     async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult: ...
 
     async def purge(self, max_age: timedelta) -> PurgeResult: ...
@@ -43,6 +49,19 @@ class Store(Protocol):
 def batch_result(doc: dict[str, Any]) -> BatchResult:
     rows = {(UUID(row["org_id"]), row["bsp_msg_id"]): row for row in doc["messages"]}
     return BatchResult(rows=rows, updated=int(doc["updated"]), parked=int(doc["parked"]))
+
+
+def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
+    return {
+        UUID(row["org_id"]): OrgSecrets(
+            meta_app_secret=row.get("meta_app_secret"),
+            aisensy_secret=row.get("aisensy_secret"),
+            url_token=row.get("url_token"),
+            verify_token=row.get("verify_token"),
+            api_token=row.get("api_token"),
+        )
+        for row in rows
+    }
 
 
 def migration_files() -> list[Path]:

@@ -6,11 +6,13 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
-from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, migration_files
+from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, migration_files, org_secrets_of
 
 log = logging.getLogger("bluetick.store")
 
@@ -21,7 +23,7 @@ _MIGRATION_LOCK = 7_361_001
 
 async def migrate(dsn: str) -> list[str]:
     """Run every file of sql/migrations in order, each in a transaction; replicas take turns."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, timeout=10)
     applied = []
     try:
         for path in migration_files():
@@ -35,14 +37,26 @@ async def migrate(dsn: str) -> list[str]:
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+    def __init__(self, dsn: str, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._dsn = dsn
         self._pool = pool
         self._timeout = timeout_s
+        self._prepared = False
 
     @classmethod
     async def connect(cls, dsn: str, pool_size: int, timeout_s: float) -> PostgresStore:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
-        return cls(pool, timeout_s)
+        """A store whose pool connects on demand, so it can be created while the database is down."""
+        pool = await asyncpg.create_pool(dsn, min_size=0, max_size=pool_size)
+        return cls(dsn, pool, timeout_s)
+
+    async def prepare(self) -> None:
+        if not self._prepared:
+            await migrate(self._dsn)
+            self._prepared = True
+
+    async def org_secrets(self) -> dict[UUID, OrgSecrets]:
+        raw = await self._pool.fetchval("select bluetick_org_secrets()", timeout=self._timeout)
+        return org_secrets_of(json.loads(raw))
 
     async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
         args = json.dumps([m.to_json() for m in messages]), json.dumps([s.to_json() for s in statuses])
