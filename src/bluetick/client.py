@@ -4,7 +4,8 @@
     await log_outbound(org_id=ORG, bsp_msg_id=wamid, to_phone="+919876543210",
                        msg_kind="AI_REPLY_FREEFORM", body=reply_text)
 
-Settings: BLUETICK_URL (default http://127.0.0.1:8080), BLUETICK_TIMEOUT_MS (default 1500).
+Settings: BLUETICK_URL (default http://127.0.0.1:8080), BLUETICK_TIMEOUT_MS (default 1500),
+BLUETICK_API_TOKEN (the service's API_TOKEN, or the organisation's api_token).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ DEFAULT_TIMEOUT_MS = 1500
 class BluetickClient:
     """Logs messages to a bluetick service; one instance per agent process reuses its connections."""
 
-    def __init__(self, base_url: str | None = None, *, timeout_ms: int | None = None) -> None:
+    def __init__(
+        self, base_url: str | None = None, *, timeout_ms: int | None = None, api_token: str | None = None
+    ) -> None:
         self.base_url = (base_url or os.environ.get("BLUETICK_URL") or DEFAULT_URL).rstrip("/")
+        token = api_token or os.environ.get("BLUETICK_API_TOKEN")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         if timeout_ms is None:
             raw = os.environ.get("BLUETICK_TIMEOUT_MS", "")
             timeout_ms = int(raw) if raw.isdigit() else DEFAULT_TIMEOUT_MS
@@ -86,7 +91,7 @@ class BluetickClient:
                 if self._session is None or self._session.closed:
                     self._session = aiohttp.ClientSession()
                 url = f"{self.base_url}/v1/orgs/{org_id}/messages"
-                async with self._session.post(url, json=payload) as resp:
+                async with self._session.post(url, json=payload, headers=self._headers) as resp:
                     if resp.status == 200:
                         row: dict[str, Any] = await resp.json()
                         return row
