@@ -43,10 +43,6 @@ class Ticket:
     def __post_init__(self) -> None:
         self.size = len(self.messages) + len(self.statuses)
 
-    @property
-    def abandoned(self) -> bool:
-        return self.future is not None and self.future.done()
-
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
@@ -125,9 +121,6 @@ class Pipeline:
         while self._queue and size < self._settings.batch_max:
             ticket = self._queue.popleft()
             self._queued -= ticket.size
-            if ticket.abandoned:
-                self._settle_dropped(ticket)
-                continue
             batch.append(ticket)
             size += ticket.size
         if not self._queue and not self._closing:
@@ -137,14 +130,13 @@ class Pipeline:
         return batch
 
     async def _apply(self, batch: list[Ticket]) -> None:
-        """Apply `batch`, retrying transient failures with backoff; split it to isolate refused data."""
+        """Apply `batch`, retrying transient failures with backoff; split it to isolate refused data.
+
+        A request that stopped waiting (answered 503) stays in the batch: applying it anyway is harmless,
+        since the merge is idempotent, and keeps the data if the sender never retries.
+        """
         delay = BACKOFF_MIN_S
         while True:
-            for ticket in [t for t in batch if t.abandoned]:
-                batch.remove(ticket)
-                self._settle_dropped(ticket)
-            if not batch:
-                return
             messages = [m for t in batch for m in t.messages]
             statuses = [s for t in batch for s in t.statuses]
             started = time.perf_counter()
@@ -199,11 +191,6 @@ class Pipeline:
         self._set_depth(-ticket.size)
         if ticket.future is not None and not ticket.future.done():
             ticket.future.set_exception(exc)
-
-    def _settle_dropped(self, ticket: Ticket) -> None:
-        """A waiting request gave up (it was answered 503, so the sender retries): drop its events."""
-        self._set_depth(-ticket.size)
-        metrics.EVENTS.labels("abandoned").inc(ticket.size)
 
     def _set_depth(self, change: int) -> None:
         self._depth += change

@@ -1,0 +1,123 @@
+"""The database going away, at start and mid-run: no 200 for data that is not safe, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bluetick.app import create_app
+from bluetick.config import Settings
+from bluetick.store.postgres import PostgresStore
+from tests.conftest import make_settings, payload
+from tests.dbproxy import DbProxy
+
+
+@pytest.fixture
+async def proxy(dsn: str) -> AsyncIterator[DbProxy]:
+    relay = DbProxy(dsn)
+    await relay.start()
+    yield relay
+    await relay.cut()
+
+
+async def serve(settings: Settings) -> tuple[TestClient, PostgresStore]:
+    """A service on `settings.database_url`, started without waiting for the database."""
+    assert settings.database_url is not None
+    store = await PostgresStore.connect(settings.database_url, pool_size=2, timeout_s=2)
+    client = TestClient(TestServer(create_app(settings, store)))
+    await client.start_server()
+    return client, store
+
+
+async def eventually(check: Any, attempts: int = 200, pause: float = 0.05) -> bool:
+    """Poll `check()` until it is true; a bound on waiting, not a timing assertion."""
+    for _ in range(attempts):
+        if await check():
+            return True
+        await asyncio.sleep(pause)
+    return False
+
+
+def inbound(msg_id: str) -> dict[str, Any]:
+    doc = payload("meta_inbound_text.json")
+    doc["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = msg_id
+    return doc
+
+
+async def rows(db: asyncpg.Connection, org: uuid.UUID) -> set[str]:
+    return {r["bsp_msg_id"] for r in await db.fetch("select bsp_msg_id from message_logs where org_id = $1", org)}
+
+
+async def test_database_down_at_start_then_back(proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID):
+    await proxy.cut()
+    client, store = await serve(make_settings(proxy.dsn))
+    try:
+        ready = await client.get("/readyz")
+        assert ready.status == 503 and (await ready.json())["ready"] is False
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.early"))).status == 503
+        await proxy.restore()
+        assert await eventually(lambda: _is_ready(client), attempts=400)
+        assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.later"))).status == 200
+        assert await rows(db, org) == {"wamid.later"}
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def _is_ready(client: TestClient) -> bool:
+    return (await client.get("/readyz")).status == 200
+
+
+async def test_durable_mode_answers_503_while_the_database_is_down_and_stores_after(
+    proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID
+):
+    client, store = await serve(make_settings(proxy.dsn, ack_timeout_ms=400))
+    try:
+        assert await eventually(lambda: _is_ready(client))
+        await proxy.cut()
+        down = await client.post(f"/webhooks/{org}", json=inbound("wamid.during"))
+        assert down.status == 503
+        assert (await client.get("/readyz")).status == 503
+        await proxy.restore()
+        # the batch answered 503 is still applied once the database is back ...
+        assert await eventually(lambda: _has(db, org, "wamid.during"))
+        # ... and the BSP's retry is answered 200
+        assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.during"))).status == 200
+        assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.after"))).status == 200
+        assert await rows(db, org) == {"wamid.during", "wamid.after"}
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def _has(db: asyncpg.Connection, org: uuid.UUID, msg_id: str) -> bool:
+    return msg_id in await rows(db, org)
+
+
+async def test_immediate_mode_queues_while_the_database_is_down_and_applies_everything_after(
+    proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID
+):
+    client, store = await serve(make_settings(proxy.dsn, ack_mode="immediate", queue_max=30))
+    try:
+        assert await eventually(lambda: _is_ready(client))
+        await proxy.cut()
+        statuses = [(await client.post(f"/webhooks/{org}", json=inbound(f"wamid.q{i}"))).status for i in range(40)]
+        assert statuses == [200] * 30 + [503] * 10
+        await proxy.restore()
+        expected = {f"wamid.q{i}" for i in range(30)}
+        assert await eventually(lambda: _all(db, org, expected), attempts=400)
+        assert await rows(db, org) == expected
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def _all(db: asyncpg.Connection, org: uuid.UUID, expected: set[str]) -> bool:
+    return await rows(db, org) == expected
