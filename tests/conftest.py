@@ -1,4 +1,11 @@
-"""One real Postgres (the embedded server) per test session; each test uses fresh org ids."""
+"""One real Postgres (the embedded server) per test session; each test uses fresh org ids.
+
+The behavioural tests (those using the `store`, `db` and `http` fixtures) run once per backend:
+- `postgres`: asyncpg on the embedded server, as the embedded default and DATABASE_URL do;
+- `postgres-pooled`: the same with asyncpg's statement cache off, as behind Supabase's pooler;
+- `supabase`: the official supabase client over HTTP to a PostgREST stand-in (tests/supabase_emulation.py)
+  on a second database set up like a Supabase project (roles, auth.jwt(), row-level security).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +23,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bluetick.app import READY, create_app
 from bluetick.config import Settings
-from bluetick.store import embedded
+from bluetick.store import Store, embedded
 from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.supabase import SupabaseStore
+from tests.supabase_emulation import SERVICE_KEY, PostgrestStandIn, emulate
 
 # Copies of ../shared/payloads, so a clone runs alone; test_samples_match_shared keeps them equal.
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -33,17 +42,62 @@ def dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
-@pytest.fixture
-async def store(dsn: str) -> AsyncIterator[PostgresStore]:
-    s = await PostgresStore.connect(dsn, pool_size=4, timeout_s=10)
-    yield s
-    await s.close()
+@pytest.fixture(scope="session")
+def supabase_dsn(dsn: str) -> str:
+    """A second database set up like a new Supabase project, then migrated twice."""
+    url = asyncio.run(emulate(dsn, "supabase_project"))
+    asyncio.run(migrate(url))
+    asyncio.run(migrate(url))
+    return url
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    name: str
+    db_dsn: str  # where the backend's rows live
+
+
+@pytest.fixture(params=["postgres", "postgres-pooled", "supabase"])
+def backend(request: pytest.FixtureRequest, dsn: str) -> Backend:
+    if request.param == "supabase":
+        return Backend(request.param, request.getfixturevalue("supabase_dsn"))
+    return Backend(request.param, dsn)
 
 
 @pytest.fixture
-async def db(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    if backend.name != "supabase":
+        pg = await PostgresStore.connect(backend.db_dsn, pool_size=4, timeout_s=10,
+                                         pooled=backend.name == "postgres-pooled")
+        yield pg
+        await pg.close()
+        return
+    standin = PostgrestStandIn(backend.db_dsn)
+    url = await standin.start()
+    supa = await SupabaseStore.connect(url, SERVICE_KEY, timeout_s=10)
+    yield supa
+    await supa.close()
+    await standin.close()
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    return conn
+
+
+@pytest.fixture
+async def db(backend: Backend) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the database the backend under test writes to."""
+    conn = await connect(backend.db_dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def pg(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the embedded test database, for tests that drive Postgres directly."""
+    conn = await connect(dsn)
     yield conn
     await conn.close()
 
@@ -59,7 +113,7 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     return dataclasses.replace(base, **overrides)
 
 
-async def start_client(settings: Settings, store: PostgresStore) -> TestClient:
+async def start_client(settings: Settings, store: Store) -> TestClient:
     """A running service; returns once its bootstrap has made it ready."""
     app = create_app(settings, store)
     client = TestClient(TestServer(app))
@@ -69,7 +123,7 @@ async def start_client(settings: Settings, store: PostgresStore) -> TestClient:
 
 
 @pytest.fixture
-async def http(dsn: str, store: PostgresStore) -> AsyncIterator[TestClient]:
+async def http(dsn: str, store: Store) -> AsyncIterator[TestClient]:
     """The service in durable mode on the test database."""
     client = await start_client(make_settings(dsn), store)
     yield client

@@ -57,7 +57,7 @@ async def test_many_simultaneous_webhooks_for_one_message_lose_no_update(
 
 
 async def test_status_racing_the_log_call_is_never_left_parked(
-    dsn: str, db: asyncpg.Connection, org: uuid.UUID
+    dsn: str, pg: asyncpg.Connection, org: uuid.UUID
 ):
     """A status and the message's log call in concurrent transactions always meet (both lock the key)."""
     stores = [await PostgresStore.connect(dsn, pool_size=4, timeout_s=10) for _ in range(2)]
@@ -74,8 +74,8 @@ async def test_status_racing_the_log_call_is_never_left_parked(
     finally:
         for s in stores:
             await s.close()
-    parked = await db.fetchval("select count(*) from message_status_parked where org_id = $1", org)
-    delivered = await db.fetchval(
+    parked = await pg.fetchval("select count(*) from message_status_parked where org_id = $1", org)
+    delivered = await pg.fetchval(
         "select count(*) from message_logs where org_id = $1 and status = 'DELIVERED'", org)
     assert (parked, delivered) == (0, len(ids))
 

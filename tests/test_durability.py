@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from bluetick.store.postgres import PostgresStore
-from tests.conftest import fetch_row, make_settings, payload, start_client
+from bluetick.store import Store
+from tests.conftest import Backend, fetch_row, make_settings, payload, start_client
 
 MSG_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
 
@@ -30,11 +30,11 @@ async def key_locked(dsn: str, org: uuid.UUID, msg_id: str) -> AsyncIterator[Non
 
 
 async def test_durable_200_is_sent_only_after_the_row_is_committed(
-    dsn: str, store: PostgresStore, db: asyncpg.Connection, org: uuid.UUID
+    dsn: str, backend: Backend, store: Store, db: asyncpg.Connection, org: uuid.UUID
 ):
     client = await start_client(make_settings(dsn, ack_mode="durable", ack_timeout_ms=30_000), store)
     try:
-        async with key_locked(dsn, org, MSG_ID):
+        async with key_locked(backend.db_dsn, org, MSG_ID):
             request = asyncio.ensure_future(client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json")))
             await asyncio.sleep(0.5)
             assert not request.done(), "answered while the batch could not commit"
@@ -49,11 +49,11 @@ async def test_durable_200_is_sent_only_after_the_row_is_committed(
 
 
 async def test_durable_answers_503_when_the_batch_cannot_commit_within_the_deadline(
-    dsn: str, store: PostgresStore, db: asyncpg.Connection, org: uuid.UUID
+    dsn: str, backend: Backend, store: Store, db: asyncpg.Connection, org: uuid.UUID
 ):
     client = await start_client(make_settings(dsn, ack_mode="durable", ack_timeout_ms=300), store)
     try:
-        async with key_locked(dsn, org, MSG_ID):
+        async with key_locked(backend.db_dsn, org, MSG_ID):
             resp = await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))
             assert resp.status == 503
             assert "retry" in (await resp.json())["error"]
@@ -62,14 +62,14 @@ async def test_durable_answers_503_when_the_batch_cannot_commit_within_the_deadl
 
 
 async def test_immediate_mode_answers_at_once_and_applies_in_the_background(
-    dsn: str, store: PostgresStore, db: asyncpg.Connection, org: uuid.UUID
+    dsn: str, backend: Backend, store: Store, db: asyncpg.Connection, org: uuid.UUID
 ):
     client = await start_client(make_settings(dsn, ack_mode="immediate"), store)
     try:
         resp = await client.post(
             f"/v1/orgs/{org}/messages", json={"bsp_msg_id": MSG_ID, "to_phone": "+16505551234", "sent_at": 1750263770})
         assert resp.status == 200
-        async with key_locked(dsn, org, MSG_ID):
+        async with key_locked(backend.db_dsn, org, MSG_ID):
             resp = await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))
             assert resp.status == 200
             assert (await resp.json())["queued"] is True
@@ -84,11 +84,11 @@ async def test_immediate_mode_answers_at_once_and_applies_in_the_background(
 
 
 async def test_immediate_mode_answers_503_when_the_queue_is_full(
-    dsn: str, store: PostgresStore, org: uuid.UUID
+    dsn: str, backend: Backend, store: Store, org: uuid.UUID
 ):
     client = await start_client(make_settings(dsn, ack_mode="immediate", queue_max=1), store)
     try:
-        async with key_locked(dsn, org, MSG_ID):
+        async with key_locked(backend.db_dsn, org, MSG_ID):
             first = await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))
             second = await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))
             assert (first.status, second.status) == (200, 503)
@@ -97,7 +97,7 @@ async def test_immediate_mode_answers_503_when_the_queue_is_full(
 
 
 async def test_shutdown_drains_the_immediate_queue(
-    dsn: str, store: PostgresStore, db: asyncpg.Connection, org: uuid.UUID
+    dsn: str, backend: Backend, store: Store, db: asyncpg.Connection, org: uuid.UUID
 ):
     client = await start_client(make_settings(dsn, ack_mode="immediate", batch_max=2), store)
     ids = [f"wamid.drain.{i}" for i in range(40)]

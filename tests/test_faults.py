@@ -50,11 +50,11 @@ def inbound(msg_id: str) -> dict[str, Any]:
     return doc
 
 
-async def rows(db: asyncpg.Connection, org: uuid.UUID) -> set[str]:
-    return {r["bsp_msg_id"] for r in await db.fetch("select bsp_msg_id from message_logs where org_id = $1", org)}
+async def rows(pg: asyncpg.Connection, org: uuid.UUID) -> set[str]:
+    return {r["bsp_msg_id"] for r in await pg.fetch("select bsp_msg_id from message_logs where org_id = $1", org)}
 
 
-async def test_database_down_at_start_then_back(proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID):
+async def test_database_down_at_start_then_back(proxy: DbProxy, pg: asyncpg.Connection, org: uuid.UUID):
     await proxy.cut()
     client, store = await serve(make_settings(proxy.dsn))
     try:
@@ -65,7 +65,7 @@ async def test_database_down_at_start_then_back(proxy: DbProxy, db: asyncpg.Conn
         await proxy.restore()
         assert await eventually(lambda: _is_ready(client), attempts=400)
         assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.later"))).status == 200
-        assert await rows(db, org) == {"wamid.later"}
+        assert await rows(pg, org) == {"wamid.later"}
     finally:
         await client.close()
         await store.close()
@@ -76,7 +76,7 @@ async def _is_ready(client: TestClient) -> bool:
 
 
 async def test_durable_mode_answers_503_while_the_database_is_down_and_stores_after(
-    proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID
+    proxy: DbProxy, pg: asyncpg.Connection, org: uuid.UUID
 ):
     client, store = await serve(make_settings(proxy.dsn, ack_timeout_ms=400))
     try:
@@ -87,22 +87,22 @@ async def test_durable_mode_answers_503_while_the_database_is_down_and_stores_af
         assert (await client.get("/readyz")).status == 503
         await proxy.restore()
         # the batch answered 503 is still applied once the database is back ...
-        assert await eventually(lambda: _has(db, org, "wamid.during"))
+        assert await eventually(lambda: _has(pg, org, "wamid.during"))
         # ... and the BSP's retry is answered 200
         assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.during"))).status == 200
         assert (await client.post(f"/webhooks/{org}", json=inbound("wamid.after"))).status == 200
-        assert await rows(db, org) == {"wamid.during", "wamid.after"}
+        assert await rows(pg, org) == {"wamid.during", "wamid.after"}
     finally:
         await client.close()
         await store.close()
 
 
-async def _has(db: asyncpg.Connection, org: uuid.UUID, msg_id: str) -> bool:
-    return msg_id in await rows(db, org)
+async def _has(pg: asyncpg.Connection, org: uuid.UUID, msg_id: str) -> bool:
+    return msg_id in await rows(pg, org)
 
 
 async def test_immediate_mode_queues_while_the_database_is_down_and_applies_everything_after(
-    proxy: DbProxy, db: asyncpg.Connection, org: uuid.UUID
+    proxy: DbProxy, pg: asyncpg.Connection, org: uuid.UUID
 ):
     client, store = await serve(make_settings(proxy.dsn, ack_mode="immediate", queue_max=30))
     try:
@@ -112,12 +112,12 @@ async def test_immediate_mode_queues_while_the_database_is_down_and_applies_ever
         assert statuses == [200] * 30 + [503] * 10
         await proxy.restore()
         expected = {f"wamid.q{i}" for i in range(30)}
-        assert await eventually(lambda: _all(db, org, expected), attempts=400)
-        assert await rows(db, org) == expected
+        assert await eventually(lambda: _all(pg, org, expected), attempts=400)
+        assert await rows(pg, org) == expected
     finally:
         await client.close()
         await store.close()
 
 
-async def _all(db: asyncpg.Connection, org: uuid.UUID, expected: set[str]) -> bool:
-    return await rows(db, org) == expected
+async def _all(pg: asyncpg.Connection, org: uuid.UUID, expected: set[str]) -> bool:
+    return await rows(pg, org) == expected

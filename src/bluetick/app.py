@@ -254,7 +254,7 @@ async def _bootstrap(app: web.Application) -> None:
             await store.prepare()
             book.replace(await store.org_secrets())
         except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
-            log.warning("database not ready retry_in=%.1fs error=%s", delay, type(exc).__name__)
+            log.warning("database not ready retry_in=%.1fs error=%s: %s", delay, type(exc).__name__, str(exc)[:300])
             await asyncio.sleep(delay)
             delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_S)
             continue
@@ -283,14 +283,20 @@ async def _purge_forever(store: Store, ready: asyncio.Event, ttl: timedelta, eve
 
 
 async def open_store(settings: Settings) -> Store:
-    """The configured backend: DATABASE_URL if set, else the embedded server (started here)."""
+    """The configured backend: DATABASE_URL, else Supabase's REST API, else the embedded server."""
+    timeout_s = settings.db_timeout_ms / 1000
+    if settings.backend == "supabase":
+        from bluetick.store.supabase import SupabaseStore
+
+        assert settings.supabase_url and settings.supabase_service_role_key
+        return await SupabaseStore.connect(settings.supabase_url, settings.supabase_service_role_key, timeout_s)
     if settings.database_url:
         dsn = settings.database_url
     else:
         from bluetick.store import embedded
 
         dsn = await asyncio.to_thread(embedded.start, settings.data_dir)
-    return await PostgresStore.connect(dsn, settings.db_pool_size, settings.db_timeout_ms / 1000)
+    return await PostgresStore.connect(dsn, settings.db_pool_size, timeout_s, settings.database_pooled)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:

@@ -70,6 +70,10 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     database_url: str | None = None
+    # True/False forces asyncpg's statement cache off/on; None decides from the URL (port 6543, pgbouncer=true).
+    database_pooled: bool | None = None
+    supabase_url: str | None = None
+    supabase_service_role_key: str | None = None
     data_dir: Path = Path(".bluetick")
     ack_mode: str = "durable"
     ack_timeout_ms: int = 5000
@@ -100,8 +104,14 @@ class Settings:
         return self.ack_mode == "durable"
 
     @property
+    def backend(self) -> str:
+        if self.database_url:
+            return "postgres"
+        return "supabase" if self.supabase_url else "embedded"
+
+    @property
     def embedded(self) -> bool:
-        return self.database_url is None
+        return self.backend == "embedded"
 
     @property
     def global_webhook_secret(self) -> bool:
@@ -128,6 +138,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=env.get("HOST", "").strip() or d.host,
         port=_int("PORT", env, d.port, minimum=1),
         database_url=env.get("DATABASE_URL", "").strip() or None,
+        database_pooled=_get("DATABASE_POOLED", env, None, _bool),
+        supabase_url=_secret("SUPABASE_URL", env),
+        supabase_service_role_key=_secret("SUPABASE_SERVICE_ROLE_KEY", env),
         data_dir=Path(env.get("BLUETICK_DATA_DIR", "").strip() or d.data_dir),
         ack_mode=_choice("ACK_MODE", env, d.ack_mode, ("durable", "immediate")),
         ack_timeout_ms=_int("ACK_TIMEOUT_MS", env, d.ack_timeout_ms, minimum=1),
@@ -149,6 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secrets_refresh=_get("SECRETS_REFRESH", env, d.secrets_refresh, parse_duration),
         log_level=_choice("LOG_LEVEL", env, d.log_level, ("debug", "info", "warning", "error")),
     )
+    _check_supabase(settings)
     unsigned = env.get("ALLOW_UNSIGNED_WEBHOOKS", "").strip()
     if not unsigned and not settings.embedded and not settings.global_webhook_secret:
         raise ConfigError(
@@ -161,6 +175,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allow_unsigned_webhooks=_bool("ALLOW_UNSIGNED_WEBHOOKS", unsigned) if unsigned else settings.embedded,
         open_api=settings.embedded and settings.api_token is None,
     )
+
+
+def _check_supabase(settings: Settings) -> None:
+    url, key = settings.supabase_url, settings.supabase_service_role_key
+    if settings.database_url or (url is None and key is None):
+        return
+    if url is None or key is None:
+        missing = "SUPABASE_URL" if url is None else "SUPABASE_SERVICE_ROLE_KEY"
+        raise ConfigError(f"{missing} is not set: the Supabase backend needs both SUPABASE_URL and "
+                          "SUPABASE_SERVICE_ROLE_KEY")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"SUPABASE_URL must look like https://<project>.supabase.co, got {url[:60]!r}")
+    from bluetick.store.supabase import key_role
+
+    role = key_role(key)
+    if role == "anon":
+        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY holds the anon (public) key; bluetick needs the "
+                          "service_role key (Project Settings > API), which writes past row-level security")
+    if role != "service_role":
+        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not a Supabase service role key")
 
 
 def _secret(name: str, env: Mapping[str, str]) -> str | None:

@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -19,11 +20,30 @@ log = logging.getLogger("bluetick.store")
 # SQLSTATE classes caused by the data itself (22 data exception, 23 integrity violation).
 _PERMANENT_CLASSES = ("22", "23")
 _MIGRATION_LOCK = 7_361_001
+SUPABASE_POOLER_PORT = 6543
+DEFAULT_STATEMENT_CACHE = 100  # asyncpg's own default
 
 
-async def migrate(dsn: str) -> list[str]:
+def pooler_options(dsn: str, pooled: bool | None) -> tuple[str, int]:
+    """The DSN asyncpg should use and its statement cache size.
+
+    A transaction-mode pooler (Supabase's on port 6543, PgBouncer) cannot keep prepared statements, so the
+    cache is turned off when `pooled` says so or, when it is None, when the URL does (port 6543 or
+    `pgbouncer=true`, a flag that is removed since Postgres would refuse it as a setting).
+    """
+    parts = urlsplit(dsn)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "pgbouncer"]
+    flagged = any(k == "pgbouncer" and v.lower() == "true" for k, v in parse_qsl(parts.query))
+    if pooled is None:
+        pooled = flagged or parts.port == SUPABASE_POOLER_PORT
+    cleaned = urlunsplit(parts._replace(query=urlencode(query)))
+    return cleaned, 0 if pooled else DEFAULT_STATEMENT_CACHE
+
+
+async def migrate(dsn: str, pooled: bool | None = None) -> list[str]:
     """Run every file of sql/migrations in order, each in a transaction; replicas take turns."""
-    conn = await asyncpg.connect(dsn, timeout=10)
+    dsn, cache = pooler_options(dsn, pooled)
+    conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=cache)
     applied = []
     try:
         for path in migration_files():
@@ -37,21 +57,25 @@ async def migrate(dsn: str) -> list[str]:
 
 
 class PostgresStore:
-    def __init__(self, dsn: str, pool: asyncpg.Pool, timeout_s: float) -> None:
+    def __init__(self, dsn: str, pool: asyncpg.Pool, timeout_s: float, pooled: bool | None = None) -> None:
         self._dsn = dsn
+        self._pooled = pooled
         self._pool = pool
         self._timeout = timeout_s
         self._prepared = False
 
     @classmethod
-    async def connect(cls, dsn: str, pool_size: int, timeout_s: float) -> PostgresStore:
+    async def connect(
+        cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None
+    ) -> PostgresStore:
         """A store whose pool connects on demand, so it can be created while the database is down."""
-        pool = await asyncpg.create_pool(dsn, min_size=0, max_size=pool_size)
-        return cls(dsn, pool, timeout_s)
+        url, cache = pooler_options(dsn, pooled)
+        pool = await asyncpg.create_pool(url, min_size=0, max_size=pool_size, statement_cache_size=cache)
+        return cls(dsn, pool, timeout_s, pooled)
 
     async def prepare(self) -> None:
         if not self._prepared:
-            await migrate(self._dsn)
+            await migrate(self._dsn, self._pooled)
             self._prepared = True
 
     async def org_secrets(self) -> dict[UUID, OrgSecrets]:

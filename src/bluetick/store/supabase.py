@@ -1,0 +1,102 @@
+"""Supabase over its REST API: every call is an RPC to the same SQL functions the Postgres backend calls."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+from postgrest.exceptions import APIError
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+
+from bluetick.auth import OrgSecrets
+from bluetick.events import Message, StatusEvent
+from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, org_secrets_of
+
+log = logging.getLogger("bluetick.store")
+
+# SQLSTATE classes caused by the data itself; PostgREST passes the database's code through.
+_PERMANENT_CLASSES = ("22", "23")
+
+
+class SupabaseSetupError(RuntimeError):
+    """The Supabase project cannot serve bluetick as configured; the message says what to change."""
+
+
+def key_role(key: str) -> str | None:
+    """The role a Supabase API key acts as: a legacy JWT's `role` claim, or the new key's prefix."""
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    if key.startswith("sb_publishable_"):
+        return "anon"
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        return None
+    role = claims.get("role") if isinstance(claims, dict) else None
+    return role if isinstance(role, str) else None
+
+
+class SupabaseStore:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._prepared = False
+
+    @classmethod
+    async def connect(cls, url: str, key: str, timeout_s: float) -> SupabaseStore:
+        options = AsyncClientOptions(postgrest_client_timeout=timeout_s, auto_refresh_token=False,
+                                     persist_session=False)
+        return cls(await acreate_client(url, key, options=options))
+
+    async def prepare(self) -> None:
+        """Check that the schema is there; Supabase's schema is applied with its SQL editor or CLI."""
+        if self._prepared:
+            return
+        try:
+            await self._rpc("bluetick_ping", {})
+        except APIError as exc:
+            if exc.code in ("PGRST202", "42883", "42501"):
+                raise SupabaseSetupError(
+                    "bluetick's SQL is not installed in this Supabase project or not executable by the "
+                    "service role: run the files of sql/ in the SQL editor, or `supabase db push`"
+                ) from exc
+            raise
+        self._prepared = True
+
+    async def org_secrets(self) -> dict[UUID, OrgSecrets]:
+        return org_secrets_of(await self._rpc("bluetick_org_secrets", {}))
+
+    async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
+        params = {"p_messages": [m.to_json() for m in messages], "p_statuses": [s.to_json() for s in statuses]}
+        return batch_result(await self._rpc("bluetick_apply_batch", params))
+
+    async def purge(self, max_age: timedelta) -> PurgeResult:
+        doc = await self._rpc("bluetick_purge", {"p_max_age": f"{int(max_age.total_seconds())} seconds"})
+        return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._rpc("bluetick_ping", {}))
+        except (APIError, httpx.HTTPError):
+            return False
+
+    async def close(self) -> None:
+        await self._client.postgrest.aclose()
+
+    async def _rpc(self, function: str, params: dict[str, Any]) -> Any:
+        try:
+            response = await self._client.rpc(function, params).execute()
+        except APIError as exc:
+            if (exc.code or "")[:2] in _PERMANENT_CLASSES:
+                raise PermanentError(f"{exc.code}: {exc.message}") from exc
+            raise
+        return response.data
