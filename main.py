@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP service (the default)")
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
+    commands.add_parser("supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`")
     commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "sql":
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level)
     if args.command == "migrate":
         migrate(settings)
+    elif args.command == "supabase-layout":
+        from bluetick.store import write_supabase_layout
+
+        for link in write_supabase_layout():
+            print(f"{link.relative_to(Path.cwd()) if link.is_relative_to(Path.cwd()) else link}")
     elif args.command == "sql":
         return sql(settings, extra)
     else:

@@ -47,8 +47,7 @@ begin
     for select to authenticated
     using (org_id::text = (select auth.jwt() ->> 'org_id'));
 
-  revoke all on message_status_parked, webhook_receipts, org_secrets from anon, authenticated;
-  revoke insert, update, delete, truncate on message_logs from anon, authenticated;
+  revoke all on message_logs, message_status_parked, webhook_receipts, org_secrets from anon, authenticated;
   grant select on message_logs to authenticated;
 end
 $$;

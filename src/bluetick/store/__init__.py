@@ -64,6 +64,28 @@ def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
     }
 
 
+SUPABASE_MIGRATIONS = SQL_DIR.parent / "supabase" / "migrations"
+
+
+def supabase_migration_name(path: Path) -> str:
+    """`0002_merge.sql` -> `20250101000002_merge.sql`: the Supabase CLI's version is the file's own number."""
+    number, _, rest = path.name.partition("_")
+    return f"20250101{int(number):06d}_{rest}"
+
+
+def write_supabase_layout() -> list[Path]:
+    """Link every SQL file into supabase/migrations (for `supabase db push`); sql/ stays the one source."""
+    SUPABASE_MIGRATIONS.mkdir(parents=True, exist_ok=True)
+    for stale in SUPABASE_MIGRATIONS.glob("*.sql"):
+        stale.unlink()
+    links = []
+    for source in migration_files():
+        link = SUPABASE_MIGRATIONS / supabase_migration_name(source)
+        link.symlink_to(Path("../..") / source.relative_to(SQL_DIR.parent))
+        links.append(link)
+    return links
+
+
 def migration_files() -> list[Path]:
     """Schema first, then the analysts' views and functions that read it; each file is rerunnable."""
     return sorted((SQL_DIR / "migrations").glob("*.sql")) + sorted((SQL_DIR / "analytics").glob("*.sql"))

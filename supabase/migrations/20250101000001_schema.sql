@@ -1,0 +1,1 @@
+../../sql/migrations/0001_schema.sql

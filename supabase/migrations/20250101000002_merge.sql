@@ -1,0 +1,1 @@
+../../sql/migrations/0002_merge.sql

@@ -1,0 +1,1 @@
+../../sql/migrations/0004_access.sql

@@ -1,0 +1,79 @@
+"""Supabase set-up: the CLI's migration layout mirrors sql/, and bad keys or URLs are refused clearly."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from bluetick.config import ConfigError, load_settings
+from bluetick.store import SUPABASE_MIGRATIONS, migration_files, supabase_migration_name
+from bluetick.store.supabase import SupabaseSetupError, SupabaseStore
+from tests.supabase_emulation import ANON_KEY, SERVICE_KEY, PostgrestStandIn, emulate
+
+URL = "https://abcdefghij.supabase.co"
+
+
+def test_supabase_migrations_link_every_sql_file_in_the_same_order():
+    sources = migration_files()
+    expected = [supabase_migration_name(p) for p in sources]
+    assert expected == sorted(expected), "Supabase applies by version: it must match bluetick's order"
+    assert sorted(p.name for p in SUPABASE_MIGRATIONS.glob("*.sql")) == expected
+    for source, name in zip(sources, expected, strict=True):
+        link = SUPABASE_MIGRATIONS / name
+        assert link.is_symlink() and link.resolve() == source.resolve(), "run: python main.py supabase-layout"
+
+
+def test_the_anon_key_is_refused_at_start_up():
+    for anon in (ANON_KEY, "sb_publishable_abc123"):
+        with pytest.raises(ConfigError, match="anon"):
+            load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": anon})
+    settings = load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
+                              "META_APP_SECRET": "s"})
+    assert settings.backend == "supabase"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"SUPABASE_URL": "abcdefghij.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
+    ({"SUPABASE_URL": URL}, "SUPABASE_SERVICE_ROLE_KEY"),
+    ({"SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
+    ({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": "not-a-key"}, "not a Supabase service role key"),
+])
+def test_a_wrong_supabase_setting_is_named(env: dict[str, str], message: str):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_a_supabase_backend_needs_webhook_secrets_like_any_shared_database():
+    with pytest.raises(ConfigError, match="ALLOW_UNSIGNED_WEBHOOKS"):
+        load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY})
+
+
+async def test_a_project_without_bluetick_sql_gets_a_clear_error(dsn: str):
+    empty = await emulate(dsn, f"empty_{uuid.uuid4().hex[:8]}")
+    standin = PostgrestStandIn(empty)
+    store = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
+    try:
+        with pytest.raises(SupabaseSetupError, match="supabase db push"):
+            await store.prepare()
+    finally:
+        await store.close()
+        await standin.close()
+
+
+async def test_a_data_error_through_rpc_is_permanent_not_retried(supabase_dsn: str):
+    """The database's own SQLSTATE passes through PostgREST, so refused data is isolated, not retried."""
+    from bluetick.store import PermanentError
+
+    standin = PostgrestStandIn(supabase_dsn)
+    store = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
+    try:
+        with pytest.raises(PermanentError, match="22"):
+            await store._rpc("bluetick_apply_batch", {"p_messages": [{"org_id": "not-a-uuid"}], "p_statuses": []})
+        conn = await asyncpg.connect(supabase_dsn)
+        assert await conn.fetchval("select count(*) from message_logs where bsp_msg_id is null") == 0
+        await conn.close()
+    finally:
+        await store.close()
+        await standin.close()
