@@ -60,6 +60,9 @@ async def test_authenticated_user_sees_only_their_organisation(
     claims = {"role": "authenticated", "org_id": str(org_a)}
     rows = await as_role(supabase_dsn, "authenticated", claims, "select distinct org_id from message_logs")
     assert [r["org_id"] for r in rows] == [org_a]
+    service = await as_role(supabase_dsn, "service_role", {"role": "service_role"},
+                            "select distinct org_id from message_logs")
+    assert {org_a, org_b} <= {r["org_id"] for r in service}
     for view in await bluetick_views(supabase_dsn):
         seen = await as_role(supabase_dsn, "authenticated", claims, f"select distinct org_id from {view}")
         assert {r["org_id"] for r in seen} <= {org_a}, view
