@@ -2,7 +2,8 @@
 
 The behavioural tests (those using the `store`, `db` and `http` fixtures) run once per backend:
 - `postgres`: asyncpg on the embedded server, as the embedded default and DATABASE_URL do;
-- `postgres-pooled`: the same with asyncpg's statement cache off, as behind Supabase's pooler;
+- `postgres-pooled`: through a real PgBouncer in transaction mode, as behind Supabase's pooler (asyncpg's
+  statement cache off); where pgbouncer is not installed, directly with the cache off;
 - `supabase`: the official supabase client over HTTP to a PostgREST stand-in (tests/supabase_emulation.py)
   on a second database set up like a Supabase project (roles, auth.jwt(), row-level security).
 """
@@ -26,6 +27,7 @@ from bluetick.config import Settings
 from bluetick.store import Store, embedded
 from bluetick.store.postgres import PostgresStore, migrate
 from bluetick.store.supabase import SupabaseStore
+from tests import pgbouncer
 from tests.supabase_emulation import SERVICE_KEY, PostgrestStandIn, emulate
 
 # Copies of ../shared/payloads, so a clone runs alone; test_samples_match_shared keeps them equal.
@@ -51,23 +53,40 @@ def supabase_dsn(dsn: str) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def pooler_dsn(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """A DSN through PgBouncer in transaction mode, or None where pgbouncer is not installed."""
+    started = pgbouncer.start(dsn, tmp_path_factory.mktemp("pgbouncer"))
+    if started is None:
+        yield None
+        return
+    proc, url = started
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
 @dataclasses.dataclass(frozen=True)
 class Backend:
     name: str
     db_dsn: str  # where the backend's rows live
+    store_dsn: str  # how the store reaches them
 
 
 @pytest.fixture(params=["postgres", "postgres-pooled", "supabase"])
 def backend(request: pytest.FixtureRequest, dsn: str) -> Backend:
     if request.param == "supabase":
-        return Backend(request.param, request.getfixturevalue("supabase_dsn"))
-    return Backend(request.param, dsn)
+        url = request.getfixturevalue("supabase_dsn")
+        return Backend(request.param, url, url)
+    if request.param == "postgres-pooled":
+        return Backend(request.param, dsn, request.getfixturevalue("pooler_dsn") or dsn)
+    return Backend(request.param, dsn, dsn)
 
 
 @pytest.fixture
 async def store(backend: Backend) -> AsyncIterator[Store]:
     if backend.name != "supabase":
-        pg = await PostgresStore.connect(backend.db_dsn, pool_size=4, timeout_s=10,
+        pg = await PostgresStore.connect(backend.store_dsn, pool_size=4, timeout_s=10,
                                          pooled=backend.name == "postgres-pooled")
         yield pg
         await pg.close()
