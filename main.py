@@ -1,4 +1,4 @@
-"""bluetick's entry point: `python main.py [serve|migrate|sql]`."""
+"""bluetick's entry point: `python main.py [serve [--workers N]|migrate|sql|stats|supabase-layout]`."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings
-
-
-def serve(settings: Settings) -> None:
-    from aiohttp import web
-
-    from bluetick.app import create_app
-
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
 
 
 def dsn_of(settings: Settings) -> str:
@@ -50,7 +42,8 @@ def sql(settings: Settings, psql_args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python main.py", description=__doc__)
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the HTTP service (the default)")
+    serve_parser = commands.add_parser("serve", help="run the HTTP service (the default)")
+    serve_parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
     commands.add_parser("supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`")
     commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
@@ -73,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sql":
         return sql(settings, extra)
     else:
-        serve(settings)
+        from bluetick import server
+
+        return server.run(settings, getattr(args, "workers", 1))
     return 0
 
 

@@ -42,21 +42,24 @@ class Server:
         self._log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
         with self._log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "main.py", "serve"], cwd=ROOT, env=self._env,
+            self.proc = subprocess.Popen([sys.executable, "main.py", "serve", *args], cwd=ROOT, env=self._env,
                                          stdout=out, stderr=subprocess.STDOUT)
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self, in_a_row: int = 1) -> None:
+        """Until `in_a_row` answers on fresh connections are ready (with workers, each is asked)."""
+        ready = 0
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
                 try:
-                    async with session.get(f"{self.url}/readyz") as resp:
-                        if resp.status == 200:
-                            return
+                    async with session.get(f"{self.url}/readyz", headers={"Connection": "close"}) as resp:
+                        ready = ready + 1 if resp.status == 200 else 0
                 except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+                    ready = 0
+                if ready >= in_a_row:
+                    return
+                await asyncio.sleep(0.02 if ready else 0.1)
         raise AssertionError(f"server never became ready; log: {self._log.read_text()[-2000:]}")
 
     def stop(self) -> None:
@@ -152,3 +155,27 @@ async def test_kill_9_under_load_loses_nothing_acknowledged_in_durable_mode(
     second.start()
     await second.wait_ready()
     assert acked <= await stored(dsn, org)
+
+
+async def test_two_workers_share_the_port_add_up_their_metrics_and_stop_on_sigterm(
+    dsn: str, tmp_path: Path, servers: list[Server]
+):
+    org = uuid.uuid4()
+    server = Server(dsn, free_port(), tmp_path / "workers.log", ACK_MODE="durable")
+    servers.append(server)
+    server.start("--workers", "2")
+    await server.wait_ready(in_a_row=20)
+    assert server.proc is not None
+    async with aiohttp.ClientSession() as session:
+        for n in range(40):  # fresh connections, so the kernel spreads them over both workers
+            async with session.post(f"{server.url}/webhooks/{org}", json=inbound(f"wamid.w{n}"),
+                                    headers={"Connection": "close"}) as resp:
+                assert resp.status == 200
+        async with session.get(f"{server.url}/metrics") as resp:
+            text = await resp.text()
+    stored_total = sum(float(line.split()[-1]) for line in text.splitlines()
+                       if line.startswith('bluetick_webhooks_total{format="meta",result="stored"}'))
+    assert stored_total == 40
+    server.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(server.proc.wait, 60) == 0
+    assert len(await stored(dsn, org)) == 40

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -13,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from bluetick import metrics, payloads
 from bluetick.auth import OrgSecrets, SecretBook, api_allowed, same, webhook_allowed
@@ -21,6 +22,7 @@ from bluetick.config import Settings
 from bluetick.events import Direction, Message
 from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
 from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
+from bluetick.server import MULTIPROC_ENV
 from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore
 
@@ -240,7 +242,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    resp = web.Response(body=generate_latest())
+    if MULTIPROC_ENV in os.environ:  # several worker processes: add up what each one wrote
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        resp = web.Response(body=generate_latest(registry))
+    else:
+        resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
 

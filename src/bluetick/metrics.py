@@ -8,7 +8,9 @@ WEBHOOKS = Counter(
 REJECTED = Counter("bluetick_rejected_requests_total", "Requests refused, by reason.", ["reason"])
 ITEM_ERRORS = Counter("bluetick_item_errors_total", "Payload items skipped as unusable, by format.", ["format"])
 EVENTS = Counter("bluetick_events_total", "Status events and messages, by outcome.", ["outcome"])
-QUEUE_DEPTH = Gauge("bluetick_queue_depth", "Events queued or in flight, not yet committed.")
+QUEUE_DEPTH = Gauge(
+    "bluetick_queue_depth", "Events queued or in flight, not yet committed.", multiprocess_mode="livesum"
+)
 BATCH_SIZE = Histogram(
     "bluetick_batch_size", "Events per committed batch.", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 )

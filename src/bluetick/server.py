@@ -1,0 +1,52 @@
+"""Run the service: one process, or N processes sharing the port with SO_REUSEPORT."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import tempfile
+from types import FrameType
+
+from aiohttp import web
+
+from bluetick.config import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def run(settings: Settings, workers: int = 1) -> int:
+    """Serve until SIGTERM or SIGINT; with `workers` > 1, supervise that many serving processes."""
+    if workers <= 1:
+        _serve(settings, reuse_port=False)
+        return 0
+    if settings.embedded:
+        from bluetick.store import embedded
+
+        embedded.start(settings.data_dir)  # one server, started before the workers attach to it
+    # every worker writes its metrics here, and any worker's /metrics adds them all up
+    os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="bluetick-metrics-"))
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_serve, args=(settings, True), name=f"worker-{i}") for i in range(workers)]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return max((proc.exitcode or 0) for proc in procs)
+
+
+def _serve(settings: Settings, reuse_port: bool) -> None:
+    from bluetick import logs
+    from bluetick.app import create_app
+
+    logs.setup(settings.log_level)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port or None,
+                access_log=None, print=None)
