@@ -1,0 +1,164 @@
+"""The BSP traffic simulator: deterministic plans, the disorder it promises, a correct oracle, a real run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bluetick import payloads, simulate
+from bluetick.simulate import Plan, SimConfig
+from bluetick.store.postgres import PostgresStore
+from tests.conftest import Backend, make_settings, start_client
+from tests.model import Event, expected_row
+
+SMALL = SimConfig(messages=400, orgs=4, seed=11)
+
+
+@pytest.fixture(scope="module")
+def small_plan() -> Plan:
+    return simulate.plan(SMALL)
+
+
+def as_model(expected: simulate.Expected) -> dict[str, object]:
+    return dataclasses.asdict(expected)
+
+
+def test_same_seed_gives_the_same_plan_byte_for_byte(small_plan: Plan) -> None:
+    again = simulate.plan(SMALL)
+    assert again.orgs == small_plan.orgs
+    assert [p.body for p in again.posts] == [p.body for p in small_plan.posts]
+    assert again.steps == small_plan.steps
+    assert again.expected() == small_plan.expected()
+
+
+def test_another_seed_gives_other_organisations_and_message_ids(small_plan: Plan) -> None:
+    other = simulate.plan(dataclasses.replace(SMALL, seed=12))
+    assert set(other.orgs).isdisjoint(small_plan.orgs)
+    assert {m.bsp_msg_id for m in other.messages}.isdisjoint(m.bsp_msg_id for m in small_plan.messages)
+
+
+def test_plan_holds_the_disorder_a_bsp_produces(small_plan: Plan) -> None:
+    plan = small_plan
+    shapes = Counter(p.shape for p in plan.posts)
+    assert shapes["meta"] > 0 and shapes["aisensy"] > 0 and shapes["flat"] > 0
+    assert any(len(p.events) > 1 and p.shape == "meta" for p in plan.posts), "no batched Meta post"
+    assert any(p.retry_of is not None for p in plan.posts), "no BSP retry"
+    assert plan.early(), "no status arrives before its message is logged"
+    failed = [e for p in plan.posts for e in p.events if e.status == "failed"]
+    assert failed and all(e.failed_reason and e.failed_reason.startswith("Error ") for e in failed)
+    position = {}
+    for n, step in enumerate(plan.steps):
+        if step.kind == "post":
+            for e in plan.posts[step.index].events:
+                position.setdefault((e.message, e.status), n)
+    read_first = [m for (m, s), n in position.items() if s == "read" and n < position.get((m, "delivered"), -1)]
+    assert read_first, "no read arrives before delivered"
+    assert sorted(s.index for s in plan.steps if s.kind == "log") == list(range(len(plan.messages)))
+    assert sorted(s.index for s in plan.steps if s.kind == "post") == list(range(len(plan.posts)))
+
+
+def test_every_post_parses_to_the_events_the_plan_expects(small_plan: Plan) -> None:
+    for post in small_plan.posts:
+        parsed = payloads.parse(post.org_id, json.loads(post.body))
+        assert not parsed.errors and not parsed.messages
+        got = sorted((s.bsp_msg_id, s.status, s.ts, s.failed_reason or "") for s in parsed.statuses)
+        want = sorted(
+            (small_plan.messages[e.message].bsp_msg_id, e.status, e.ts, e.failed_reason or "") for e in post.events
+        )
+        assert got == want
+
+
+def test_expected_state_agrees_with_the_model_for_every_planned_message(small_plan: Plan) -> None:
+    events: dict[int, list[Event]] = {m.index: [] for m in small_plan.messages}
+    for post in small_plan.posts:
+        for e in post.events:
+            events[e.message].append((e.status, e.ts, e.failed_reason))
+    expected = small_plan.expected()
+    for m in small_plan.messages:
+        assert as_model(expected[m.key]) == expected_row(events[m.index], m.sent_at)
+
+
+BASE = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+event_lists = st.lists(
+    st.tuples(
+        st.sampled_from(("sent", "delivered", "read", "failed", "deleted")),
+        st.integers(0, 5).map(lambda m: BASE + timedelta(minutes=m)),
+        st.sampled_from((None, "Error 131026: Message Undeliverable", "Error 131047: Re-engagement message")),
+    ).map(lambda e: (e[0], e[1], e[2] if e[0] == "failed" else None)),
+    max_size=8,
+)
+
+
+@given(events=event_lists, sent_minute=st.integers(0, 5))
+def test_expected_state_agrees_with_the_model_for_any_events(events: list[Event], sent_minute: int) -> None:
+    sent_at = BASE + timedelta(minutes=sent_minute)
+    assert as_model(simulate.expected_state(events, sent_at)) == expected_row(events, sent_at)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1:8080", "http://localhost:8080", "https://127.0.0.1:8080", "http://127.0.0.1.evil.com",
+            "http://user@example.com", "http://127.0.0.1:8080/elsewhere"],
+)
+def test_refuses_every_target_but_loopback(url: str) -> None:
+    with pytest.raises(simulate.NotLoopback):
+        simulate.loopback_url(url)
+
+
+def test_accepts_loopback() -> None:
+    assert simulate.loopback_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+
+
+def test_command_refuses_a_remote_url_before_sending_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    assert simulate.main(["--url", "http://192.0.2.1:8080", "--messages", "5"]) == 2
+    assert "only targets" in capsys.readouterr().err
+
+
+def test_config_is_bounded() -> None:
+    with pytest.raises(ValueError, match="messages"):
+        SimConfig(messages=simulate.MAX_MESSAGES + 1)
+
+
+async def test_simulated_run_leaves_every_row_as_the_merge_rules_say(http: TestClient, backend: Backend) -> None:
+    plan = simulate.plan(SimConfig(messages=80, orgs=3, seed=21))
+    result = await simulate.run(plan, str(http.make_url("/")), concurrency=8, max_seconds=60)
+    assert result.ok, result
+    assert await simulate.check(backend.db_dsn, plan) == []
+
+
+async def test_immediate_mode_rows_match_once_the_queue_is_drained(dsn: str) -> None:
+    plan = simulate.plan(SimConfig(messages=80, orgs=2, seed=22))
+    store = await PostgresStore.connect(dsn, pool_size=4, timeout_s=10)
+    client = await start_client(make_settings(dsn, ack_mode="immediate"), store)
+    try:
+        result = await simulate.run(plan, str(client.make_url("/")), concurrency=8, max_seconds=60)
+    finally:
+        await client.close()  # drains the queue
+        await store.close()
+    assert result.ok, result
+    assert await simulate.check(dsn, plan) == []
+
+
+async def test_check_names_a_row_that_differs_from_the_merge_rules(http: TestClient, backend: Backend) -> None:
+    plan = simulate.plan(SimConfig(messages=20, orgs=1, seed=23))
+    result = await simulate.run(plan, str(http.make_url("/")), concurrency=4, max_seconds=60)
+    assert result.ok, result
+    victim = plan.messages[3]
+    conn = await asyncpg.connect(backend.db_dsn)
+    try:
+        await conn.execute(
+            "update message_logs set whatsapp_status = whatsapp_status - 'sent' where org_id = $1 and bsp_msg_id = $2",
+            *victim.key,
+        )
+    finally:
+        await conn.close()
+    mismatches = await simulate.check(backend.db_dsn, plan)
+    assert {m.key for m in mismatches} == {victim.key}
+    assert "whatsapp_status" in {m.what for m in mismatches}
