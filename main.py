@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings
+from bluetick.stats import days_arg
 
 
 def dsn_of(settings: Settings) -> str:
@@ -39,6 +41,20 @@ def sql(settings: Settings, psql_args: list[str]) -> int:
     return subprocess.call([psql, dsn, *psql_args])
 
 
+def stats(settings: Settings, org: UUID, days: int, by: str) -> int:
+    """Print the funnel of one organisation (sql/analytics views) as a table."""
+    import asyncpg
+
+    from bluetick.stats import funnel_report
+
+    try:
+        print(asyncio.run(funnel_report(dsn_of(settings), org, days=days, by=by)))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bluetick: stats: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python main.py", description=__doc__)
     commands = parser.add_subparsers(dest="command")
@@ -47,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
     commands.add_parser("supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`")
     commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
+    stats_parser = commands.add_parser("stats", help="print an organisation's delivery funnel (UTC days)")
+    stats_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
+    stats_parser.add_argument("--days", type=days_arg, default=7, help="UTC days up to today (default 7)")
+    stats_parser.add_argument("--by", choices=("day", "kind"), default="day", help="one row per day or per msg_kind")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "sql":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -65,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{link.relative_to(Path.cwd()) if link.is_relative_to(Path.cwd()) else link}")
     elif args.command == "sql":
         return sql(settings, extra)
+    elif args.command == "stats":
+        return stats(settings, args.org, args.days, args.by)
     else:
         from bluetick import server
 

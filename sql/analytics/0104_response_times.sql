@@ -1,0 +1,136 @@
+-- Response times: how fast the business answers its customers. The reply to an INBOUND message is the
+-- first OUTBOUND message of the same organisation to the same customer (inbound from_phone = outbound
+-- to_phone) created at or after it; created_at has whole seconds, so an agent answering within the same
+-- second counts as 0 s rather than as unanswered. Any outbound message counts, a failed one included
+-- (the business did answer). When a customer sends several messages before a reply, each of them waits
+-- until that reply.
+
+-- message_response_times: one row per inbound message, with its reply (NULL while unanswered).
+-- Example: response time per customer over the last 7 days (seed query 15).
+--   select customer_phone, count(*) as messages, avg(seconds_to_reply), min(seconds_to_reply), max(seconds_to_reply)
+--   from message_response_times
+--   where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10' and received_at >= now() - interval '7 days'
+--   group by customer_phone;
+create or replace view message_response_times
+with (security_invoker = true) as
+select
+  i.org_id,
+  i.id,
+  i.bsp_msg_id,
+  i.contact_phone as customer_phone,
+  i.created_at as received_at,
+  i.day,
+  r.bsp_msg_id as reply_bsp_msg_id,
+  r.created_at as replied_at,
+  extract(epoch from r.created_at - i.created_at)::integer as seconds_to_reply
+from message_status_timeline i
+left join lateral (
+  select o.bsp_msg_id, o.created_at
+  from message_logs o
+  where o.org_id = i.org_id
+    and bluetick_contact_phone(o.direction, o.to_phone, o.from_phone) = i.contact_phone
+    and o.direction = 'OUTBOUND'
+    and o.created_at >= i.created_at
+  order by o.created_at
+  limit 1
+) r on true
+where i.direction = 'INBOUND';
+
+comment on view message_response_times is
+  'One row per inbound message: customer_phone, received_at, the first outbound message to that customer '
+  'at or after it (reply_bsp_msg_id, replied_at) and seconds_to_reply; NULL reply while unanswered.';
+
+-- response_times_daily: per organisation and UTC day of the inbound message: how many customer messages
+-- came, how many have been answered (whenever the reply came), and median / p95 seconds to reply.
+-- Example:
+--   select * from response_times_daily
+--   where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10' and day > current_date - 7 order by day;
+create or replace view response_times_daily
+with (security_invoker = true) as
+select
+  r.org_id,
+  r.day,
+  count(*) as inbound,
+  count(r.replied_at) as answered,
+  count(*) - count(r.replied_at) as unanswered,
+  round((percentile_cont(0.5) within group (order by r.seconds_to_reply))::numeric, 1) as median_seconds_to_reply,
+  round((percentile_cont(0.95) within group (order by r.seconds_to_reply))::numeric, 1) as p95_seconds_to_reply
+from message_response_times r
+group by r.org_id, r.day;
+
+comment on view response_times_daily is
+  'Per org_id and UTC day of the customer message: inbound, answered, unanswered, median and p95 '
+  'seconds to reply.';
+
+-- bluetick_response_times(org, since, until): the same over customer messages received in [since, until).
+-- Example: the last 7 days.
+--   select * from bluetick_response_times('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '7 days', now());
+create or replace function bluetick_response_times(p_org uuid, p_since timestamptz, p_until timestamptz)
+returns table (
+  inbound bigint,
+  answered bigint,
+  unanswered bigint,
+  median_seconds_to_reply numeric,
+  p95_seconds_to_reply numeric
+)
+language sql stable
+as $$
+  select
+    count(*),
+    count(r.replied_at),
+    count(*) - count(r.replied_at),
+    round((percentile_cont(0.5) within group (order by r.seconds_to_reply))::numeric, 1),
+    round((percentile_cont(0.95) within group (order by r.seconds_to_reply))::numeric, 1)
+  from message_response_times r
+  where r.org_id = p_org and r.received_at >= p_since and r.received_at < p_until
+$$;
+
+comment on function bluetick_response_times(uuid, timestamptz, timestamptz) is
+  'Response times of one org to customer messages received in [since, until): inbound, answered, '
+  'unanswered, median and p95 seconds to reply.';
+
+-- bluetick_unanswered(org, since, min_wait, as_of): customer messages received since `since` that had no
+-- reply by `as_of` (default now()) and have waited at least `min_wait` (default 0), oldest first.
+-- Example: unanswered for more than 15 minutes, over the last 48 hours.
+--   select customer_phone, received_at, round(seconds_waiting / 3600.0, 1) as hours_waiting, body
+--   from bluetick_unanswered('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '48 hours', interval '15 minutes');
+create or replace function bluetick_unanswered(
+  p_org uuid,
+  p_since timestamptz,
+  p_min_wait interval default interval '0',
+  p_as_of timestamptz default now()
+)
+returns table (
+  id uuid,
+  bsp_msg_id text,
+  customer_phone text,
+  received_at timestamptz,
+  seconds_waiting integer,
+  body text
+)
+language sql stable
+as $$
+  select
+    i.id,
+    i.bsp_msg_id,
+    i.contact_phone,
+    i.created_at,
+    extract(epoch from p_as_of - i.created_at)::integer,
+    i.body
+  from message_status_timeline i
+  where i.org_id = p_org and i.direction = 'INBOUND'
+    and i.created_at >= p_since and i.created_at <= p_as_of - p_min_wait
+    and not exists (
+      select 1
+      from message_logs o
+      where o.org_id = p_org
+        and bluetick_contact_phone(o.direction, o.to_phone, o.from_phone) = i.contact_phone
+        and o.direction = 'OUTBOUND'
+        and o.created_at >= i.created_at and o.created_at <= p_as_of
+    )
+  order by i.created_at, i.bsp_msg_id
+$$;
+
+comment on function bluetick_unanswered(uuid, timestamptz, interval, timestamptz) is
+  'Customer messages of one org received since `since` with no reply by as_of (default now()) that have '
+  'waited at least min_wait (default 0), with seconds_waiting, oldest first.';
