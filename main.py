@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from uuid import UUID
 
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
     commands.add_parser("supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`")
+    token_parser = commands.add_parser("url-token", help="an organisation's ?token= derived from WEBHOOK_URL_TOKEN")
+    token_parser.add_argument("org_id", type=uuid.UUID)
     commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
     stats_parser = commands.add_parser("stats", help="print an organisation's delivery funnel (UTC days)")
     stats_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level)
     if args.command == "migrate":
         migrate(settings)
+    elif args.command == "url-token":
+        if not settings.webhook_url_token:
+            print("bluetick: WEBHOOK_URL_TOKEN is not set", file=sys.stderr)
+            return 2
+        from bluetick.auth import org_url_token
+
+        print(org_url_token(settings.webhook_url_token, args.org_id))
     elif args.command == "supabase-layout":
         from bluetick.store import write_supabase_layout
 

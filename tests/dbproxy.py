@@ -22,6 +22,8 @@ class DbProxy:
         self._target = socket_path(dsn)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._frozen = asyncio.Event()  # set = flowing
+        self._frozen.set()
         self.port = 0
 
     @property
@@ -45,6 +47,13 @@ class DbProxy:
     async def restore(self) -> None:
         await self.start()
 
+    def freeze(self) -> None:
+        """Stop forwarding bytes but keep every connection open: a path that silently drops packets."""
+        self._frozen.clear()
+
+    def thaw(self) -> None:
+        self._frozen.set()
+
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
             db_reader, db_writer = await asyncio.open_unix_connection(self._target)
@@ -57,6 +66,7 @@ class DbProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while chunk := await reader.read(65536):
+                await self._frozen.wait()
                 writer.write(chunk)
                 await writer.drain()
         writer.transport.abort()

@@ -55,6 +55,14 @@ create table if not exists message_status_parked (
 
 create index if not exists message_status_parked_age_idx on message_status_parked (parked_at);
 
+-- Which version of bluetick's SQL is installed (a digest of the files); the service skips its start-up
+-- migration when it matches, so replicas that boot take no locks.
+create table if not exists bluetick_schema (
+  id         boolean primary key default true check (id),
+  version    text not null,
+  applied_at timestamptz not null default now()
+);
+
 -- Webhook deliveries already applied (AiSensy's envelope id), so a BSP retry is not processed twice.
 create table if not exists webhook_receipts (
   org_id      uuid not null,

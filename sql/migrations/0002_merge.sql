@@ -48,7 +48,8 @@ $$;
 --   p_statuses: [{org_id, bsp_msg_id, status, ts, failed_reason, receipt_id}]
 -- Messages are inserted once per (org_id, bsp_msg_id) (a repeat changes nothing), parked events of
 -- those messages are applied, and every status is merged into its row or parked until it is logged.
--- Items carrying a receipt_id already seen are skipped (a BSP's retry of a delivery).
+-- Statuses carrying a receipt_id already seen are skipped (a BSP's retry of a delivery); messages need
+-- no such check, since logging one twice changes nothing.
 -- Returns {"messages": [the stored rows of p_messages], "updated": rows merged, "parked": events parked}.
 create or replace function bluetick_apply_batch(p_messages jsonb, p_statuses jsonb)
 returns jsonb
@@ -99,8 +100,7 @@ begin
          date_trunc('second', coalesce(e.sent_at, now()))
   from jsonb_to_recordset(p_messages) as e(
     org_id uuid, bsp_msg_id text, direction text, msg_kind text, to_phone text, from_phone text,
-    body text, sent_at timestamptz, metadata jsonb, receipt_id text)
-  where e.receipt_id is null or e.org_id::text || '/' || e.receipt_id = any (v_fresh)
+    body text, sent_at timestamptz, metadata jsonb)
   on conflict (org_id, bsp_msg_id) do nothing;
 
   with drained as (

@@ -6,10 +6,19 @@
 -- (auth.jwt() ->> 'org_id') and nothing else; `anon` reads nothing. Parked events, receipts and
 -- secrets have no policy at all: only the service sees them.
 
-alter table message_logs enable row level security;
-alter table message_status_parked enable row level security;
-alter table webhook_receipts enable row level security;
-alter table org_secrets enable row level security;
+-- Only what is missing is altered: ALTER TABLE locks out readers, so it must not run on every start.
+do $$
+declare
+  t text;
+begin
+  foreach t in array array['message_logs', 'message_status_parked', 'webhook_receipts', 'org_secrets',
+                           'bluetick_schema'] loop
+    if not (select relrowsecurity from pg_class where oid = to_regclass('public.' || t)) then
+      execute format('alter table %I enable row level security', t);
+    end if;
+  end loop;
+end
+$$;
 
 -- A cheap call that proves the schema is in place (used by the Supabase backend's readiness check).
 create or replace function bluetick_ping()
@@ -42,12 +51,15 @@ begin
     return;  -- plain Postgres: no Supabase roles, nothing more to do
   end if;
 
-  drop policy if exists message_logs_read_own_org on message_logs;
-  create policy message_logs_read_own_org on message_logs
-    for select to authenticated
-    using (org_id::text = (select auth.jwt() ->> 'org_id'));
+  if not exists (select 1 from pg_policies
+                 where schemaname = 'public' and tablename = 'message_logs' and policyname = 'message_logs_read_own_org') then
+    create policy message_logs_read_own_org on message_logs
+      for select to authenticated
+      using (org_id::text = (select auth.jwt() ->> 'org_id'));
+  end if;
 
-  revoke all on message_logs, message_status_parked, webhook_receipts, org_secrets from anon, authenticated;
+  revoke all on message_logs, message_status_parked, webhook_receipts, org_secrets, bluetick_schema
+    from anon, authenticated;
   grant select on message_logs to authenticated;
 end
 $$;

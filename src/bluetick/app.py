@@ -130,9 +130,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if settings.durable and not request.app[READY].is_set():
         return _not_ready()
     try:
-        future = request.app[PIPELINE].submit(parsed.messages, parsed.statuses, wait=settings.durable)
-        if future is not None:
-            await asyncio.wait_for(future, settings.ack_timeout_ms / 1000)
+        pending = request.app[PIPELINE].submit(parsed.messages, parsed.statuses, wait=settings.durable)
+        if pending is not None:
+            await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
     except (Unavailable, TimeoutError) as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
         metrics.WEBHOOKS.labels(parsed.format, "unavailable").inc()
@@ -199,14 +199,17 @@ async def log_message(request: web.Request) -> web.Response:
         metrics.REJECTED.labels("invalid_message").inc()
         return error(422, str(exc))
     try:
-        future = request.app[PIPELINE].submit([message], [], wait=True)
-        assert future is not None
-        rows = await asyncio.wait_for(future, settings.ack_timeout_ms / 1000)
+        pending = request.app[PIPELINE].submit([message], [], wait=True)
+        assert pending is not None
+        rows = await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
     except (Unavailable, TimeoutError):
         return error(503, "cannot store now, retry later")
     except Rejected:
         return error(422, "the database refused this message's data")
-    return web.json_response(rows[message.key])
+    row = rows.get(message.key)
+    if row is None:
+        return error(503, "cannot store now, retry later")
+    return web.json_response(row)
 
 
 async def verify_subscription(request: web.Request) -> web.Response:

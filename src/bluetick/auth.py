@@ -18,12 +18,24 @@ class OrgSecrets:
     api_token: str | None = None
 
     def over(self, fallback: OrgSecrets) -> OrgSecrets:
-        """These secrets, with `fallback`'s where these have none."""
-        return replace(fallback, **{f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)})
+        """These secrets, with `fallback`'s where these have none; webhook credentials come as a set, so
+        an organisation with any of its own never accepts the global ones."""
+        mine = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        if self.webhook_secured:
+            mine |= {name: getattr(self, name) for name in _WEBHOOK_CREDENTIALS}
+        return replace(fallback, **mine)
 
     @property
     def webhook_secured(self) -> bool:
         return bool(self.meta_app_secret or self.aisensy_secret or self.url_token)
+
+
+_WEBHOOK_CREDENTIALS = ("meta_app_secret", "aisensy_secret", "url_token")
+
+
+def org_url_token(master: str, org_id: UUID) -> str:
+    """The `?token=` of one organisation derived from the global WEBHOOK_URL_TOKEN, so no two share one."""
+    return hmac.new(master.encode(), str(org_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def same(given: str | None, expected: str | None) -> bool:
@@ -79,5 +91,8 @@ class SecretBook:
         return len(self._orgs or {})
 
     def for_org(self, org_id: UUID) -> OrgSecrets:
+        fallback = self._fallback
+        if fallback.url_token:
+            fallback = replace(fallback, url_token=org_url_token(fallback.url_token, org_id))
         own = (self._orgs or {}).get(org_id)
-        return own.over(self._fallback) if own else self._fallback
+        return own.over(fallback) if own else fallback

@@ -42,6 +42,7 @@ class BluetickClient:
             timeout_ms = int(raw) if raw.isdigit() else DEFAULT_TIMEOUT_MS
         self.timeout_s = timeout_ms / 1000
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     async def log_outbound(
         self,
@@ -80,18 +81,24 @@ class BluetickClient:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
+        if self._session is not None and self._session_loop is asyncio.get_running_loop():
             await self._session.close()
-            self._session = None
+        self._session = None
+
+    def _current_session(self) -> aiohttp.ClientSession:
+        """The session of the running event loop (an agent may call asyncio.run once per message)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session = aiohttp.ClientSession()
+            self._session_loop = loop
+        return self._session
 
     async def _log(self, org_id: UUID | str, payload: dict[str, Any]) -> dict[str, Any] | None:
         phone = payload.get("to_phone") or payload.get("from_phone")
         try:
             async with asyncio.timeout(self.timeout_s):
-                if self._session is None or self._session.closed:
-                    self._session = aiohttp.ClientSession()
                 url = f"{self.base_url}/v1/orgs/{org_id}/messages"
-                async with self._session.post(url, json=payload, headers=self._headers) as resp:
+                async with self._current_session().post(url, json=payload, headers=self._headers) as resp:
                     if resp.status == 200:
                         row: dict[str, Any] = await resp.json()
                         return row

@@ -7,18 +7,20 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from bluetick import metrics
 from bluetick.events import Message, StatusEvent
-from bluetick.store import BatchResult, PermanentError, Store
+from bluetick.store import BatchResult, PermanentError, ResourceError, Store
 
 log = logging.getLogger("bluetick.pipeline")
 
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+DRAIN_GRACE_S = 5.0
 
 Rows = dict[tuple[UUID, str], dict[str, Any]]
 
@@ -39,6 +41,7 @@ class Ticket:
     statuses: list[StatusEvent]
     future: asyncio.Future[Rows] | None = None
     size: int = field(init=False)
+    settled: bool = False
 
     def __post_init__(self) -> None:
         self.size = len(self.messages) + len(self.statuses)
@@ -73,22 +76,40 @@ class Pipeline:
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
 
-    def submit(self, messages: list[Message], statuses: list[StatusEvent], wait: bool) -> asyncio.Future[Rows] | None:
-        """Queue one request's events; with `wait`, the returned future resolves once they are committed."""
+    def submit(
+        self, messages: list[Message], statuses: list[StatusEvent], wait: bool
+    ) -> Awaitable[Rows] | None:
+        """Queue one request's events; with `wait`, the returned awaitable resolves once they are committed.
+
+        A request larger than BATCH_MAX is queued in parts, so no transaction grows past the database's
+        lock limits; the caller still waits for all of them.
+        """
         if self._closing:
             raise Unavailable("shutting down")
-        ticket = Ticket(messages, statuses)
-        if self._depth + ticket.size > self._settings.queue_max:
+        if self._depth + len(messages) + len(statuses) > self._settings.queue_max:
             raise Unavailable("queue full")
-        if wait:
-            ticket.future = asyncio.get_running_loop().create_future()
-        self._queue.append(ticket)
-        self._queued += ticket.size
-        self._set_depth(ticket.size)
+        tickets = list(self._parts(messages, statuses))
+        loop = asyncio.get_running_loop()
+        for ticket in tickets:
+            if wait:
+                ticket.future = loop.create_future()
+            self._queue.append(ticket)
+            self._queued += ticket.size
+            self._set_depth(ticket.size)
         self._nonempty.set()
         if self._queued >= self._settings.batch_max:
             self._full.set()
-        return ticket.future
+        return _all_rows([t.future for t in tickets if t.future is not None]) if wait else None
+
+    def _parts(self, messages: list[Message], statuses: list[StatusEvent]) -> Iterator[Ticket]:
+        step = self._settings.batch_max
+        if len(messages) + len(statuses) <= step:
+            yield Ticket(messages, statuses)
+            return
+        items: list[Message | StatusEvent] = [*messages, *statuses]
+        for start in range(0, len(items), step):
+            part = items[start : start + step]
+            yield Ticket([m for m in part if isinstance(m, Message)], [s for s in part if isinstance(s, StatusEvent)])
 
     async def close(self) -> None:
         """Refuse new work, apply what is queued (until the drain timeout), stop the workers."""
@@ -96,6 +117,10 @@ class Pipeline:
         self._drain_deadline = time.monotonic() + self._settings.drain_timeout_s
         self._full.set()
         self._nonempty.set()
+        # a worker stuck on an unresponsive database gets a little longer than the drain, then is stopped
+        _, stuck = await asyncio.wait(self._workers, timeout=self._settings.drain_timeout_s + DRAIN_GRACE_S)
+        for worker in stuck:
+            worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         if self._depth:
             log.error("shutdown lost=%d reason=database unavailable past SHUTDOWN_DRAIN_S", self._depth)
@@ -112,8 +137,14 @@ class Pipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._settings.batch_interval_s)
             batch = self._take()
-            if batch:
+            if not batch:
+                continue
+            try:
                 await self._apply(batch)
+            except Exception:  # a bug must not stop the worker: answer this batch 503, keep serving
+                log.exception("batch failed unexpectedly requests=%d", len(batch))
+                for ticket in batch:
+                    self._fail(ticket, Unavailable("internal error"))
 
     def _take(self) -> list[Ticket]:
         batch: list[Ticket] = []
@@ -146,6 +177,16 @@ class Pipeline:
                 metrics.FLUSH_FAILURES.labels("refused").inc()
                 await self._isolate(batch, exc)
                 return
+            except ResourceError:
+                metrics.FLUSH_FAILURES.labels("too_large").inc()
+                if len(batch) > 1:  # smaller transactions fit the database's limits
+                    half = len(batch) // 2
+                    await self._apply(batch[:half])
+                    await self._apply(batch[half:])
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
             except Exception as exc:  # noqa: BLE001 - any other failure is transient: keep the data, retry
                 metrics.FLUSH_FAILURES.labels("transient").inc()
                 if self._closing and time.monotonic() > self._drain_deadline:
@@ -183,18 +224,31 @@ class Pipeline:
             len(batch), messages, size - messages, result.updated, result.parked, seconds * 1000,
         )
         for ticket in batch:
-            self._set_depth(-ticket.size)
-            if ticket.future is not None and not ticket.future.done():
-                ticket.future.set_result({m.key: result.rows[m.key] for m in ticket.messages})
+            if self._finish(ticket) and ticket.future is not None and not ticket.future.done():
+                ticket.future.set_result({m.key: result.rows[m.key] for m in ticket.messages if m.key in result.rows})
 
     def _fail(self, ticket: Ticket, exc: Exception) -> None:
-        self._set_depth(-ticket.size)
-        if ticket.future is not None and not ticket.future.done():
+        if self._finish(ticket) and ticket.future is not None and not ticket.future.done():
             ticket.future.set_exception(exc)
+
+    def _finish(self, ticket: Ticket) -> bool:
+        """Mark `ticket` settled; False if it already was."""
+        if ticket.settled:
+            return False
+        ticket.settled = True
+        self._set_depth(-ticket.size)
+        return True
 
     def _set_depth(self, change: int) -> None:
         self._depth += change
         metrics.QUEUE_DEPTH.set(self._depth)
+
+
+async def _all_rows(futures: list[asyncio.Future[Rows]]) -> Rows:
+    rows: Rows = {}
+    for part in await asyncio.gather(*futures):
+        rows.update(part)
+    return rows
 
 
 def _brief(exc: BaseException) -> str:

@@ -60,11 +60,10 @@ def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed) -> None
         if change.get("field", "messages") != "messages":
             return
         value = as_dict(change.get("value"), f"{where}.value")
-        metadata = value.get("metadata")
-        business = phone(metadata.get("display_phone_number")) if isinstance(metadata, dict) else None
     except ItemError as exc:
         parsed.errors.append(f"{where}: {exc}")
         return
+    business = _business_phone(value.get("metadata"))
     _parse_statuses(org_id, value.get("statuses"), f"{where}.value.statuses", parsed)
     try:
         items = as_list(value.get("messages"), "messages")
@@ -76,6 +75,16 @@ def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed) -> None
             parsed.messages.append(inbound_message(org_id, item, business))
         except ItemError as exc:
             parsed.errors.append(f"{where}.value.messages[{i}]: {exc}")
+
+
+def _business_phone(metadata: Any) -> str | None:
+    """The business number the change was received on; None when absent or unusable (it is only context)."""
+    if not isinstance(metadata, dict):
+        return None
+    try:
+        return phone(metadata.get("display_phone_number"))
+    except ItemError:
+        return None
 
 
 def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed) -> None:

@@ -18,6 +18,26 @@ class PermanentError(Exception):
     """The database refused the batch's data itself; retrying the same data cannot succeed."""
 
 
+class ResourceError(Exception):
+    """The batch ran into a database limit (locks, memory); smaller batches may succeed."""
+
+
+# SQLSTATE classes: 22 data exception and 23 integrity violation come from the data itself;
+# 53 insufficient resources and 54 program limit exceeded, from the batch's size.
+PERMANENT_CLASSES = ("22", "23")
+RESOURCE_CLASSES = ("53", "54")
+
+
+def classify(sqlstate: str | None, message: str) -> Exception | None:
+    """The pipeline's view of a database error, or None for a transient one."""
+    kind = (sqlstate or "")[:2]
+    if kind in PERMANENT_CLASSES:
+        return PermanentError(f"{sqlstate}: {message}")
+    if kind in RESOURCE_CLASSES:
+        return ResourceError(f"{sqlstate}: {message}")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     rows: dict[tuple[UUID, str], dict[str, Any]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -13,13 +14,16 @@ import asyncpg
 
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
-from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, migration_files, org_secrets_of
+from bluetick.store import BatchResult, PurgeResult, batch_result, classify, migration_files, org_secrets_of
 
 log = logging.getLogger("bluetick.store")
 
-# SQLSTATE classes caused by the data itself (22 data exception, 23 integrity violation).
-_PERMANENT_CLASSES = ("22", "23")
 _MIGRATION_LOCK = 7_361_001
+MIGRATION_LOCK_TIMEOUT = "5s"
+_RECORD_VERSION = """
+insert into bluetick_schema (id, version) values (true, $1)
+on conflict (id) do update set version = excluded.version, applied_at = now()
+"""
 SUPABASE_POOLER_PORT = 6543
 DEFAULT_STATEMENT_CACHE = 100  # asyncpg's own default
 
@@ -40,20 +44,45 @@ def pooler_options(dsn: str, pooled: bool | None) -> tuple[str, int]:
     return cleaned, 0 if pooled else DEFAULT_STATEMENT_CACHE
 
 
-async def migrate(dsn: str, pooled: bool | None = None) -> list[str]:
-    """Run every file of sql/migrations in order, each in a transaction; replicas take turns."""
+def schema_version() -> str:
+    """A digest of every SQL file, in order: what `bluetick_schema.version` records once applied."""
+    digest = hashlib.sha256()
+    for path in migration_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+async def migrate(dsn: str, pooled: bool | None = None, force: bool = False) -> list[str]:
+    """Apply sql/migrations and sql/analytics in one transaction, unless this version is installed already.
+
+    Replicas take turns on an advisory lock; a lock on a table held too long by someone else (an
+    analyst's open transaction) fails the run after MIGRATION_LOCK_TIMEOUT, to be retried, instead of
+    queueing every writer behind it.
+    """
     dsn, cache = pooler_options(dsn, pooled)
+    version = schema_version()
     conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=cache)
     applied = []
     try:
-        for path in migration_files():
-            async with conn.transaction():
-                await conn.execute("select pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        async with conn.transaction():
+            await conn.execute("select pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            if not force and await _installed_version(conn) == version:
+                return []
+            await conn.execute(f"set local lock_timeout = '{MIGRATION_LOCK_TIMEOUT}'")
+            for path in migration_files():
                 await conn.execute(path.read_text())
-            applied.append(path.name)
+                applied.append(path.name)
+            await conn.execute(_RECORD_VERSION, version)
     finally:
         await conn.close()
     return applied
+
+
+async def _installed_version(conn: asyncpg.Connection) -> str | None:
+    if not await conn.fetchval("select to_regclass('public.bluetick_schema') is not null"):
+        return None
+    installed: str | None = await conn.fetchval("select version from bluetick_schema")
+    return installed
 
 
 class PostgresStore:
@@ -79,8 +108,7 @@ class PostgresStore:
             self._prepared = True
 
     async def org_secrets(self) -> dict[UUID, OrgSecrets]:
-        raw = await self._pool.fetchval("select bluetick_org_secrets()", timeout=self._timeout)
-        return org_secrets_of(json.loads(raw))
+        return org_secrets_of(await self._call("select bluetick_org_secrets()"))
 
     async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
         args = json.dumps([m.to_json() for m in messages]), json.dumps([s.to_json() for s in statuses])
@@ -93,7 +121,8 @@ class PostgresStore:
 
     async def ping(self) -> bool:
         try:
-            await self._pool.fetchval("select 1", timeout=self._timeout)
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                await conn.fetchval("select 1", timeout=self._timeout)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             return False
         return True
@@ -101,12 +130,15 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _call(self, query: str, *args: Any) -> dict[str, Any]:
+    async def _call(self, query: str, *args: Any) -> Any:
+        """One SQL function call; every wait (connection, query, release) is bounded by the timeout."""
         try:
-            raw = await self._pool.fetchval(query, *args, timeout=self._timeout)
+            # acquire's timeout also bounds the release, which otherwise waits for ever on a frozen link
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                raw = await conn.fetchval(query, *args, timeout=self._timeout)
         except asyncpg.PostgresError as exc:
-            if (exc.sqlstate or "")[:2] in _PERMANENT_CLASSES:
-                raise PermanentError(f"{exc.sqlstate}: {exc}") from exc
+            refined = classify(exc.sqlstate, str(exc))
+            if refined is not None:
+                raise refined from exc
             raise
-        result: dict[str, Any] = json.loads(raw)
-        return result
+        return json.loads(raw)

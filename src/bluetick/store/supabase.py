@@ -16,12 +16,10 @@ from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
-from bluetick.store import BatchResult, PermanentError, PurgeResult, batch_result, org_secrets_of
+from bluetick.store import BatchResult, PurgeResult, batch_result, classify, org_secrets_of
 
 log = logging.getLogger("bluetick.store")
 
-# SQLSTATE classes caused by the data itself; PostgREST passes the database's code through.
-_PERMANENT_CLASSES = ("22", "23")
 
 
 class SupabaseSetupError(RuntimeError):
@@ -95,8 +93,9 @@ class SupabaseStore:
     async def _rpc(self, function: str, params: dict[str, Any]) -> Any:
         try:
             response = await self._client.rpc(function, params).execute()
-        except APIError as exc:
-            if (exc.code or "")[:2] in _PERMANENT_CLASSES:
-                raise PermanentError(f"{exc.code}: {exc.message}") from exc
+        except APIError as exc:  # PostgREST passes the database's SQLSTATE through as the code
+            refined = classify(exc.code, exc.message or "")
+            if refined is not None:
+                raise refined from exc
             raise
         return response.data
