@@ -1,0 +1,1 @@
+../../sql/analytics/0100_helpers.sql

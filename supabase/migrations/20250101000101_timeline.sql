@@ -1,0 +1,1 @@
+../../sql/analytics/0101_timeline.sql

@@ -1,0 +1,1 @@
+../../sql/analytics/0102_funnel.sql

@@ -1,0 +1,1 @@
+../../sql/analytics/0103_failures.sql

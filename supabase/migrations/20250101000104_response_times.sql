@@ -1,0 +1,1 @@
+../../sql/analytics/0104_response_times.sql

@@ -1,0 +1,1 @@
+../../sql/analytics/0105_engagement.sql
