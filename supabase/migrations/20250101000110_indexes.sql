@@ -1,0 +1,1 @@
+../../sql/analytics/0110_indexes.sql
