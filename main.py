@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings
-from bluetick.stats import days_arg
+from bluetick.stats import days_arg, funnel_report
 
 
 def dsn_of(settings: Settings) -> str:
@@ -46,10 +46,11 @@ def stats(settings: Settings, org: UUID, days: int, by: str) -> int:
     """Print the funnel of one organisation (sql/analytics views) as a table."""
     import asyncpg
 
-    from bluetick.stats import funnel_report
-
     try:
         print(asyncio.run(funnel_report(dsn_of(settings), org, days=days, by=by)))
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
+        print("bluetick: stats: sql/analytics is not installed here; run `python main.py migrate`", file=sys.stderr)
+        return 1
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"bluetick: stats: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ between organisations changes A's numbers.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -552,7 +553,7 @@ async def test_functions_obey_the_callers_row_level_security(supabase_dsn: str):
         async with connection.transaction():
             await connection.execute("set local role authenticated")
             await connection.execute("select set_config('request.jwt.claims', $1, true)",
-                                     f'{{"role": "authenticated", "org_id": "{a}"}}')
+                                     json.dumps({"role": "authenticated", "org_id": str(a)}))
             own = await connection.fetchval("select outbound from bluetick_funnel($1, '-infinity', 'infinity')", a)
             other = await connection.fetchval(
                 "select outbound from bluetick_funnel($1, '-infinity', 'infinity')", b)

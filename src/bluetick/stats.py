@@ -35,9 +35,9 @@ def days_arg(raw: str) -> int:
     try:
         days = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--days must be a whole number, got {raw!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a whole number of days, got {raw!r}") from None
     if days < 1:
-        raise argparse.ArgumentTypeError(f"--days must be at least 1, got {days}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {days}")
     return days
 
 
