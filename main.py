@@ -19,8 +19,12 @@ from bluetick.stats import days_arg, funnel_report
 
 
 def dsn_of(settings: Settings) -> str:
+    """A connection string for commands that run SQL: DATABASE_URL, else the embedded server's."""
     if settings.database_url:
         return settings.database_url
+    if settings.backend == "supabase":
+        raise ConfigError("this command runs SQL over a database connection, which Supabase's REST API "
+                          "cannot give: set DATABASE_URL to the project's connection string")
     from bluetick.store import embedded
 
     return embedded.start(settings.data_dir)
@@ -75,11 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "sql":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        settings = load_settings()
+        settings = load_settings(serving=args.command in (None, "serve"))
     except ConfigError as exc:
         print(f"bluetick: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    try:
+        return run_command(args, extra, settings)
+    except ConfigError as exc:
+        print(f"bluetick: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_command(args: argparse.Namespace, extra: list[str], settings: Settings) -> int:
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "url-token":

@@ -77,3 +77,20 @@ async def test_a_data_error_through_rpc_is_permanent_not_retried(supabase_dsn: s
     finally:
         await store.close()
         await standin.close()
+
+
+def test_commands_that_run_sql_refuse_a_rest_only_supabase_config(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SUPABASE_URL", URL)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
+    assert main.main(["stats", "--org", str(uuid.uuid4())]) == 2
+    assert "set DATABASE_URL" in capsys.readouterr().err
+
+
+def test_read_only_commands_need_no_webhook_secret():
+    settings = load_settings({"DATABASE_URL": "postgresql://x/y"}, serving=False)
+    assert settings.backend == "postgres" and not settings.allow_unsigned_webhooks

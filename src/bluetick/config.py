@@ -128,8 +128,11 @@ class Settings:
         return found
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from `env` (default: the process environment after loading `.env`)."""
+def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+    """Build Settings from `env` (default: the process environment after loading `.env`).
+
+    The webhook-secret rule applies only to `serving`: a command that only reads (stats, sql) needs none.
+    """
     if env is None:
         load_dotenv()
         env = os.environ
@@ -164,7 +167,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_supabase(settings)
     unsigned = env.get("ALLOW_UNSIGNED_WEBHOOKS", "").strip()
-    if not unsigned and not settings.embedded and not settings.global_webhook_secret:
+    if serving and not unsigned and not settings.embedded and not settings.global_webhook_secret:
         raise ConfigError(
             "no webhook secret is configured for a shared database: set META_APP_SECRET, AISENSY_WEBHOOK_SECRET "
             "or WEBHOOK_URL_TOKEN; or ALLOW_UNSIGNED_WEBHOOKS=false to rely on org_secrets alone, "
