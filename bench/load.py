@@ -49,6 +49,12 @@ class LoadResult:
 
     @property
     def rate(self) -> float:
+        """Requests answered with a 2xx per second (a 503 is not a webhook taken)."""
+        return (self.requests - self.non_2xx) / self.seconds if self.seconds else 0.0
+
+    @property
+    def answer_rate(self) -> float:
+        """Every answer per second, 503s included."""
         return self.requests / self.seconds if self.seconds else 0.0
 
     def issued_posts(self, lanes: Sequence[Sequence[int]]) -> set[int]:
