@@ -74,7 +74,7 @@ async def test_immediate_mode_answers_at_once_and_applies_in_the_background(
             assert resp.status == 200
             assert (await resp.json())["queued"] is True
             assert (await fetch_row(db, org, MSG_ID))["status"] == "SENT"
-        for _ in range(100):
+        for _ in range(400):  # a bound on waiting on a loaded machine, not a timing assertion
             if (await fetch_row(db, org, MSG_ID))["status"] == "DELIVERED":
                 break
             await asyncio.sleep(0.05)
