@@ -239,13 +239,15 @@ class Bench:
         lane_dir = load.write_lanes(self.work / f"lanes-{next(self.runs)}", posts, lanes)
         watch = procs.CpuWatch({"server": server.pid, "postgres": procs.postmaster_pid(self.pgdata)})
         rss_idle = procs.rss_mb(procs.descendants(server.pid))
-        samples: list[tuple[float, float]] = []
+        samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, events queued)
 
         async def sample_rss() -> None:
             started = time.perf_counter()
             while True:
                 await asyncio.sleep(rss_every or 1.0)
-                samples.append((round(time.perf_counter() - started, 1), procs.rss_mb(procs.descendants(server.pid))))
+                rss = procs.rss_mb(procs.descendants(server.pid))
+                depth = await queue_depth(server.url) if target.ack_mode else 0
+                samples.append((round(time.perf_counter() - started, 1), rss, depth))
 
         sampler = asyncio.create_task(sample_rss()) if rss_every else None
         watch.start()
@@ -272,7 +274,7 @@ class Bench:
             "rss_end_mb": procs.rss_mb(procs.descendants(server.pid)), **result.extra,
         }  # fmt: skip
         if samples:
-            record["rss_samples_mb"] = samples
+            record["rss_samples"] = samples
         if target.ack_mode is not None:
             record["check"] = await self.settle_and_check(target, server, traffic, result, lanes)
             record["server_metrics"] = await scrape_metrics(server.url)
@@ -340,22 +342,28 @@ class Bench:
         return {"summary": summary, "runs": runs, "open_loop": open_loop}
 
     async def open_loop(self) -> dict[str, Any]:
-        """Ack latency at half of each mode's measured maximum, on a fixed schedule; the bare handler at the same
-        rate gives the floor the load generator itself adds."""
+        """Ack latency at half of each mode's measured maximum, on a fixed schedule, median of the repeats; the
+        bare handler at the same rate gives the floor the machine and the load generator add by themselves."""
         results: dict[str, Any] = {}
         for target in (DURABLE, IMMEDIATE):
             rate = round(median(self.rates.get(target.name, [0.0])) / 2)
             if rate < 1:
                 continue
-            log(f"open loop: {target.name} at {rate}/s")
-            traffic = await self.traffic(target, rate * self.opts.seconds * 1.1)
-            async with self.server(target) as server:
-                record = await self.load_run(target, server, traffic, self.opts.seconds, rate=rate)
-            log(f"open loop: bare aiohttp at {rate}/s")
-            bare_traffic = await self.traffic(BARE, 0)
-            async with self.server(BARE) as server:
-                floor = await self.load_run(BARE, server, bare_traffic, self.opts.seconds, rate=rate)
-            results[target.name] = {"rate": rate, "run": record, "bare_floor": floor}
+            runs, floors = [], []
+            for r in range(self.opts.repeat):
+                log(f"open loop {r + 1}/{self.opts.repeat}: {target.name} at {rate}/s, then the bare handler")
+                traffic = await self.traffic(target, rate * self.opts.seconds * 1.1)
+                async with self.server(target) as server:
+                    runs.append(await self.load_run(target, server, traffic, self.opts.seconds, rate=rate))
+                bare_traffic = await self.traffic(BARE, 0)
+                async with self.server(BARE) as server:
+                    floors.append(await self.load_run(BARE, server, bare_traffic, self.opts.seconds, rate=rate))
+            results[target.name] = {
+                "rate": rate, "achieved": median([x["rate"] for x in runs]),
+                **{k: median([x["latency_ms"][k] for x in runs]) for k in ("p50", "p99", "max")},
+                "floor_p99": median([x["latency_ms"]["p99"] for x in floors]),
+                "p99_runs": [x["latency_ms"]["p99"] for x in runs], "runs": runs, "bare_floor": floors,
+            }  # fmt: skip
         return results
 
     async def apply(self) -> dict[str, Any]:
@@ -426,7 +434,8 @@ class Bench:
                 await asyncio.sleep(1.0)
                 record = await self.load_run(target, server, traffic, self.opts.memory_seconds,
                                              rss_every=self.opts.memory_step)
-            samples = [mb for _, mb in record.get("rss_samples_mb", [])]
+            samples = [mb for _, mb, _ in record.get("rss_samples", [])]
+            depths = [depth for _, _, depth in record.get("rss_samples", [])]
             first = samples[0] if samples else float("nan")
             results[target.name] = {
                 "rss_idle_mb": record["rss_idle_mb"], "rss_first_loaded_mb": first,
@@ -435,6 +444,8 @@ class Bench:
                 "growth_pct": 100 * (samples[-1] - first) / first if samples else float("nan"),
                 "max_over_first_pct": 100 * (max(samples) - first) / first if samples else float("nan"),
                 "within_10pct": bool(samples) and max(samples) <= first * 1.10,
+                "queue_first": depths[0] if depths else None, "queue_end": depths[-1] if depths else None,
+                "queue_max": max(depths, default=None),
                 "rate": record["rate"], "run": record,
             }  # fmt: skip
         return results
@@ -509,6 +520,16 @@ def summarize_runs(records: list[dict[str, Any]], bare: list[dict[str, Any]]) ->
     }  # fmt: skip
 
 
+async def queue_depth(url: str) -> int:
+    """Events the service holds in memory (queued or in flight), from /readyz; -1 if it did not answer."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url + "/readyz") as resp:
+            depth: int = (await resp.json())["queue_depth"]
+            return depth
+    except (aiohttp.ClientError, ValueError, KeyError):
+        return -1
+
+
 async def scrape_metrics(url: str) -> dict[str, float]:
     """Mean batch size and flush time from the service's /metrics."""
     async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
@@ -537,6 +558,17 @@ def stamp() -> str:
 
 def log(message: str) -> None:
     print(f"[bench {datetime.now(UTC).strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def revision() -> dict[str, Any]:
+    """The commit measured, and any uncommitted change to the service's code."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return out.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "src", "sql", "main.py").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": [line[3:] for line in changed]}
 
 
 def machine() -> dict[str, Any]:
@@ -577,7 +609,7 @@ async def bench(opts: Options, work: Path) -> dict[str, Any]:
     wrk = load.wrk_version() if opts.loadgen != "python" else None
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"), "command": "python -m bench " + " ".join(
-            sys.argv[1:]), "machine": machine(),
+            sys.argv[1:]), "revision": revision(), "machine": machine(),
         "load_generator": {"tool": wrk or "python (bench/loadgen.py, aiohttp)", "connections": opts.connections,
                            "threads": opts.connections if wrk else 1, "nice": load.NICE},
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
@@ -635,7 +667,9 @@ def render(results: dict[str, Any]) -> str:
     out: list[str] = []
     m = results["machine"]
     lg = results["load_generator"]
-    out.append(f"# bluetick bench, {results['started']}\n")
+    rev = results["revision"]
+    dirty = f" plus uncommitted changes to {', '.join(rev['uncommitted'])}" if rev["uncommitted"] else ""
+    out.append(f"# bluetick bench, {results['started']}, commit {rev['commit']}{dirty}\n")
     out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python "
                f"{m['python']}; {results['postgres']['version'].split(' on ')[0]} (embedded); busy cores before the "
                f"bench: {m['busy_cores_before']} (other processes). Load generator: {lg['tool']}, "
@@ -661,15 +695,13 @@ def render(results: dict[str, Any]) -> str:
             )
         if ingest["open_loop"]:
             out.append(f"\n## Ack latency at half the measured max rate (open loop: fixed schedule, latency "
-                       f"from each request's due time; {lg['tool']})\n")
+                       f"from each request's due time; {lg['tool']}; median of {repeat})\n")
             out.append("| server | rate/s | achieved/s | p50 ms | p99 ms | max ms | bare handler p99 ms at the same "
                        "rate (generator floor) |")
             out.append("|---|---:|---:|---:|---:|---:|---:|")
             for name, o in ingest["open_loop"].items():
-                run, floor = o["run"], o["bare_floor"]
-                out.append(f"| {name} | {o['rate']} | {_f(run['rate'], 0)} | {_f(run['latency_ms']['p50'], 2)} | "
-                           f"{_f(run['latency_ms']['p99'], 2)} | {_f(run['latency_ms']['max'], 1)} | "
-                           f"{_f(floor['latency_ms']['p99'], 2)} |")
+                out.append(f"| {name} | {o['rate']} | {_f(o['achieved'], 0)} | {_f(o['p50'], 2)} | {_f(o['p99'], 2)} "
+                           f"| {_f(o['max'], 1)} | {_f(o['floor_p99'], 2)} |")
         out.append("\n## Correctness under load (every run)\n")
         out.append("| run | messages | posts sent | events sent | resent after run | logged after run | rows wrong |")
         out.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -706,12 +738,13 @@ def render(results: dict[str, Any]) -> str:
     if "memory" in results:
         out.append(f"\n## Memory (RSS of the server, {results['options']['memory_seconds']} s sustained load)\n")
         out.append("| mode | webhooks/s | idle MB | first loaded sample MB | end MB | max MB | end vs first | "
-                   "within 10% |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+                   "within 10% | events queued: first, end, max |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for name, mem in results["memory"].items():
             out.append(f"| {name} | {_f(mem['rate'], 0)} | {_f(mem['rss_idle_mb'])} | {_f(mem['rss_first_loaded_mb'])}"
                        f" | {_f(mem['rss_end_mb'])} | {_f(mem['rss_max_mb'])} | {_f(mem['growth_pct'])}% | "
-                       f"{'yes' if mem['within_10pct'] else '**no**'} |")
+                       f"{'yes' if mem['within_10pct'] else '**no**'} | {mem['queue_first']}, {mem['queue_end']}, "
+                       f"{mem['queue_max']} |")
     if "profile" in results and "skipped" not in results["profile"]:
         out.append("\n## Profile (py-spy, share of the server's busy samples)\n")
         for name, p in results["profile"].items():
@@ -741,7 +774,8 @@ def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
             if "check" in rec:
                 found.append({**rec, "label": f"{name}, run {n}"})
     for name, o in ingest.get("open_loop", {}).items():
-        found.append({**o["run"], "label": f"{name}, open loop {o['rate']}/s"})
+        for n, rec in enumerate(o["runs"], 1):
+            found.append({**rec, "label": f"{name}, open loop {o['rate']}/s, run {n}"})
     for name, mem in results.get("memory", {}).items():
         found.append({**mem["run"], "label": f"{name}, memory run"})
     return found
