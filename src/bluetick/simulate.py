@@ -1,6 +1,6 @@
 """A BSP traffic simulator: logs replies the way the agent does, then posts the status webhooks a BSP sends.
 
-    python -m bluetick.simulate --messages 1000 --orgs 5 --seed 1
+    PYTHONPATH=src python -m bluetick.simulate --messages 1000 --orgs 5 --seed 1
 
 The traffic is deterministic for a seed and realistically out of order: `read` before `delivered`, BSP
 retries, failures with error objects, statuses that arrive before the agent has logged the message, in
@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import logging
 import os
 import random
 import sys
@@ -33,8 +32,6 @@ from uuid import UUID
 import aiohttp
 import asyncpg
 
-log = logging.getLogger("bluetick.simulate")
-
 LOOPBACK = "127.0.0.1"
 MAX_MESSAGES = 1_000_000
 MAX_ORGS = 10_000
@@ -45,7 +42,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RANKED = ("failed", "read", "delivered", "sent")  # merge rule 3, highest first
 SHOWN_MISMATCHES = 5
 
-# Real error objects (code, title, message, details); None details are left out of failed_reason.
+# Error objects as Meta sends them (code, title, message, details); a None detail is left out of failed_reason.
 META_ERRORS: tuple[tuple[int, str, str, str | None], ...] = (
     (131026, "Message Undeliverable", "Message Undeliverable",
      "Message failed to send because the recipient's phone number is not on WhatsApp"),
@@ -699,16 +696,17 @@ async def _settled_check(dsn: str, the_plan: Plan, settle_s: float) -> list[Mism
 def main(argv: list[str] | None = None) -> int:
     """`python main.py simulate ...`: 0 when every post was acknowledged and every row is as expected."""
     args = _parser().parse_args(argv)
-    from dotenv import load_dotenv
-
-    load_dotenv()
-    url = args.url or f"http://{LOOPBACK}:{os.environ.get('PORT', '').strip() or 8080}"
     try:
-        base = loopback_url(url)
+        if args.url:
+            loopback_url(args.url)
         config = SimConfig(messages=args.messages, orgs=args.orgs, seed=args.seed)
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
+    from dotenv import load_dotenv
+
+    load_dotenv()  # the same .env as the service: its port, tokens and database
+    base = loopback_url(args.url or f"http://{LOOPBACK}:{os.environ.get('PORT', '').strip() or 8080}")
     secrets = Secrets(
         api_token=os.environ.get("API_TOKEN") or os.environ.get("BLUETICK_API_TOKEN") or None,
         meta_app_secret=os.environ.get("META_APP_SECRET") or None,
