@@ -62,11 +62,17 @@ def stats(settings: Settings, org: UUID, days: int, by: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:  # the simulator parses its own options (python main.py simulate --help)
+        from bluetick import simulate
+
+        return simulate.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python main.py", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     serve_parser = commands.add_parser("serve", help="run the HTTP service (the default)")
     serve_parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     commands.add_parser("migrate", help="apply sql/migrations to the configured database")
+    commands.add_parser("simulate", help="post a BSP's realistic traffic to a running service and check the rows")
     commands.add_parser("supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`")
     token_parser = commands.add_parser("url-token", help="an organisation's ?token= derived from WEBHOOK_URL_TOKEN")
     token_parser.add_argument("org_id", type=uuid.UUID)
