@@ -1,6 +1,6 @@
 """A BSP traffic simulator: logs replies the way the agent does, then posts the status webhooks a BSP sends.
 
-    PYTHONPATH=src python -m bluetick.simulate --messages 1000 --orgs 5 --seed 1
+    python main.py simulate --messages 1000 --orgs 5 --seed 1
 
 The traffic is deterministic for a seed and realistically out of order: `read` before `delivered`, BSP
 retries, failures with error objects, statuses that arrive before the agent has logged the message, in
