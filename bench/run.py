@@ -610,8 +610,8 @@ async def postgres_info(dsn: str) -> dict[str, Any]:
 async def bench(opts: Options, work: Path) -> dict[str, Any]:
     wrk = load.wrk_version() if opts.loadgen != "python" else None
     results: dict[str, Any] = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"), "command": "python -m bench " + " ".join(
-            sys.argv[1:]), "revision": revision(), "machine": machine(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench", *sys.argv[1:]]), "revision": revision(), "machine": machine(),
         "load_generator": {"tool": wrk or "python (bench/loadgen.py, aiohttp)", "connections": opts.connections,
                            "threads": opts.connections if wrk else 1, "nice": load.NICE},
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(opts).items()},
