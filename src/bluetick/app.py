@@ -19,8 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from bluetick import metrics, payloads
 from bluetick.auth import OrgSecrets, SecretBook, api_allowed, same, webhook_allowed
 from bluetick.config import Settings
-from bluetick.events import Direction, Message
-from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
+from bluetick.payloads.api import parse_message
+from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
 from bluetick.server import MULTIPROC_ENV
 from bluetick.store import Store
@@ -145,36 +145,6 @@ async def receive_webhook(request: web.Request) -> web.Response:
     return web.json_response({"stored": settings.durable, "queued": not settings.durable, **summary})
 
 
-def message_from_request(org_id: UUID, doc: Any) -> Message:
-    """The logging API's body as a Message; ItemError names the field that is wrong."""
-    if not isinstance(doc, dict):
-        raise ItemError("body must be a JSON object")
-    raw_direction = doc.get("direction") or Direction.OUTBOUND.value
-    if raw_direction not in (Direction.OUTBOUND.value, Direction.INBOUND.value):
-        raise ItemError("direction must be OUTBOUND or INBOUND")
-    direction = Direction(raw_direction)
-    to_phone = phone(doc.get("to_phone"), "to_phone")
-    from_phone = phone(doc.get("from_phone"), "from_phone")
-    if direction is Direction.OUTBOUND and to_phone is None:
-        raise ItemError("to_phone is required for an OUTBOUND message")
-    if direction is Direction.INBOUND and from_phone is None:
-        raise ItemError("from_phone is required for an INBOUND message")
-    metadata = doc.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ItemError("metadata must be a JSON object")
-    return Message(
-        org_id=org_id,
-        bsp_msg_id=identifier(doc.get("bsp_msg_id"), "bsp_msg_id"),
-        direction=direction,
-        msg_kind=msg_kind(doc.get("msg_kind")),
-        to_phone=to_phone,
-        from_phone=from_phone,
-        body=text(doc.get("body"), "body"),
-        sent_at=event_time(doc["sent_at"], "sent_at") if doc.get("sent_at") is not None else None,
-        metadata=storable_json(metadata) if metadata is not None else None,
-    )
-
-
 async def log_message(request: web.Request) -> web.Response:
     """Log one message for the agent; always answers after the commit, with the stored row."""
     settings = request.app[SETTINGS]
@@ -194,7 +164,7 @@ async def log_message(request: web.Request) -> web.Response:
     if failure is not None:
         return failure
     try:
-        message = message_from_request(org_id, doc)
+        message = parse_message(org_id, doc)
     except ItemError as exc:
         metrics.REJECTED.labels("invalid_message").inc()
         return error(422, str(exc))

@@ -1,0 +1,39 @@
+"""The logging API's body (`POST /v1/orgs/{org_id}/messages`) as a Message."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from bluetick.events import Direction, Message
+from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
+
+
+def parse_message(org_id: UUID, doc: Any) -> Message:
+    """The logging API's body as a Message; ItemError names the field that is wrong."""
+    if not isinstance(doc, dict):
+        raise ItemError("body must be a JSON object")
+    raw_direction = doc.get("direction") or Direction.OUTBOUND.value
+    if raw_direction not in (Direction.OUTBOUND.value, Direction.INBOUND.value):
+        raise ItemError("direction must be OUTBOUND or INBOUND")
+    direction = Direction(raw_direction)
+    to_phone = phone(doc.get("to_phone"), "to_phone")
+    from_phone = phone(doc.get("from_phone"), "from_phone")
+    if direction is Direction.OUTBOUND and to_phone is None:
+        raise ItemError("to_phone is required for an OUTBOUND message")
+    if direction is Direction.INBOUND and from_phone is None:
+        raise ItemError("from_phone is required for an INBOUND message")
+    metadata = doc.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ItemError("metadata must be a JSON object")
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(doc.get("bsp_msg_id"), "bsp_msg_id"),
+        direction=direction,
+        msg_kind=msg_kind(doc.get("msg_kind")),
+        to_phone=to_phone,
+        from_phone=from_phone,
+        body=text(doc.get("body"), "body"),
+        sent_at=event_time(doc["sent_at"], "sent_at") if doc.get("sent_at") is not None else None,
+        metadata=storable_json(metadata) if metadata is not None else None,
+    )
