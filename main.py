@@ -23,8 +23,10 @@ def dsn_of(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     if settings.backend == "supabase":
-        raise ConfigError("this command runs SQL over a database connection, which Supabase's REST API "
-                          "cannot give: set DATABASE_URL to the project's connection string")
+        raise ConfigError(
+            "this command runs SQL over a database connection, which Supabase's REST API "
+            "cannot give: set DATABASE_URL to the project's connection string"
+        )
     from bluetick.store import embedded
 
     return embedded.start(settings.data_dir)

@@ -1,6 +1,6 @@
 """The baseline: a bare aiohttp server that reads each body and answers 200, nothing else.
 
-    python -m bench.bare PORT
+python -m bench.bare PORT
 """
 
 from __future__ import annotations

@@ -134,8 +134,18 @@ async def _run(tool: str, argv: list[str], seconds: float) -> LoadResult:
 async def closed_loop(url: str, lane_dir: Path, connections: int, seconds: float, use_wrk: bool) -> LoadResult:
     """As many requests as `connections` connections can get answered in `seconds`, each lane in order."""
     if use_wrk:
-        argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{math.ceil(seconds)}s",
-                f"--timeout={WRK_TIMEOUT_S}s", "-s", str(WRK_LUA), url, "--", str(lane_dir)]
+        argv = [
+            "wrk",
+            f"-t{connections}",
+            f"-c{connections}",
+            f"-d{math.ceil(seconds)}s",
+            f"--timeout={WRK_TIMEOUT_S}s",
+            "-s",
+            str(WRK_LUA),
+            url,
+            "--",
+            str(lane_dir),
+        ]
         return await _run("wrk", argv, seconds)
     argv = [sys.executable, "-m", "bench.loadgen", url, str(lane_dir), str(connections), str(seconds)]
     return await _run("python", argv, seconds)
@@ -149,8 +159,19 @@ async def open_loop(
     wrk: every connection sends its lane at rate/connections per second. Python: lane 0 only, at `rate`.
     """
     if use_wrk:
-        argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{math.ceil(seconds)}s",
-                f"--timeout={WRK_TIMEOUT_S}s", "-s", str(WRK_LUA), url, "--", str(lane_dir), str(rate / connections)]
+        argv = [
+            "wrk",
+            f"-t{connections}",
+            f"-c{connections}",
+            f"-d{math.ceil(seconds)}s",
+            f"--timeout={WRK_TIMEOUT_S}s",
+            "-s",
+            str(WRK_LUA),
+            url,
+            "--",
+            str(lane_dir),
+            str(rate / connections),
+        ]
         result = await _run("wrk-open-loop", argv, seconds)
     else:
         argv = [sys.executable, "-m", "bench.loadgen", url, str(lane_dir), str(connections), str(seconds), str(rate)]

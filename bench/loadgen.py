@@ -52,8 +52,9 @@ class Tally:
         self.errors = 0
         self.non_2xx = 0
 
-    async def post(self, session: aiohttp.ClientSession, url: str, body: bytes, lane: int, index: int,
-                   since: float) -> None:
+    async def post(
+        self, session: aiohttp.ClientSession, url: str, body: bytes, lane: int, index: int, since: float
+    ) -> None:
         try:
             async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
                 await resp.read()

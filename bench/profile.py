@@ -101,5 +101,9 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
         del inclusive[frame]
     if total == 0:
         return {"samples": 0, "own": [], "inclusive": [], "areas": []}
-    return {"samples": total, "own": share(own, top), "inclusive": share(inclusive, top),
-            "areas": share(areas, len(areas))}
+    return {
+        "samples": total,
+        "own": share(own, top),
+        "inclusive": share(inclusive, top),
+        "areas": share(areas, len(areas)),
+    }

@@ -76,8 +76,9 @@ class Options:
 
 
 def parse(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run with small counts")
     parser.add_argument("--repeat", type=int, help="runs per ingest and apply measurement (median); full 3, quick 1")
     parser.add_argument("--seconds", type=int, help="length of each ingest run; full 10, quick 3")
@@ -87,8 +88,12 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument("--apply-events", type=int, help="events per apply measurement; full 20000, quick 3000")
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"default {CONNECTIONS}")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
-                        help="auto: wrk when installed, else the Python generator")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="auto: wrk when installed, else the Python generator",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
@@ -182,10 +187,18 @@ class Bench:
             server = procs.Server(target.name, [sys.executable, "-m", "bench.bare", str(port)], port, log)
             ready = "/healthz"
         else:
-            argv = [sys.executable, "main.py", "serve"] + (["--workers", str(target.workers)] if target.workers > 1
-                                                         else [])
-            env = {"DATABASE_URL": self.dsn, "PORT": str(port), "HOST": "127.0.0.1", "ALLOW_UNSIGNED_WEBHOOKS": "true",
-                   "LOG_LEVEL": "warning", "ACK_MODE": target.ack_mode, "API_TOKEN": self.api_token}
+            argv = [sys.executable, "main.py", "serve"] + (
+                ["--workers", str(target.workers)] if target.workers > 1 else []
+            )
+            env = {
+                "DATABASE_URL": self.dsn,
+                "PORT": str(port),
+                "HOST": "127.0.0.1",
+                "ALLOW_UNSIGNED_WEBHOOKS": "true",
+                "LOG_LEVEL": "warning",
+                "ACK_MODE": target.ack_mode,
+                "API_TOKEN": self.api_token,
+            }
             server = procs.Server(target.name, argv, port, log, env)
             ready = "/readyz"
         server.start()
@@ -210,8 +223,9 @@ class Bench:
                 self.bare_plan = simulate.plan(SimConfig(messages=MAX_PLAN_MESSAGES // 2, orgs=ORGS, seed=1))
             return Traffic(self.bare_plan, [])
         messages = min(MAX_PLAN_MESSAGES, max(200, math.ceil(posts / POSTS_PER_MESSAGE)))
-        the_plan = await asyncio.to_thread(simulate.plan, SimConfig(messages=messages, orgs=ORGS,
-                                                                     seed=next(self.seeds)))
+        the_plan = await asyncio.to_thread(
+            simulate.plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds))
+        )
         early = the_plan.early()
         await self.prelog(the_plan, skip=set(early))
         return Traffic(the_plan, early)
@@ -230,7 +244,13 @@ class Bench:
     # one load run
 
     async def load_run(
-        self, target: Target, server: procs.Server, traffic: Traffic, seconds: int, *, rate: float | None = None,
+        self,
+        target: Target,
+        server: procs.Server,
+        traffic: Traffic,
+        seconds: int,
+        *,
+        rate: float | None = None,
         rss_every: float | None = None,
     ) -> dict[str, Any]:
         posts = traffic.plan.posts
@@ -253,11 +273,13 @@ class Bench:
         watch.start()
         try:
             if rate is None:
-                result = await load.closed_loop(server.url, lane_dir, self.opts.connections, seconds,
-                                                use_wrk=self.wrk is not None)
+                result = await load.closed_loop(
+                    server.url, lane_dir, self.opts.connections, seconds, use_wrk=self.wrk is not None
+                )
             else:
-                result = await load.open_loop(server.url, lane_dir, self.opts.connections, seconds, rate,
-                                              use_wrk=self.wrk is not None)
+                result = await load.open_loop(
+                    server.url, lane_dir, self.opts.connections, seconds, rate, use_wrk=self.wrk is not None
+                )
         finally:
             cpu = watch.stop()
             if sampler is not None:
@@ -292,7 +314,11 @@ class Bench:
             await conn.close()
 
     async def settle_and_check(
-        self, target: Target, server: procs.Server, traffic: Traffic, result: load.LoadResult,
+        self,
+        target: Target,
+        server: procs.Server,
+        traffic: Traffic,
+        result: load.LoadResult,
         lanes: list[list[int]],
     ) -> dict[str, Any]:
         """Resend what got no 2xx (as a BSP retries), log the late messages, then compare every row."""
@@ -300,8 +326,14 @@ class Bench:
         issued = result.issued_posts(lanes)
         unacked = result.unacked_posts(lanes)
         steps = [Step("post", p) for p in sorted(unacked)] + [Step("log", m) for m in traffic.early]
-        retry = await simulate.run(the_plan, server.url, concurrency=16, steps=steps, max_seconds=SETTLE_TIMEOUT_S,
-                                   secrets=simulate.Secrets(api_token=self.api_token))
+        retry = await simulate.run(
+            the_plan,
+            server.url,
+            concurrency=16,
+            steps=steps,
+            max_seconds=SETTLE_TIMEOUT_S,
+            secrets=simulate.Secrets(api_token=self.api_token),
+        )
         expected = the_plan.expected(issued)
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:  # immediate mode commits after answering: give the queue time to drain
@@ -312,8 +344,10 @@ class Bench:
         wrong = len({m.key for m in mismatches})
         ok = not mismatches and retry.ok
         if not ok:
-            self.failures.append(f"{target.name}: {wrong} of {len(expected)} rows differ from the merge rules"
-                                 f"{'' if retry.ok else ', and some posts were never acknowledged'}")
+            self.failures.append(
+                f"{target.name}: {wrong} of {len(expected)} rows differ from the merge rules"
+                f"{'' if retry.ok else ', and some posts were never acknowledged'}"
+            )
         return {
             "ok": ok, "messages": len(expected), "posts_issued": len(issued),
             "events_issued": sum(len(the_plan.posts[p].events) for p in issued),
@@ -326,8 +360,10 @@ class Bench:
     async def ingest(self) -> dict[str, Any]:
         targets = [BARE, DURABLE, IMMEDIATE]
         if workers_supported():
-            targets += [Target("bluetick durable, 2 workers", "durable", 2),
-                        Target("bluetick immediate, 2 workers", "immediate", 2)]
+            targets += [
+                Target("bluetick durable, 2 workers", "durable", 2),
+                Target("bluetick immediate, 2 workers", "immediate", 2),
+            ]
         runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
         for r in range(self.opts.repeat):
             for target in targets:
@@ -373,8 +409,9 @@ class Bench:
         observed = round(median(self.batch_sizes)) if self.batch_sizes else None
         sizes = sorted({s for s in (observed, 64, 500) if s})
         messages = max(100, math.ceil(self.opts.apply_events / 2.5))
-        the_plan = await asyncio.to_thread(simulate.plan, SimConfig(messages=messages, orgs=ORGS,
-                                                                     seed=next(self.seeds)))
+        the_plan = await asyncio.to_thread(
+            simulate.plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds))
+        )
         per_variant: dict[str, list[float]] = {}
         ratios: dict[str, list[float]] = {}
         events_count = 0
@@ -424,8 +461,13 @@ class Bench:
             if isinstance(value, dict) and not value["same_answers"]:
                 self.failures.append(f"analytics {name}: the two index sets gave different answers")
         info = {k: {x: y for x, y in v.items() if x != "dsn"} for k, v in variants.items()}
-        return {"rows": self.opts.rows, "orgs": ANALYTICS_ORGS, "days": analytics.DAYS, "tables": info,
-                "queries": measured}
+        return {
+            "rows": self.opts.rows,
+            "orgs": ANALYTICS_ORGS,
+            "days": analytics.DAYS,
+            "tables": info,
+            "queries": measured,
+        }
 
     async def memory(self) -> dict[str, Any]:
         results = {}
@@ -434,8 +476,9 @@ class Bench:
             traffic = await self.traffic(target, self.expected_rate(target) * self.opts.memory_seconds * 1.3)
             async with self.server(target) as server:
                 await asyncio.sleep(1.0)
-                record = await self.load_run(target, server, traffic, self.opts.memory_seconds,
-                                             rss_every=self.opts.memory_step)
+                record = await self.load_run(
+                    target, server, traffic, self.opts.memory_seconds, rss_every=self.opts.memory_step
+                )
             samples = [mb for _, mb, _ in record.get("rss_samples", [])]
             depths = [depth for _, _, depth in record.get("rss_samples", [])]
             first = samples[0] if samples else float("nan")
@@ -468,8 +511,13 @@ class Bench:
                 said = await profile.record(server.pid, self.opts.profile_seconds, raw)
                 record = await run
             summary = profile.summarize(raw) if raw.exists() else {}
-            results[target.name] = {"py_spy": said, "raw": str(raw.relative_to(ROOT)) if raw.exists() else None,
-                                    "rate": record["rate"], "cpu_cores": record["cpu_cores"], **summary}
+            results[target.name] = {
+                "py_spy": said,
+                "raw": str(raw.relative_to(ROOT)) if raw.exists() else None,
+                "rate": record["rate"],
+                "cpu_cores": record["cpu_cores"],
+                **summary,
+            }
         return results
 
 
@@ -549,8 +597,14 @@ async def scrape_metrics(url: str) -> dict[str, float]:
 
 def workers_supported() -> bool:
     """Whether `python main.py serve` takes --workers (SO_REUSEPORT processes)."""
-    out = subprocess.run([sys.executable, "main.py", "serve", "--help"], cwd=ROOT, capture_output=True, text=True,
-                         check=False, env={**os.environ, "DATABASE_URL": "", "SUPABASE_URL": ""})
+    out = subprocess.run(
+        [sys.executable, "main.py", "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DATABASE_URL": "", "SUPABASE_URL": ""},
+    )
     return "--workers" in out.stdout
 
 
@@ -575,8 +629,14 @@ def revision() -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, and how busy the machine was before the bench started."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     cores = os.cpu_count() or 1
     deadline = time.monotonic() + QUIET_WAIT_S
@@ -599,9 +659,13 @@ async def postgres_info(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
         version = await conn.fetchval("select version()")
-        settings = {r["name"]: r["setting"] for r in await conn.fetch(
-            "select name, setting from pg_settings where name = any($1::text[])",
-            ["shared_buffers", "synchronous_commit", "fsync", "max_parallel_workers_per_gather", "work_mem"])}
+        settings = {
+            r["name"]: r["setting"]
+            for r in await conn.fetch(
+                "select name, setting from pg_settings where name = any($1::text[])",
+                ["shared_buffers", "synchronous_commit", "fsync", "max_parallel_workers_per_gather", "work_mem"],
+            )
+        }
     finally:
         await conn.close()
     return {"version": version, "settings": settings}
@@ -672,18 +736,24 @@ def render(results: dict[str, Any]) -> str:
     rev = results["revision"]
     dirty = f" plus uncommitted changes to {', '.join(rev['uncommitted'])}" if rev["uncommitted"] else ""
     out.append(f"# bluetick bench, {results['started']}, commit {rev['commit']}{dirty}\n")
-    out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python "
-               f"{m['python']}; {results['postgres']['version'].split(' on ')[0]} (embedded); busy cores before the "
-               f"bench: {m['busy_cores_before']} (other processes). Load generator: {lg['tool']}, "
-               f"{lg['connections']} connections, nice {lg['nice']}. Command: `{results['command']}`.\n")
+    out.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python "
+        f"{m['python']}; {results['postgres']['version'].split(' on ')[0]} (embedded); busy cores before the "
+        f"bench: {m['busy_cores_before']} (other processes). Load generator: {lg['tool']}, "
+        f"{lg['connections']} connections, nice {lg['nice']}. Command: `{results['command']}`.\n"
+    )
     if "ingest" in results:
         ingest = results["ingest"]
         repeat = results["options"]["repeat"]
-        out.append(f"## Ingest ({lg['connections']} connections, {results['options']['seconds']} s per run, "
-                   f"median of {repeat})\n")
-        out.append("| server | webhooks/s (2xx) | events/s | vs bare | ack p50 ms | ack p99 ms | ack max ms | non-2xx |"
-                   " CPU cores: server / postgres / loadgen / other | events per batch, flush ms |"
-                   " rows as merge rules say |")
+        out.append(
+            f"## Ingest ({lg['connections']} connections, {results['options']['seconds']} s per run, "
+            f"median of {repeat})\n"
+        )
+        out.append(
+            "| server | webhooks/s (2xx) | events/s | vs bare | ack p50 ms | ack p99 ms | ack max ms | non-2xx |"
+            " CPU cores: server / postgres / loadgen / other | events per batch, flush ms |"
+            " rows as merge rules say |"
+        )
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
         for name, s in ingest["summary"].items():
             cpu = s["cpu_cores"]
@@ -696,62 +766,87 @@ def render(results: dict[str, Any]) -> str:
                 f"{checked} |"
             )
         if ingest["open_loop"]:
-            out.append(f"\n## Ack latency at half the measured max rate (open loop: fixed schedule, latency "
-                       f"from each request's due time; {lg['tool']}; median of {repeat})\n")
-            out.append("| server | rate/s | achieved/s | p50 ms | p99 ms | max ms | bare handler p99 ms at the same "
-                       "rate (generator floor) |")
+            out.append(
+                f"\n## Ack latency at half the measured max rate (open loop: fixed schedule, latency "
+                f"from each request's due time; {lg['tool']}; median of {repeat})\n"
+            )
+            out.append(
+                "| server | rate/s | achieved/s | p50 ms | p99 ms | max ms | bare handler p99 ms at the same "
+                "rate (generator floor) |"
+            )
             out.append("|---|---:|---:|---:|---:|---:|---:|")
             for name, o in ingest["open_loop"].items():
-                out.append(f"| {name} | {o['rate']} | {_f(o['achieved'], 0)} | {_f(o['p50'], 2)} | {_f(o['p99'], 2)} "
-                           f"| {_f(o['max'], 1)} | {_f(o['floor_p99'], 2)} |")
+                out.append(
+                    f"| {name} | {o['rate']} | {_f(o['achieved'], 0)} | {_f(o['p50'], 2)} | {_f(o['p99'], 2)} "
+                    f"| {_f(o['max'], 1)} | {_f(o['floor_p99'], 2)} |"
+                )
         out.append("\n## Correctness under load (every run)\n")
         out.append("| run | messages | posts sent | events sent | resent after run | logged after run | rows wrong |")
         out.append("|---|---:|---:|---:|---:|---:|---:|")
         for rec in _all_checked(results):
             c = rec["check"]
-            out.append(f"| {rec['label']} | {c['messages']:,} | {c['posts_issued']:,} | {c['events_issued']:,} | "
-                       f"{c['resent_after_run']} | {c['logged_after_run']} | {c['rows_wrong']} |")
+            out.append(
+                f"| {rec['label']} | {c['messages']:,} | {c['posts_issued']:,} | {c['events_issued']:,} | "
+                f"{c['resent_after_run']} | {c['logged_after_run']} | {c['rows_wrong']} |"
+            )
     if "apply" in results:
         a = results["apply"]
-        out.append(f"\n## Apply ({a['events']:,} events, same database, one connection, median of "
-                   f"{results['options']['repeat']})\n")
+        out.append(
+            f"\n## Apply ({a['events']:,} events, same database, one connection, median of "
+            f"{results['options']['repeat']})\n"
+        )
         out.append("| algorithm | events/s | vs seed |")
         out.append("|---|---:|---:|")
         for variant, rate in a["events_per_s"].items():
-            note = " (batch size seen under durable load)" if variant == f"bluetick batch {a['observed_batch_size']}" \
+            note = (
+                " (batch size seen under durable load)"
+                if variant == f"bluetick batch {a['observed_batch_size']}"
                 else ""
+            )
             label = "seed: select, merge in Python, update (2 round trips/event)" if variant == "seed" else variant
             out.append(f"| {label}{note} | {_f(rate, 0)} | {_f(a['vs_seed'][variant], 1)} |")
     if "analytics" in results:
         an = results["analytics"]
         q = an["queries"]
-        out.append(f"\n## Analytics ({an['rows']:,} rows, {an['orgs']} orgs, {an['days']} days; funnel via "
-                   f"{q['funnel_source']})\n")
-        out.append("| query | bluetick indexes ms (median) | seed indexes ms (median) | speed-up | plan, bluetick | "
-                   "plan, seed |")
+        out.append(
+            f"\n## Analytics ({an['rows']:,} rows, {an['orgs']} orgs, {an['days']} days; funnel via "
+            f"{q['funnel_source']})\n"
+        )
+        out.append(
+            "| query | bluetick indexes ms (median) | seed indexes ms (median) | speed-up | plan, bluetick | "
+            "plan, seed |"
+        )
         out.append("|---|---:|---:|---:|---|---|")
         for name, v in q.items():
             if not isinstance(v, dict):
                 continue
             bt, sd = v["bluetick"], v["seed"]
-            out.append(f"| {name} | {_f(bt['median_ms'], 2)} | {_f(sd['median_ms'], 2)} | "
-                       f"{_f(sd['median_ms'] / bt['median_ms'], 1)} | {'; '.join(bt['plan'])} | "
-                       f"{'; '.join(sd['plan'])} |")
+            out.append(
+                f"| {name} | {_f(bt['median_ms'], 2)} | {_f(sd['median_ms'], 2)} | "
+                f"{_f(sd['median_ms'] / bt['median_ms'], 1)} | {'; '.join(bt['plan'])} | "
+                f"{'; '.join(sd['plan'])} |"
+            )
     if "memory" in results:
         out.append(f"\n## Memory (RSS of the server, {results['options']['memory_seconds']} s sustained load)\n")
-        out.append("| mode | webhooks/s | idle MB | first loaded sample MB | end MB | max MB | end vs first | "
-                   "within 10% | events queued: first, end, max |")
+        out.append(
+            "| mode | webhooks/s | idle MB | first loaded sample MB | end MB | max MB | end vs first | "
+            "within 10% | events queued: first, end, max |"
+        )
         out.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for name, mem in results["memory"].items():
-            out.append(f"| {name} | {_f(mem['rate'], 0)} | {_f(mem['rss_idle_mb'])} | {_f(mem['rss_first_loaded_mb'])}"
-                       f" | {_f(mem['rss_end_mb'])} | {_f(mem['rss_max_mb'])} | {_f(mem['growth_pct'])}% | "
-                       f"{'yes' if mem['within_10pct'] else '**no**'} | {mem['queue_first']}, {mem['queue_end']}, "
-                       f"{mem['queue_max']} |")
+            out.append(
+                f"| {name} | {_f(mem['rate'], 0)} | {_f(mem['rss_idle_mb'])} | {_f(mem['rss_first_loaded_mb'])}"
+                f" | {_f(mem['rss_end_mb'])} | {_f(mem['rss_max_mb'])} | {_f(mem['growth_pct'])}% | "
+                f"{'yes' if mem['within_10pct'] else '**no**'} | {mem['queue_first']}, {mem['queue_end']}, "
+                f"{mem['queue_max']} |"
+            )
     if "profile" in results and "skipped" not in results["profile"]:
         out.append("\n## Profile (py-spy, share of the server's busy samples)\n")
         for name, p in results["profile"].items():
-            out.append(f"**{name}** ({_f(p['rate'], 0)} webhooks/s, server {p['cpu_cores'].get('server')} cores): "
-                       + ", ".join(f"{a} {pct}%" for a, pct in p.get("areas", [])[:8]))
+            out.append(
+                f"**{name}** ({_f(p['rate'], 0)} webhooks/s, server {p['cpu_cores'].get('server')} cores): "
+                + ", ".join(f"{a} {pct}%" for a, pct in p.get("areas", [])[:8])
+            )
             out.append("")
             out.append("| top frames, own time | % | top frames, inclusive | % |")
             out.append("|---|---:|---|---:|")
@@ -781,4 +876,3 @@ def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
     for name, mem in results.get("memory", {}).items():
         found.append({**mem["run"], "label": f"{name}, memory run"})
     return found
-

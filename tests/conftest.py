@@ -86,8 +86,9 @@ def backend(request: pytest.FixtureRequest, dsn: str) -> Backend:
 @pytest.fixture
 async def store(backend: Backend) -> AsyncIterator[Store]:
     if backend.name != "supabase":
-        pg = await PostgresStore.connect(backend.store_dsn, pool_size=4, timeout_s=10,
-                                         pooled=backend.name == "postgres-pooled")
+        pg = await PostgresStore.connect(
+            backend.store_dsn, pool_size=4, timeout_s=10, pooled=backend.name == "postgres-pooled"
+        )
         yield pg
         await pg.close()
         return
@@ -155,6 +156,4 @@ def payload(name: str) -> dict[str, Any]:
 
 
 async def fetch_row(db: asyncpg.Connection, org: uuid.UUID, bsp_msg_id: str) -> asyncpg.Record | None:
-    return await db.fetchrow(
-        "select * from message_logs where org_id = $1 and bsp_msg_id = $2", org, bsp_msg_id
-    )
+    return await db.fetchrow("select * from message_logs where org_id = $1 and bsp_msg_id = $2", org, bsp_msg_id)

@@ -16,9 +16,7 @@ def expected_row(events: list[Event], sent_at: datetime) -> dict[str, object]:
         earliest["delivered"] = min(earliest.get("delivered", earliest["read"]), earliest["read"])
     if "delivered" in earliest:
         earliest["sent"] = min(earliest["sent"], earliest["delivered"])
-    status = next(
-        (name.upper() for name in ("failed", "read", "delivered", "sent") if name in earliest), None
-    )
+    status = next((name.upper() for name in ("failed", "read", "delivered", "sent") if name in earliest), None)
     failures = sorted(((ts, reason is None, reason or "") for s, ts, reason in events if s == "failed"))
     reason = None if not failures or failures[0][1] else failures[0][2]
     return {

@@ -27,9 +27,16 @@ def start(dsn: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None
     users.write_text('"postgres" ""\n')
     config = workdir / "pgbouncer.ini"
     lines = [
-        "[databases]", f"* = host={socket_dir} port=5432",
-        "[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {port}", "unix_socket_dir =",
-        "auth_type = trust", f"auth_file = {users}", "pool_mode = transaction", "default_pool_size = 4",
+        "[databases]",
+        f"* = host={socket_dir} port=5432",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        f"listen_port = {port}",
+        "unix_socket_dir =",
+        "auth_type = trust",
+        f"auth_file = {users}",
+        "pool_mode = transaction",
+        "default_pool_size = 4",
         f"logfile = {workdir / 'pgbouncer.log'}",
     ]
     if os.geteuid() == 0:  # PgBouncer will not run as root; the embedded server's own user will do

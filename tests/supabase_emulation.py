@@ -24,8 +24,10 @@ from aiohttp.test_utils import TestServer
 
 def jwt(claims: dict[str, Any]) -> str:
     """An unsigned JWT-shaped key carrying `claims` (the stand-in compares keys, it does not verify)."""
+
     def part(doc: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
     return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
@@ -122,7 +124,8 @@ class PostgrestStandIn:
             found = await conn.fetchrow(
                 "select proargnames, proargtypes::regtype[]::text[] as types from pg_proc p"
                 " join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public' and proname = $1",
-                function)
+                function,
+            )
             names = list(found["proargnames"] or []) if found else []
             if found is None or sorted(names) != sorted(args):
                 raise LookupError(function)

@@ -46,9 +46,13 @@ async def as_role(dsn: str, role: str, claims: dict[str, str], query: str) -> li
 async def bluetick_views(dsn: str) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
-        return [r["viewname"] for r in await conn.fetch(
-            "select viewname from pg_views v where schemaname = 'public' and exists (select 1 from"
-            " information_schema.columns c where c.table_name = v.viewname and c.column_name = 'org_id')")]
+        return [
+            r["viewname"]
+            for r in await conn.fetch(
+                "select viewname from pg_views v where schemaname = 'public' and exists (select 1 from"
+                " information_schema.columns c where c.table_name = v.viewname and c.column_name = 'org_id')"
+            )
+        ]
     finally:
         await conn.close()
 
@@ -60,8 +64,9 @@ async def test_authenticated_user_sees_only_their_organisation(
     claims = {"role": "authenticated", "org_id": str(org_a)}
     rows = await as_role(supabase_dsn, "authenticated", claims, "select distinct org_id from message_logs")
     assert [r["org_id"] for r in rows] == [org_a]
-    service = await as_role(supabase_dsn, "service_role", {"role": "service_role"},
-                            "select distinct org_id from message_logs")
+    service = await as_role(
+        supabase_dsn, "service_role", {"role": "service_role"}, "select distinct org_id from message_logs"
+    )
     assert {org_a, org_b} <= {r["org_id"] for r in service}
     for view in await bluetick_views(supabase_dsn):
         seen = await as_role(supabase_dsn, "authenticated", claims, f"select distinct org_id from {view}")
@@ -73,7 +78,8 @@ async def test_every_view_obeys_the_callers_row_level_security(supabase_dsn: str
     try:
         options = await conn.fetch(
             "select c.relname, coalesce(c.reloptions, '{}') as opts from pg_class c"
-            " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'v'")
+            " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'v'"
+        )
     finally:
         await conn.close()
     assert all("security_invoker=true" in r["opts"] for r in options), options
@@ -97,8 +103,11 @@ async def test_authenticated_users_cannot_read_service_tables(
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 async def test_only_the_service_may_write(supabase_dsn: str, two_orgs: tuple[uuid.UUID, uuid.UUID], role: str):
     org_a, _ = two_orgs
-    for statement in ("select bluetick_apply_batch('[]', '[]')", "select bluetick_org_secrets()",
-                      f"insert into message_logs (org_id, bsp_msg_id) values ('{org_a}', 'wamid.forged')"):
+    for statement in (
+        "select bluetick_apply_batch('[]', '[]')",
+        "select bluetick_org_secrets()",
+        f"insert into message_logs (org_id, bsp_msg_id) values ('{org_a}', 'wamid.forged')",
+    ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await as_role(supabase_dsn, role, {"org_id": str(org_a)}, statement)
     rows = await as_role(supabase_dsn, "service_role", {"role": "service_role"}, "select bluetick_org_secrets()")

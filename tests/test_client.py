@@ -42,10 +42,16 @@ async def test_log_outbound_stores_the_reply_and_returns_the_row(
 ):
     client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
     try:
-        row = await client.log_outbound(org_id=org, bsp_msg_id="wamid.agent.1", to_phone="+91 98765 43210",
-                                        body="Your order has shipped", sent_at=1727951400)
-        inbound = await client.log_inbound(org_id=org, bsp_msg_id="wamid.agent.2", from_phone="919876543210",
-                                           body="thanks")
+        row = await client.log_outbound(
+            org_id=org,
+            bsp_msg_id="wamid.agent.1",
+            to_phone="+91 98765 43210",
+            body="Your order has shipped",
+            sent_at=1727951400,
+        )
+        inbound = await client.log_inbound(
+            org_id=org, bsp_msg_id="wamid.agent.2", from_phone="919876543210", body="thanks"
+        )
     finally:
         await client.close()
     assert row is not None and row["status"] == "SENT" and row["to_phone"] == "+919876543210"
@@ -61,7 +67,8 @@ async def test_log_outbound_returns_none_within_its_bound_when_the_service_hangs
     try:
         # the guard only catches a helper that ignores its bound; it is not a timing assertion
         row = await asyncio.wait_for(
-            client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.x", to_phone="+919876543210"), 30)
+            client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.x", to_phone="+919876543210"), 30
+        )
     finally:
         await client.close()
     assert row is None

@@ -67,7 +67,8 @@ async def test_immediate_mode_answers_at_once_and_applies_in_the_background(
     client = await start_client(make_settings(dsn, ack_mode="immediate"), store)
     try:
         resp = await client.post(
-            f"/v1/orgs/{org}/messages", json={"bsp_msg_id": MSG_ID, "to_phone": "+16505551234", "sent_at": 1750263770})
+            f"/v1/orgs/{org}/messages", json={"bsp_msg_id": MSG_ID, "to_phone": "+16505551234", "sent_at": 1750263770}
+        )
         assert resp.status == 200
         async with key_locked(backend.db_dsn, org, MSG_ID):
             resp = await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))

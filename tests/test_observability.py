@@ -22,8 +22,10 @@ def sample(name: str, **labels: str) -> float:
 
 def statuses_doc(count: int) -> dict[str, object]:
     items = [{"id": f"wamid.obs.{i}", "status": "delivered", "timestamp": "1750263773"} for i in range(count)]
-    return {"object": "whatsapp_business_account",
-            "entry": [{"changes": [{"field": "messages", "value": {"statuses": items}}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": {"statuses": items}}]}],
+    }
 
 
 async def test_health_and_readiness(http: TestClient):
@@ -44,9 +46,16 @@ async def test_metrics_count_webhooks_events_batches_and_rejections(http: TestCl
     assert (await http.post(f"/webhooks/{org}", json=statuses_doc(3))).status == 200
     assert (await http.post(f"/webhooks/{org}", data=b"{nope")).status == 400
     text = await (await http.get("/metrics")).text()
-    for family in ("bluetick_webhooks_total", "bluetick_events_total", "bluetick_queue_depth",
-                   "bluetick_batch_size_bucket", "bluetick_flush_seconds_bucket", "bluetick_ack_seconds_bucket",
-                   "bluetick_rejected_requests_total", "bluetick_purged_total"):
+    for family in (
+        "bluetick_webhooks_total",
+        "bluetick_events_total",
+        "bluetick_queue_depth",
+        "bluetick_batch_size_bucket",
+        "bluetick_flush_seconds_bucket",
+        "bluetick_ack_seconds_bucket",
+        "bluetick_rejected_requests_total",
+        "bluetick_purged_total",
+    ):
         assert family in text
     assert sample("bluetick_webhooks_total", format="meta", result="stored") == before["stored"] + 1
     assert sample("bluetick_events_total", outcome="parked") == before["parked"] + 3
@@ -56,9 +65,7 @@ async def test_metrics_count_webhooks_events_batches_and_rejections(http: TestCl
     assert sample("bluetick_queue_depth") == 0
 
 
-async def test_one_log_line_per_batch_not_per_event(
-    http: TestClient, org: uuid.UUID, caplog: pytest.LogCaptureFixture
-):
+async def test_one_log_line_per_batch_not_per_event(http: TestClient, org: uuid.UUID, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="bluetick")
     assert (await http.post(f"/webhooks/{org}", json=statuses_doc(50))).status == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "bluetick.pipeline"]
@@ -71,7 +78,8 @@ async def test_periodic_purge_removes_old_parked_events_and_counts_them(
 ):
     before = sample("bluetick_purged_total", table="parked")
     client = await start_client(
-        make_settings(dsn, orphan_ttl=timedelta(seconds=1), purge_interval=timedelta(milliseconds=100)), store)
+        make_settings(dsn, orphan_ttl=timedelta(seconds=1), purge_interval=timedelta(milliseconds=100)), store
+    )
     try:
         assert (await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))).status == 200
         assert await db.fetchval("select count(*) from message_status_parked where org_id = $1", org) == 1

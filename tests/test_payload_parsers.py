@@ -360,10 +360,6 @@ def test_unknown_shape_is_format_unknown(doc: Any):
     assert parsed.empty and parsed.errors == []
 
 
-
-
-
-
 @given(org=st.uuids(version=4), doc=JSON | META_DOC | FLAT_DOC | AISENSY_DOC)
 @example(org=ORG, doc={"object": "whatsapp_business_account", "entry": "x"})
 @example(org=ORG, doc={"statuses": [{"id": "wamid.A", "status": "read", "timestamp": 10**400}]})

@@ -26,8 +26,14 @@ def test_pooler_is_recognised_from_the_url():
 
 async def load(store: PostgresStore, org: uuid.UUID) -> None:
     ids = [f"wamid.pool.{i}" for i in range(40)]
-    await asyncio.gather(*(store.apply_batch([Message(org, i, to_phone="+919876543210", sent_at=AT)],
-                                             [StatusEvent(org, i, "read", AT)]) for i in ids))
+    await asyncio.gather(
+        *(
+            store.apply_batch(
+                [Message(org, i, to_phone="+919876543210", sent_at=AT)], [StatusEvent(org, i, "read", AT)]
+            )
+            for i in ids
+        )
+    )
 
 
 async def test_through_pgbouncer_the_cache_must_be_off_and_bluetick_turns_it_off(

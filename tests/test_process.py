@@ -37,15 +37,27 @@ def free_port() -> int:
 class Server:
     def __init__(self, dsn: str, port: int, log: Path, **env: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self._env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "HOST": "127.0.0.1",
-                     "ALLOW_UNSIGNED_WEBHOOKS": "true", "LOG_LEVEL": "warning", **env}
+        self._env = {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "ALLOW_UNSIGNED_WEBHOOKS": "true",
+            "LOG_LEVEL": "warning",
+            **env,
+        }
         self._log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *args: str) -> None:
         with self._log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "main.py", "serve", *args], cwd=ROOT, env=self._env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "main.py", "serve", *args],
+                cwd=ROOT,
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     async def wait_ready(self, in_a_row: int = 1) -> None:
         """Until `in_a_row` answers on fresh connections are ready (with workers, each is asked)."""
@@ -116,16 +128,16 @@ async def load(url: str, org: uuid.UUID, stop_after: float, on_time: Any) -> set
 async def stored(dsn: str, org: uuid.UUID) -> set[str]:
     conn = await asyncpg.connect(dsn)
     try:
-        return {r["bsp_msg_id"] for r in await conn.fetch(
-            "select bsp_msg_id from message_logs where org_id = $1", org)}
+        return {r["bsp_msg_id"] for r in await conn.fetch("select bsp_msg_id from message_logs where org_id = $1", org)}
     finally:
         await conn.close()
 
 
 async def test_sigterm_under_load_drains_and_exits_0(dsn: str, tmp_path: Path, servers: list[Server]):
     org = uuid.uuid4()
-    server = Server(dsn, free_port(), tmp_path / "server.log", ACK_MODE="immediate",
-                    BATCH_MAX="100000", BATCH_INTERVAL_MS="5000")  # acknowledged events wait in the queue
+    server = Server(
+        dsn, free_port(), tmp_path / "server.log", ACK_MODE="immediate", BATCH_MAX="100000", BATCH_INTERVAL_MS="5000"
+    )  # acknowledged events wait in the queue
     servers.append(server)
     server.start()
     await server.wait_ready()
@@ -168,13 +180,17 @@ async def test_two_workers_share_the_port_add_up_their_metrics_and_stop_on_sigte
     assert server.proc is not None
     async with aiohttp.ClientSession() as session:
         for n in range(40):  # fresh connections, so the kernel spreads them over both workers
-            async with session.post(f"{server.url}/webhooks/{org}", json=inbound(f"wamid.w{n}"),
-                                    headers={"Connection": "close"}) as resp:
+            async with session.post(
+                f"{server.url}/webhooks/{org}", json=inbound(f"wamid.w{n}"), headers={"Connection": "close"}
+            ) as resp:
                 assert resp.status == 200
         async with session.get(f"{server.url}/metrics") as resp:
             text = await resp.text()
-    stored_total = sum(float(line.split()[-1]) for line in text.splitlines()
-                       if line.startswith('bluetick_webhooks_total{format="meta",result="stored"}'))
+    stored_total = sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('bluetick_webhooks_total{format="meta",result="stored"}')
+    )
     assert stored_total == 40
     server.proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(server.proc.wait, 60) == 0

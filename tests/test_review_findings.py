@@ -39,8 +39,9 @@ async def test_a_reused_delivery_id_naming_another_message_does_not_stop_the_pip
     assert (await http.post(f"/webhooks/{org}", json=aisensy("R1", "message.sender.user", "wamid.Y"))).status == 200
     assert (await fetch_row(db, org, "wamid.Y"))["direction"] == "INBOUND"
     for n in range(3):  # both flush workers still serve
-        assert (await http.post(f"/webhooks/{org}", json=aisensy(f"R{n + 2}", "message.sender.user",
-                                                                   f"wamid.Z{n}"))).status == 200
+        assert (
+            await http.post(f"/webhooks/{org}", json=aisensy(f"R{n + 2}", "message.sender.user", f"wamid.Z{n}"))
+        ).status == 200
 
 
 async def test_a_webhook_larger_than_the_database_lock_table_is_stored_in_parts(
@@ -114,6 +115,7 @@ def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
             await holder["stop"].wait()  # type: ignore[union-attr]
             await runner.cleanup()
             await store.close()
+
         asyncio.run(main())
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -121,8 +123,10 @@ def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
     assert ready.wait(30)
     client = BluetickClient(str(holder["url"]), timeout_ms=5000)
     org = uuid.uuid4()
-    rows = [asyncio.run(client.log_outbound(org_id=org, bsp_msg_id=f"wamid.loop{i}", to_phone="+919876543210"))
-            for i in range(3)]
+    rows = [
+        asyncio.run(client.log_outbound(org_id=org, bsp_msg_id=f"wamid.loop{i}", to_phone="+919876543210"))
+        for i in range(3)
+    ]
     loop: asyncio.AbstractEventLoop = holder["loop"]  # type: ignore[assignment]
     loop.call_soon_threadsafe(holder["stop"].set)  # type: ignore[union-attr]
     thread.join(30)

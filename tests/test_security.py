@@ -38,8 +38,9 @@ async def add_secrets(db: asyncpg.Connection, org: uuid.UUID, **columns: str) ->
 @pytest.fixture
 async def signed(dsn: str, store: PostgresStore) -> AsyncIterator[TestClient]:
     """A service that accepts no unsigned webhook and whose logging API needs API_TOKEN."""
-    client = await start_client(make_settings(dsn, allow_unsigned_webhooks=False, open_api=False,
-                                              api_token="global-api-token"), store)
+    client = await start_client(
+        make_settings(dsn, allow_unsigned_webhooks=False, open_api=False, api_token="global-api-token"), store
+    )
     yield client
     await client.close()
 
@@ -67,9 +68,7 @@ async def test_meta_signature_is_checked_with_the_organisations_secret(
         await client.close()
 
 
-async def test_one_organisations_secret_does_not_open_another(
-    dsn: str, store: PostgresStore, db: asyncpg.Connection
-):
+async def test_one_organisations_secret_does_not_open_another(dsn: str, store: PostgresStore, db: asyncpg.Connection):
     org_a, org_b = uuid.uuid4(), uuid.uuid4()
     await add_secrets(db, org_a, meta_app_secret="secret-A")
     await add_secrets(db, org_b, meta_app_secret="secret-B")
@@ -106,9 +105,7 @@ async def test_global_secret_from_the_environment_covers_organisations_without_t
         await client.close()
 
 
-async def test_unsigned_posts_are_refused_when_not_allowed_and_no_secret_exists(
-    signed: TestClient, org: uuid.UUID
-):
+async def test_unsigned_posts_are_refused_when_not_allowed_and_no_secret_exists(signed: TestClient, org: uuid.UUID):
     assert await post(signed, org) == 401
 
 
@@ -135,14 +132,20 @@ async def test_meta_handshake_uses_the_organisations_verify_token(
     await add_secrets(db, org, verify_token="org-verify")
     client = await start_client(make_settings(dsn, webhook_verify_token="global-verify"), store)
     try:
-        ok = await client.get(f"/webhooks/{org}", params={
-            "hub.mode": "subscribe", "hub.verify_token": "org-verify", "hub.challenge": "1158201444"})
+        ok = await client.get(
+            f"/webhooks/{org}",
+            params={"hub.mode": "subscribe", "hub.verify_token": "org-verify", "hub.challenge": "1158201444"},
+        )
         assert (ok.status, await ok.text()) == (200, "1158201444")
-        wrong = await client.get(f"/webhooks/{org}", params={
-            "hub.mode": "subscribe", "hub.verify_token": "global-verify", "hub.challenge": "1"})
+        wrong = await client.get(
+            f"/webhooks/{org}",
+            params={"hub.mode": "subscribe", "hub.verify_token": "global-verify", "hub.challenge": "1"},
+        )
         assert wrong.status == 403
-        other = await client.get(f"/webhooks/{uuid.uuid4()}", params={
-            "hub.mode": "subscribe", "hub.verify_token": "global-verify", "hub.challenge": "7"})
+        other = await client.get(
+            f"/webhooks/{uuid.uuid4()}",
+            params={"hub.mode": "subscribe", "hub.verify_token": "global-verify", "hub.challenge": "7"},
+        )
         assert (other.status, await other.text()) == (200, "7")
     finally:
         await client.close()
@@ -213,8 +216,11 @@ def test_embedded_default_accepts_unsigned_posts_and_says_so_loudly():
 
 
 def test_malformed_settings_name_the_variable():
-    for env, name in [({"PORT": "eighty"}, "PORT"), ({"ACK_MODE": "maybe"}, "ACK_MODE"),
-                      ({"ORPHAN_TTL": "a week"}, "ORPHAN_TTL"), ({"ALLOW_UNSIGNED_WEBHOOKS": "perhaps"},
-                                                                 "ALLOW_UNSIGNED_WEBHOOKS")]:
+    for env, name in [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"ACK_MODE": "maybe"}, "ACK_MODE"),
+        ({"ORPHAN_TTL": "a week"}, "ORPHAN_TTL"),
+        ({"ALLOW_UNSIGNED_WEBHOOKS": "perhaps"}, "ALLOW_UNSIGNED_WEBHOOKS"),
+    ]:
         with pytest.raises(ConfigError, match=name):
             load_settings(env)

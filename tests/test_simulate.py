@@ -104,8 +104,15 @@ def test_expected_state_agrees_with_the_model_for_any_events(events: list[Event]
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1:8080", "http://localhost:8080", "https://127.0.0.1:8080", "http://127.0.0.1.evil.com",
-            "http://user@example.com", "http://127.0.0.1:8080/elsewhere"],
+    "url",
+    [
+        "http://10.0.0.1:8080",
+        "http://localhost:8080",
+        "https://127.0.0.1:8080",
+        "http://127.0.0.1.evil.com",
+        "http://user@example.com",
+        "http://127.0.0.1:8080/elsewhere",
+    ],
 )
 def test_refuses_every_target_but_loopback(url: str) -> None:
     with pytest.raises(simulate.NotLoopback):

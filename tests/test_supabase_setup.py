@@ -29,17 +29,19 @@ def test_the_anon_key_is_refused_at_start_up():
     for anon in (ANON_KEY, "sb_publishable_abc123"):
         with pytest.raises(ConfigError, match="anon"):
             load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": anon})
-    settings = load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
-                              "META_APP_SECRET": "s"})
+    settings = load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY, "META_APP_SECRET": "s"})
     assert settings.backend == "supabase"
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"SUPABASE_URL": "abcdefghij.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
-    ({"SUPABASE_URL": URL}, "SUPABASE_SERVICE_ROLE_KEY"),
-    ({"SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
-    ({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": "not-a-key"}, "not a Supabase service role key"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SUPABASE_URL": "abcdefghij.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
+        ({"SUPABASE_URL": URL}, "SUPABASE_SERVICE_ROLE_KEY"),
+        ({"SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}, "SUPABASE_URL"),
+        ({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": "not-a-key"}, "not a Supabase service role key"),
+    ],
+)
 def test_a_wrong_supabase_setting_is_named(env: dict[str, str], message: str):
     with pytest.raises(ConfigError, match=message):
         load_settings(env)

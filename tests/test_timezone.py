@@ -48,14 +48,17 @@ async def test_timestamps_are_utc_whatever_the_server_time_zones(tz_dsn: str, or
     store = await PostgresStore.connect(tz_dsn, pool_size=2, timeout_s=10)
     client = await start_client(make_settings(tz_dsn), store)
     try:
-        resp = await client.post(f"/v1/orgs/{org}/messages", json={
-            "bsp_msg_id": MSG_ID, "to_phone": "+16505551234", "sent_at": "2025-06-18T21:52:50+05:30"})
+        resp = await client.post(
+            f"/v1/orgs/{org}/messages",
+            json={"bsp_msg_id": MSG_ID, "to_phone": "+16505551234", "sent_at": "2025-06-18T21:52:50+05:30"},
+        )
         assert resp.status == 200
         await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))
         conn = await asyncpg.connect(tz_dsn)
         assert await conn.fetchval("show timezone") == "America/New_York"
         stored = await conn.fetchval(
-            "select whatsapp_status::text from message_logs where org_id = $1 and bsp_msg_id = $2", org, MSG_ID)
+            "select whatsapp_status::text from message_logs where org_id = $1 and bsp_msg_id = $2", org, MSG_ID
+        )
         await conn.close()
     finally:
         await client.close()

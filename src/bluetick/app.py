@@ -317,9 +317,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         pipeline.start()
         tasks = [
             asyncio.create_task(_bootstrap(app)),
-            asyncio.create_task(
-                _purge_forever(app[STORE], app[READY], settings.orphan_ttl, settings.purge_interval)
-            ),
+            asyncio.create_task(_purge_forever(app[STORE], app[READY], settings.orphan_ttl, settings.purge_interval)),
         ]
         for warning in settings.warnings():
             log.warning(warning)

@@ -58,8 +58,15 @@ class BluetickClient:
         """Log a reply the BSP accepted; the stored row, or None if it could not be logged in time."""
         return await self._log(
             org_id,
-            {"bsp_msg_id": bsp_msg_id, "direction": "OUTBOUND", "to_phone": to_phone, "msg_kind": msg_kind,
-             "body": body, "sent_at": _time(sent_at), "metadata": metadata},
+            {
+                "bsp_msg_id": bsp_msg_id,
+                "direction": "OUTBOUND",
+                "to_phone": to_phone,
+                "msg_kind": msg_kind,
+                "body": body,
+                "sent_at": _time(sent_at),
+                "metadata": metadata,
+            },
         )
 
     async def log_inbound(
@@ -76,8 +83,15 @@ class BluetickClient:
         """Log a customer's message; the stored row, or None if it could not be logged in time."""
         return await self._log(
             org_id,
-            {"bsp_msg_id": bsp_msg_id, "direction": "INBOUND", "from_phone": from_phone, "msg_kind": msg_kind,
-             "body": body, "sent_at": _time(sent_at), "metadata": metadata},
+            {
+                "bsp_msg_id": bsp_msg_id,
+                "direction": "INBOUND",
+                "from_phone": from_phone,
+                "msg_kind": msg_kind,
+                "body": body,
+                "sent_at": _time(sent_at),
+                "metadata": metadata,
+            },
         )
 
     async def close(self) -> None:

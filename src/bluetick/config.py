@@ -121,8 +121,10 @@ class Settings:
         """What start-up must say loudly about this configuration."""
         found = []
         if self.allow_unsigned_webhooks and not self.global_webhook_secret:
-            found.append("WEBHOOKS ARE NOT AUTHENTICATED: organisations without a secret in org_secrets accept "
-                         "unsigned posts. Set META_APP_SECRET, AISENSY_WEBHOOK_SECRET or WEBHOOK_URL_TOKEN.")
+            found.append(
+                "WEBHOOKS ARE NOT AUTHENTICATED: organisations without a secret in org_secrets accept "
+                "unsigned posts. Set META_APP_SECRET, AISENSY_WEBHOOK_SECRET or WEBHOOK_URL_TOKEN."
+            )
         if self.open_api:
             found.append("THE LOGGING API IS OPEN: set API_TOKEN so /v1/orgs/{org_id}/messages needs a bearer token.")
         return found
@@ -186,16 +188,19 @@ def _check_supabase(settings: Settings) -> None:
         return
     if url is None or key is None:
         missing = "SUPABASE_URL" if url is None else "SUPABASE_SERVICE_ROLE_KEY"
-        raise ConfigError(f"{missing} is not set: the Supabase backend needs both SUPABASE_URL and "
-                          "SUPABASE_SERVICE_ROLE_KEY")
+        raise ConfigError(
+            f"{missing} is not set: the Supabase backend needs both SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+        )
     if not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(f"SUPABASE_URL must look like https://<project>.supabase.co, got {url[:60]!r}")
     from bluetick.store.supabase import key_role
 
     role = key_role(key)
     if role == "anon":
-        raise ConfigError("SUPABASE_SERVICE_ROLE_KEY holds the anon (public) key; bluetick needs the "
-                          "service_role key (Project Settings > API), which writes past row-level security")
+        raise ConfigError(
+            "SUPABASE_SERVICE_ROLE_KEY holds the anon (public) key; bluetick needs the "
+            "service_role key (Project Settings > API), which writes past row-level security"
+        )
     if role != "service_role":
         raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not a Supabase service role key")
 

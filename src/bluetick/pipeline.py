@@ -76,9 +76,7 @@ class Pipeline:
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
 
-    def submit(
-        self, messages: list[Message], statuses: list[StatusEvent], wait: bool
-    ) -> Awaitable[Rows] | None:
+    def submit(self, messages: list[Message], statuses: list[StatusEvent], wait: bool) -> Awaitable[Rows] | None:
         """Queue one request's events; with `wait`, the returned awaitable resolves once they are committed.
 
         A request larger than BATCH_MAX is queued in parts, so no transaction grows past the database's
@@ -221,7 +219,12 @@ class Pipeline:
         metrics.EVENTS.labels("merged").inc(size - messages)
         log.info(
             "batch requests=%d messages=%d statuses=%d rows_updated=%d parked=%d ms=%.1f",
-            len(batch), messages, size - messages, result.updated, result.parked, seconds * 1000,
+            len(batch),
+            messages,
+            size - messages,
+            result.updated,
+            result.parked,
+            seconds * 1000,
         )
         for ticket in batch:
             if self._finish(ticket) and ticket.future is not None and not ticket.future.done():

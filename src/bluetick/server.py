@@ -48,5 +48,11 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
     from bluetick.app import create_app
 
     logs.setup(settings.log_level)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port or None,
-                access_log=None, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port or None,
+        access_log=None,
+        print=None,
+    )

@@ -119,8 +119,14 @@ class SimMessage:
 
     def log_body(self) -> dict[str, Any]:
         """The body of POST /v1/orgs/{org}/messages, as the agent helper sends it."""
-        return {"bsp_msg_id": self.bsp_msg_id, "direction": "OUTBOUND", "to_phone": self.to_phone,
-                "msg_kind": self.msg_kind, "body": self.body, "sent_at": int(self.sent_at.timestamp())}
+        return {
+            "bsp_msg_id": self.bsp_msg_id,
+            "direction": "OUTBOUND",
+            "to_phone": self.to_phone,
+            "msg_kind": self.msg_kind,
+            "body": self.body,
+            "sent_at": int(self.sent_at.timestamp()),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +330,9 @@ def _stages(rng: random.Random, cfg: SimConfig, shape: Shape, bsp_sent: float) -
 def _plan_message(planner: _Planner, m: SimMessage) -> None:
     """The posts the BSP sends for `m`, each with its arrival time, and when the agent logs `m`."""
     rng, cfg = planner.rng, planner.config
-    shape: Shape = "aisensy" if rng.random() < cfg.aisensy_share else (
-        "flat" if rng.random() < cfg.flat_share else "meta")
+    shape: Shape = (
+        "aisensy" if rng.random() < cfg.aisensy_share else ("flat" if rng.random() < cfg.flat_share else "meta")
+    )
     t0 = m.sent_at.timestamp()
     bsp_sent = t0 + rng.randint(-1, 2)  # the BSP's clock and the agent's disagree by a second or two
     stages = _stages(rng, cfg, shape, bsp_sent)
@@ -354,11 +361,17 @@ def _at(ts: float) -> datetime:
 
 
 def _meta_status(m: SimMessage, status: str, ts: float, reason: str | None) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": m.bsp_msg_id, "status": status, "timestamp": str(int(ts)),
-                            "recipient_id": m.to_phone.removeprefix("+")}
+    item: dict[str, Any] = {
+        "id": m.bsp_msg_id,
+        "status": status,
+        "timestamp": str(int(ts)),
+        "recipient_id": m.to_phone.removeprefix("+"),
+    }
     if status in ("sent", "delivered"):
-        item["conversation"] = {"id": hashlib.sha256(m.bsp_msg_id.encode()).hexdigest()[:32],
-                                "origin": {"type": "service"}}
+        item["conversation"] = {
+            "id": hashlib.sha256(m.bsp_msg_id.encode()).hexdigest()[:32],
+            "origin": {"type": "service"},
+        }
         item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "service", "type": "regular"}
     if status == "failed" and reason is not None:
         code, title, message, details = next(e for e in META_ERRORS if meta_reason(*e) == reason)
@@ -374,8 +387,11 @@ def _aisensy_item(
 ) -> _Item:
     """AiSensy reports the times of the stages seen so far beside the status itself (see the read sample)."""
     rng = planner.rng
-    message: dict[str, Any] = {"messageId": m.bsp_msg_id, "phone_number": m.to_phone.removeprefix("+"),
-                               "status": status}
+    message: dict[str, Any] = {
+        "messageId": m.bsp_msg_id,
+        "phone_number": m.to_phone.removeprefix("+"),
+        "status": status,
+    }
     stamps = {stage: v for stage, v in seen.items() if stage in ("sent", "delivered", "read", "failed")}
     if status not in stamps:  # an unranked status (deleted) carries only created_at
         stamps = {}
@@ -399,9 +415,18 @@ def _add_duplicates(planner: _Planner) -> None:
     rng = planner.rng
     for item in list(planner.items):
         if rng.random() < planner.config.duplicate_share:
-            copy = _Item(item.arrival + rng.uniform(1, 600), planner.next_seq(), item.org, item.shape,
-                         [dict(s) for s in item.statuses], list(item.events), created=item.created,
-                         receipt=item.receipt, attempt=item.attempt + 1, retry_of=item.seq)
+            copy = _Item(
+                item.arrival + rng.uniform(1, 600),
+                planner.next_seq(),
+                item.org,
+                item.shape,
+                [dict(s) for s in item.statuses],
+                list(item.events),
+                created=item.created,
+                receipt=item.receipt,
+                attempt=item.attempt + 1,
+                retry_of=item.seq,
+            )
             planner.items.append(copy)
 
 
@@ -434,8 +459,13 @@ def _build_posts(planner: _Planner) -> tuple[list[Post], list[tuple[float, int]]
     merged.sort(key=lambda it: (it.arrival, it.seq))
     post_of = {item.seq: p for p, item in enumerate(merged)}
     posts = [
-        Post(item.org, item.shape, _body(item), tuple(item.events),
-             post_of[home[item.retry_of]] if item.retry_of is not None else None)
+        Post(
+            item.org,
+            item.shape,
+            _body(item),
+            tuple(item.events),
+            post_of[home[item.retry_of]] if item.retry_of is not None else None,
+        )
         for item in merged
     ]
     return posts, [(item.arrival, item.seq) for item in merged]
@@ -602,12 +632,14 @@ async def fetch_state(dsn: str, keys: Sequence[Key]) -> dict[Key, Expected]:
             "select m.org_id, m.bsp_msg_id, m.status, m.whatsapp_status::text as ws, m.failed_reason"
             " from message_logs m join unnest($1::uuid[], $2::text[]) as k(org_id, bsp_msg_id)"
             " on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id",
-            [k[0] for k in keys], [k[1] for k in keys],
+            [k[0] for k in keys],
+            [k[1] for k in keys],
         )
     finally:
         await conn.close()
-    return {(r["org_id"], r["bsp_msg_id"]): Expected(json.loads(r["ws"]), r["status"], r["failed_reason"])
-            for r in rows}
+    return {
+        (r["org_id"], r["bsp_msg_id"]): Expected(json.loads(r["ws"]), r["status"], r["failed_reason"]) for r in rows
+    }
 
 
 async def parked_count(dsn: str, keys: Sequence[Key]) -> int:
@@ -617,7 +649,8 @@ async def parked_count(dsn: str, keys: Sequence[Key]) -> int:
         count: int = await conn.fetchval(
             "select count(*) from message_status_parked p join unnest($1::uuid[], $2::text[]) as k(org_id, bsp_msg_id)"
             " on p.org_id = k.org_id and p.bsp_msg_id = k.bsp_msg_id",
-            [k[0] for k in keys], [k[1] for k in keys],
+            [k[0] for k in keys],
+            [k[1] for k in keys],
         )
     finally:
         await conn.close()
@@ -666,8 +699,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="stop after this long")
     parser.add_argument("--no-check", action="store_true", help="do not compare the database afterwards")
     parser.add_argument("--dsn", help="database to check (default: DATABASE_URL, else the embedded server)")
-    parser.add_argument("--settle-seconds", type=float, default=10.0,
-                        help="how long to wait for rows to settle before the check (immediate mode applies later)")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=10.0,
+        help="how long to wait for rows to settle before the check (immediate mode applies later)",
+    )
     return parser
 
 
@@ -715,12 +752,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     the_plan = plan(config)
     print(describe(the_plan))
-    result = asyncio.run(run(the_plan, base, concurrency=args.concurrency, secrets=secrets,
-                             max_seconds=args.max_seconds))
+    result = asyncio.run(
+        run(the_plan, base, concurrency=args.concurrency, secrets=secrets, max_seconds=args.max_seconds)
+    )
     answers = " ".join(f"{code or 'no_answer'}={n}" for code, n in sorted(result.answers.items()))
-    print(f"sent in {result.seconds:.1f}s: answers {answers}, retries {result.retries}, "
-          f"unacknowledged posts {len(result.failed_posts)}, unlogged messages {len(result.failed_logs)}"
-          + (", stopped at --max-seconds" if result.timed_out else ""))
+    print(
+        f"sent in {result.seconds:.1f}s: answers {answers}, retries {result.retries}, "
+        f"unacknowledged posts {len(result.failed_posts)}, unlogged messages {len(result.failed_logs)}"
+        + (", stopped at --max-seconds" if result.timed_out else "")
+    )
     if args.no_check:
         return 0 if result.ok else 1
     dsn = _dsn(args.dsn)
@@ -728,8 +768,10 @@ def main(argv: list[str] | None = None) -> int:
         print("check skipped: the Supabase backend has no DSN; pass --dsn to check", file=sys.stderr)
         return 0 if result.ok else 1
     mismatches = asyncio.run(_settled_check(dsn, the_plan, args.settle_seconds))
-    print(f"check: {len(the_plan.messages) - len({m.key for m in mismatches})} of {len(the_plan.messages)} "
-          f"messages as the merge rules say")
+    print(
+        f"check: {len(the_plan.messages) - len({m.key for m in mismatches})} of {len(the_plan.messages)} "
+        f"messages as the merge rules say"
+    )
     for mismatch in mismatches[:SHOWN_MISMATCHES]:
         print(f"  mismatch {mismatch}")
     return 0 if result.ok and not mismatches else 1

@@ -73,9 +73,7 @@ def _statuses(
     ]
 
 
-def _inbound(
-    org_id: UUID, msg_id: str, message: dict[str, Any], created_at: Any, receipt: str | None
-) -> Message:
+def _inbound(org_id: UUID, msg_id: str, message: dict[str, Any], created_at: Any, receipt: str | None) -> Message:
     content = message.get("message_content")
     body = None
     if isinstance(content, dict):

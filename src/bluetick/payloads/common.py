@@ -160,9 +160,7 @@ def _part(value: Any) -> str | None:
     return cleaned[:1000] or None
 
 
-def format_error(
-    code: Any = None, title: Any = None, message: Any = None, details: Any = None
-) -> str:
+def format_error(code: Any = None, title: Any = None, message: Any = None, details: Any = None) -> str:
     """`Error {code}: {title} - {message} ({details})`, leaving out the parts that are absent."""
     code_s, title_s, message_s, details_s = map(_part, (code, title, message, details))
     head = f"Error {code_s}" if code_s else "Error"

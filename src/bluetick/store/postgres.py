@@ -94,9 +94,7 @@ class PostgresStore:
         self._prepared = False
 
     @classmethod
-    async def connect(
-        cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None
-    ) -> PostgresStore:
+    async def connect(cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None) -> PostgresStore:
         """A store whose pool connects on demand, so it can be created while the database is down."""
         url, cache = pooler_options(dsn, pooled)
         pool = await asyncpg.create_pool(url, min_size=0, max_size=pool_size, statement_cache_size=cache)

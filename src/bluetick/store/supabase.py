@@ -21,7 +21,6 @@ from bluetick.store import BatchResult, PurgeResult, batch_result, classify, org
 log = logging.getLogger("bluetick.store")
 
 
-
 class SupabaseSetupError(RuntimeError):
     """The Supabase project cannot serve bluetick as configured; the message says what to change."""
 
@@ -51,8 +50,9 @@ class SupabaseStore:
 
     @classmethod
     async def connect(cls, url: str, key: str, timeout_s: float) -> SupabaseStore:
-        options = AsyncClientOptions(postgrest_client_timeout=timeout_s, auto_refresh_token=False,
-                                     persist_session=False)
+        options = AsyncClientOptions(
+            postgrest_client_timeout=timeout_s, auto_refresh_token=False, persist_session=False
+        )
         return cls(await acreate_client(url, key, options=options))
 
     async def prepare(self) -> None:
