@@ -22,7 +22,6 @@ from bluetick.config import Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
-from bluetick.server import MULTIPROC_ENV
 from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore
 
@@ -215,7 +214,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    if MULTIPROC_ENV in os.environ:  # several worker processes: add up what each one wrote
+    if metrics.MULTIPROC_ENV in os.environ:  # several worker processes: add up what each one wrote
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         resp = web.Response(body=generate_latest(registry))
