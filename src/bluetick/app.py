@@ -1,15 +1,13 @@
-"""The aiohttp application: routes, start-up and shutdown."""
+"""The aiohttp application: routes and middleware, over a `Service`."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,23 +15,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from bluetick import metrics, payloads
-from bluetick.auth import OrgSecrets, SecretBook, api_allowed, same, webhook_allowed
+from bluetick.auth import api_allowed, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
-from bluetick.pipeline import Pipeline, PipelineSettings, Rejected, Unavailable
+from bluetick.pipeline import Rejected, Unavailable
+from bluetick.service import Service
 from bluetick.store import Store
-from bluetick.store.postgres import PostgresStore
 
 log = logging.getLogger("bluetick.app")
 
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-PIPELINE = web.AppKey("pipeline", Pipeline)
-SECRETS = web.AppKey("secrets", SecretBook)
-READY = web.AppKey("ready", asyncio.Event)  # set once the database is migrated and secrets loaded
+SERVICE = web.AppKey("service", Service)
 
-BOOTSTRAP_RETRY_MAX_S = 10.0
 QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,7 +89,8 @@ def _not_ready() -> web.Response:
 
 async def receive_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    settings = request.app[SETTINGS]
+    service = request.app[SERVICE]
+    settings = service.settings
     org_id = _org_id(request)
     if org_id is None:
         metrics.REJECTED.labels("bad_org").inc()
@@ -104,7 +98,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     body = await _read_body(request, settings.max_body_bytes)
     if isinstance(body, web.Response):
         return body
-    book = request.app[SECRETS]
+    book = service.secrets
     if not book.loaded:
         return _not_ready()
     if not webhook_allowed(
@@ -126,10 +120,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if parsed.empty:
         metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
         return web.json_response({"stored": False, **summary})
-    if settings.durable and not request.app[READY].is_set():
+    if settings.durable and not service.ready.is_set():
         return _not_ready()
     try:
-        pending = request.app[PIPELINE].submit(parsed.messages, parsed.statuses, wait=settings.durable)
+        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable)
         if pending is not None:
             await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
     except (Unavailable, TimeoutError) as exc:
@@ -146,12 +140,13 @@ async def receive_webhook(request: web.Request) -> web.Response:
 
 async def log_message(request: web.Request) -> web.Response:
     """Log one message for the agent; always answers after the commit, with the stored row."""
-    settings = request.app[SETTINGS]
+    service = request.app[SERVICE]
+    settings = service.settings
     org_id = _org_id(request)
     if org_id is None:
         metrics.REJECTED.labels("bad_org").inc()
         return error(404, "unknown organisation")
-    book = request.app[SECRETS]
+    book = service.secrets
     if not book.loaded:
         return _not_ready()
     if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
@@ -168,7 +163,7 @@ async def log_message(request: web.Request) -> web.Response:
         metrics.REJECTED.labels("invalid_message").inc()
         return error(422, str(exc))
     try:
-        pending = request.app[PIPELINE].submit([message], [], wait=True)
+        pending = service.pipeline.submit([message], [], wait=True)
         assert pending is not None
         rows = await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
     except (Unavailable, TimeoutError):
@@ -186,7 +181,7 @@ async def verify_subscription(request: web.Request) -> web.Response:
     org_id = _org_id(request)
     if org_id is None:
         return error(404, "unknown organisation")
-    book = request.app[SECRETS]
+    book = request.app[SERVICE].secrets
     if not book.loaded:
         return _not_ready()
     query = request.query
@@ -203,13 +198,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    prepared = request.app[READY].is_set()
-    database = prepared and await request.app[STORE].ping()
-    depth = request.app[PIPELINE].depth
-    queue_ok = depth < settings.queue_max * QUEUE_HIGH_WATER
-    ready = database and queue_ok
-    body = {"ready": ready, "database": database, "queue_depth": depth}
+    service = request.app[SERVICE]
+    prepared = service.ready.is_set()
+    database = prepared and await service.store.ping()
+    depth = service.pipeline.depth
+    queue_ok = depth < service.settings.queue_max * QUEUE_HIGH_WATER
+    ready = database and queue_ok and not service.failed_tasks
+    body: dict[str, Any] = {"ready": ready, "database": database, "queue_depth": depth}
+    if service.failed_tasks:
+        body["failed_tasks"] = service.failed_tasks
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -224,111 +221,20 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return resp
 
 
-async def _bootstrap(app: web.Application) -> None:
-    """Migrate and load secrets, retrying until the database answers; then refresh secrets for ever."""
-    store, book, settings = app[STORE], app[SECRETS], app[SETTINGS]
-    delay = 0.5
-    while not app[READY].is_set():
-        try:
-            await store.prepare()
-            book.replace(await store.org_secrets())
-        except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
-            log.warning("database not ready retry_in=%.1fs error=%s: %s", delay, type(exc).__name__, str(exc)[:300])
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_S)
-            continue
-        app[READY].set()
-        log.info("database ready organisations_with_secrets=%d", len(book))
-    while True:
-        await asyncio.sleep(settings.secrets_refresh.total_seconds())
-        try:
-            book.replace(await store.org_secrets())
-        except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
-            log.warning("secrets refresh failed error=%s", type(exc).__name__)
-
-
-async def _purge_forever(store: Store, ready: asyncio.Event, ttl: timedelta, every: timedelta) -> None:
-    await ready.wait()
-    while True:
-        try:
-            result = await store.purge(ttl)
-            metrics.PURGED.labels("parked").inc(result.parked)
-            metrics.PURGED.labels("receipts").inc(result.receipts)
-            if result.parked or result.receipts:
-                log.info("purge parked=%d receipts=%d", result.parked, result.receipts)
-        except Exception as exc:  # noqa: BLE001 - the next round tries again
-            log.warning("purge failed error=%s", type(exc).__name__)
-        await asyncio.sleep(every.total_seconds())
-
-
-async def open_store(settings: Settings) -> Store:
-    """The configured backend: DATABASE_URL, else Supabase's REST API, else the embedded server."""
-    timeout_s = settings.db_timeout_ms / 1000
-    if settings.backend == "supabase":
-        from bluetick.store.supabase import SupabaseStore
-
-        assert settings.supabase_url and settings.supabase_service_role_key
-        return await SupabaseStore.connect(settings.supabase_url, settings.supabase_service_role_key, timeout_s)
-    if settings.database_url:
-        dsn = settings.database_url
-    else:
-        from bluetick.store import embedded
-
-        dsn = await asyncio.to_thread(embedded.start, settings.data_dir)
-    return await PostgresStore.connect(dsn, settings.db_pool_size, timeout_s, settings.database_pooled)
-
-
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The application; with `store` given, it is used as is and left open at shutdown."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[never_500])
-    app[SETTINGS] = settings
-    app[SECRETS] = SecretBook(
-        OrgSecrets(
-            meta_app_secret=settings.meta_app_secret,
-            aisensy_secret=settings.aisensy_webhook_secret,
-            url_token=settings.webhook_url_token,
-            verify_token=settings.webhook_verify_token,
-            api_token=settings.api_token,
-        )
-    )
+    app[SERVICE] = Service(settings, store)
     app.router.add_post("/webhooks/{org_id}", receive_webhook)
     app.router.add_get("/webhooks/{org_id}", verify_subscription)
     app.router.add_post("/v1/orgs/{org_id}/messages", log_message)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        own_store = store is None
-        app[STORE] = await open_store(settings) if store is None else store
-        pipeline = Pipeline(
-            app[STORE],
-            PipelineSettings(
-                batch_max=settings.batch_max,
-                batch_interval_s=settings.batch_interval_ms / 1000,
-                queue_max=settings.queue_max,
-                workers=settings.flush_workers,
-                drain_timeout_s=settings.shutdown_drain_s,
-            ),
-        )
-        app[PIPELINE] = pipeline
-        app[READY] = asyncio.Event()
-        pipeline.start()
-        tasks = [
-            asyncio.create_task(_bootstrap(app)),
-            asyncio.create_task(_purge_forever(app[STORE], app[READY], settings.orphan_ttl, settings.purge_interval)),
-        ]
-        for warning in settings.warnings():
-            log.warning(warning)
-        log.info("serving ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
-        yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await pipeline.close()
-        if own_store:
-            await app[STORE].close()
-
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(_serving)
     return app
+
+
+async def _serving(app: web.Application) -> AsyncIterator[None]:
+    async with app[SERVICE]:
+        yield
