@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -15,76 +14,51 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from bluetick import metrics, payloads
-from bluetick.auth import api_allowed, same, webhook_allowed
+from bluetick.auth import SecretBook, api_allowed, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Rejected, Unavailable
+from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import Store
-
-log = logging.getLogger("bluetick.app")
 
 SERVICE = web.AppKey("service", Service)
 
 QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-def error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
-
-
-@web.middleware
-async def never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A bug must not turn into a 500 the BSP treats as final: log it and answer 503 so it retries."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status == 413:
-            metrics.REJECTED.labels("too_large").inc()
-            return error(413, "body too large")
-        raise
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unhandled error path=%s", request.path)
-        metrics.REJECTED.labels("internal").inc()
-        return error(503, "temporarily unavailable, retry later")
-
-
-def _org_id(request: web.Request) -> UUID | None:
+def _org_id(request: web.Request) -> UUID:
     try:
         return UUID(request.match_info["org_id"])
     except ValueError:
-        return None
+        raise Refusal(404, "unknown organisation", "bad_org") from None
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
-    """The raw body, or a 413 before reading when the declared length is over `limit`."""
+def _secrets(request: web.Request) -> SecretBook:
+    """The secret book, once it has been loaded from the database."""
+    book = request.app[SERVICE].secrets
+    if not book.loaded:
+        raise _not_ready()
+    return book
+
+
+def _not_ready() -> Refusal:
+    return Refusal(503, "starting: the database is not reachable yet, retry later", "not_ready")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body; refused before reading when the declared length is over `limit`."""
     if request.content_length is not None and request.content_length > limit:
-        metrics.REJECTED.labels("too_large").inc()
-        return error(413, "body too large", limit=limit)
+        raise Refusal(413, "body too large", "too_large", limit=limit)
     return await request.read()
 
 
-def _json(body: bytes) -> tuple[Any, web.Response | None]:
+def _json(body: bytes) -> Any:
     try:
-        return json.loads(body), None
+        return json.loads(body)
     except (ValueError, RecursionError):
-        metrics.REJECTED.labels("malformed_json").inc()
-        return None, error(400, "body is not valid JSON")
-
-
-def _unauthorised(reason: str) -> web.Response:
-    metrics.REJECTED.labels(reason).inc()
-    return error(401, "unauthorized")
-
-
-def _not_ready() -> web.Response:
-    metrics.REJECTED.labels("not_ready").inc()
-    return error(503, "starting: the database is not reachable yet, retry later")
+        raise Refusal(400, "body is not valid JSON", "malformed_json") from None
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -92,23 +66,13 @@ async def receive_webhook(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     settings = service.settings
     org_id = _org_id(request)
-    if org_id is None:
-        metrics.REJECTED.labels("bad_org").inc()
-        return error(404, "unknown organisation")
     body = await _read_body(request, settings.max_body_bytes)
-    if isinstance(body, web.Response):
-        return body
-    book = service.secrets
-    if not book.loaded:
-        return _not_ready()
+    book = _secrets(request)
     if not webhook_allowed(
         book.for_org(org_id), body, request.headers, request.query, settings.allow_unsigned_webhooks
     ):
-        return _unauthorised("bad_signature")
-    doc, failure = _json(body)
-    if failure is not None:
-        return failure
-    parsed = payloads.parse(org_id, doc)
+        raise Refusal(401, "unauthorized", "bad_signature")
+    parsed = payloads.parse(org_id, _json(body))
     if parsed.errors:
         metrics.ITEM_ERRORS.labels(parsed.format).inc(len(parsed.errors))
     summary = {
@@ -121,7 +85,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
         return web.json_response({"stored": False, **summary})
     if settings.durable and not service.ready.is_set():
-        return _not_ready()
+        raise _not_ready()
     try:
         pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable)
         if pending is not None:
@@ -143,25 +107,14 @@ async def log_message(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     settings = service.settings
     org_id = _org_id(request)
-    if org_id is None:
-        metrics.REJECTED.labels("bad_org").inc()
-        return error(404, "unknown organisation")
-    book = service.secrets
-    if not book.loaded:
-        return _not_ready()
+    book = _secrets(request)
     if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
-        return _unauthorised("bad_api_token")
-    body = await _read_body(request, settings.max_body_bytes)
-    if isinstance(body, web.Response):
-        return body
-    doc, failure = _json(body)
-    if failure is not None:
-        return failure
+        raise Refusal(401, "unauthorized", "bad_api_token")
+    doc = _json(await _read_body(request, settings.max_body_bytes))
     try:
         message = parse_message(org_id, doc)
     except ItemError as exc:
-        metrics.REJECTED.labels("invalid_message").inc()
-        return error(422, str(exc))
+        raise Refusal(422, str(exc), "invalid_message") from None
     try:
         pending = service.pipeline.submit([message], [], wait=True)
         assert pending is not None
@@ -179,17 +132,12 @@ async def log_message(request: web.Request) -> web.Response:
 async def verify_subscription(request: web.Request) -> web.Response:
     """Meta's handshake: echo hub.challenge when hub.verify_token is the organisation's verify token."""
     org_id = _org_id(request)
-    if org_id is None:
-        return error(404, "unknown organisation")
-    book = request.app[SERVICE].secrets
-    if not book.loaded:
-        return _not_ready()
+    book = _secrets(request)
     query = request.query
     if query.get("hub.mode") != "subscribe" or not same(
         query.get("hub.verify_token"), book.for_org(org_id).verify_token
     ):
-        metrics.REJECTED.labels("bad_verify_token").inc()
-        return error(403, "verification failed")
+        raise Refusal(403, "verification failed", "bad_verify_token")
     return web.Response(text=query.get("hub.challenge", ""))
 
 
@@ -223,7 +171,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The application; with `store` given, it is used as is and left open at shutdown."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[never_500])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refuse])
     app[SERVICE] = Service(settings, store)
     app.router.add_post("/webhooks/{org_id}", receive_webhook)
     app.router.add_get("/webhooks/{org_id}", verify_subscription)
