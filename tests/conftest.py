@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bluetick.app import READY, create_app
+from bluetick.app import SERVICE, create_app
 from bluetick.config import Settings
 from bluetick.store import Store, embedded
 from bluetick.store.postgres import PostgresStore, migrate
@@ -138,7 +138,7 @@ async def start_client(settings: Settings, store: Store) -> TestClient:
     app = create_app(settings, store)
     client = TestClient(TestServer(app))
     await client.start_server()
-    await asyncio.wait_for(app[READY].wait(), 30)
+    await asyncio.wait_for(app[SERVICE].ready.wait(), 30)
     return client
 
 

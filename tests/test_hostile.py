@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from bluetick.app import READY, create_app
+from bluetick.app import SERVICE, create_app
 from bluetick.store.postgres import PostgresStore
 from tests.conftest import make_settings
 from tests.strategies import AISENSY_DOC, FLAT_DOC, JSON, META_DOC
@@ -83,7 +83,7 @@ def service(dsn: str) -> Iterator[tuple[asyncio.Runner, TestClient]]:
         app = create_app(make_settings(dsn, max_body_bytes=MAX_BODY), store)
         client = TestClient(TestServer(app))
         await client.start_server()
-        await asyncio.wait_for(app[READY].wait(), 30)
+        await asyncio.wait_for(app[SERVICE].ready.wait(), 30)
         return client
 
     client = runner.run(start())

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bluetick.app import READY, create_app
+from bluetick.app import SERVICE, create_app
 from bluetick.auth import OrgSecrets, SecretBook, org_url_token, webhook_allowed
 from bluetick.client import BluetickClient
 from bluetick.events import StatusEvent
@@ -107,7 +107,7 @@ def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            await app[READY].wait()
+            await app[SERVICE].ready.wait()
             holder["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
             holder["stop"] = asyncio.Event()
             holder["loop"] = asyncio.get_running_loop()

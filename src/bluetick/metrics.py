@@ -2,6 +2,9 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# set (to a directory) when several worker processes serve: each writes its metrics there
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 WEBHOOKS = Counter(
     "bluetick_webhooks_total", "Webhook posts received, by payload format and result.", ["format", "result"]
 )

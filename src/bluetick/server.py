@@ -11,8 +11,7 @@ from types import FrameType
 from aiohttp import web
 
 from bluetick.config import Settings
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from bluetick.metrics import MULTIPROC_ENV
 
 
 def run(settings: Settings, workers: int = 1) -> int:

@@ -1,0 +1,152 @@
+"""The running service: its store, pipeline, secrets, readiness and background tasks, opened and closed as one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from bluetick import metrics
+from bluetick.auth import OrgSecrets, SecretBook
+from bluetick.config import Settings
+from bluetick.pipeline import Pipeline, PipelineSettings
+from bluetick.store import Store
+from bluetick.store.postgres import PostgresStore
+
+log = logging.getLogger("bluetick.service")
+
+BOOTSTRAP_RETRY_MAX_S = 10.0
+
+
+async def open_store(settings: Settings) -> Store:
+    """The configured backend: DATABASE_URL, else Supabase's REST API, else the embedded server."""
+    timeout_s = settings.db_timeout_ms / 1000
+    if settings.backend == "supabase":
+        from bluetick.store.supabase import SupabaseStore
+
+        assert settings.supabase_url and settings.supabase_service_role_key
+        return await SupabaseStore.connect(settings.supabase_url, settings.supabase_service_role_key, timeout_s)
+    if settings.database_url:
+        dsn = settings.database_url
+    else:
+        from bluetick.store import embedded
+
+        dsn = await asyncio.to_thread(embedded.start, settings.data_dir)
+    return await PostgresStore.connect(dsn, settings.db_pool_size, timeout_s, settings.database_pooled)
+
+
+class Service:
+    """Async context manager: entering opens the store (unless one is given, which is then left open),
+    starts the pipeline and the background tasks; leaving stops them in reverse order."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.secrets = SecretBook(
+            OrgSecrets(
+                meta_app_secret=settings.meta_app_secret,
+                aisensy_secret=settings.aisensy_webhook_secret,
+                url_token=settings.webhook_url_token,
+                verify_token=settings.webhook_verify_token,
+                api_token=settings.api_token,
+            )
+        )
+        self.ready = asyncio.Event()  # set once the database is migrated and secrets loaded
+        self.failed_tasks: list[str] = []  # names of background tasks that died with an exception
+        self._given_store = store
+        self._store: Store | None = None
+        self._pipeline: Pipeline | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the service is not open")
+        return self._store
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            raise RuntimeError("the service is not open")
+        return self._pipeline
+
+    async def __aenter__(self) -> Service:
+        settings = self.settings
+        self._store = await open_store(settings) if self._given_store is None else self._given_store
+        self._pipeline = Pipeline(
+            self._store,
+            PipelineSettings(
+                batch_max=settings.batch_max,
+                batch_interval_s=settings.batch_interval_ms / 1000,
+                queue_max=settings.queue_max,
+                workers=settings.flush_workers,
+                drain_timeout_s=settings.shutdown_drain_s,
+            ),
+        )
+        self._pipeline.start()
+        self.spawn("bootstrap", self._bootstrap())
+        self.spawn("purge", self._purge_forever(settings.orphan_ttl, settings.purge_interval))
+        for warning in settings.warnings():
+            log.warning(warning)
+        log.info("serving ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # a task that died was logged already
+        self._tasks.clear()
+        await self.pipeline.close()
+        if self._given_store is None:
+            await self.store.close()
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` until the service closes; if it dies with an exception, log it and stop being ready."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._watch)
+        self._tasks.append(task)
+        return task
+
+    def _watch(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.failed_tasks.append(task.get_name())
+        log.error("background task died task=%s", task.get_name(), exc_info=task.exception())
+
+    async def _bootstrap(self) -> None:
+        """Migrate and load secrets, retrying until the database answers; then refresh secrets for ever."""
+        delay = 0.5
+        while not self.ready.is_set():
+            try:
+                await self.store.prepare()
+                self.secrets.replace(await self.store.org_secrets())
+            except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
+                log.warning("database not ready retry_in=%.1fs error=%s: %s", delay, type(exc).__name__, str(exc)[:300])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_S)
+                continue
+            self.ready.set()
+            log.info("database ready organisations_with_secrets=%d", len(self.secrets))
+        while True:
+            await asyncio.sleep(self.settings.secrets_refresh.total_seconds())
+            try:
+                self.secrets.replace(await self.store.org_secrets())
+            except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
+                log.warning("secrets refresh failed error=%s", type(exc).__name__)
+
+    async def _purge_forever(self, ttl: timedelta, every: timedelta) -> None:
+        await self.ready.wait()
+        while True:
+            try:
+                result = await self.store.purge(ttl)
+                metrics.PURGED.labels("parked").inc(result.parked)
+                metrics.PURGED.labels("receipts").inc(result.receipts)
+                if result.parked or result.receipts:
+                    log.info("purge parked=%d receipts=%d", result.parked, result.receipts)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("purge failed error=%s", type(exc).__name__)
+            await asyncio.sleep(every.total_seconds())
