@@ -112,7 +112,7 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings) 
     elif args.command == "supabase-layout":
         from bluetick.store import write_supabase_layout
 
-        for link in write_supabase_layout():
+        for link in write_supabase_layout(Path.cwd() / "supabase" / "migrations"):
             print(f"{link.relative_to(Path.cwd()) if link.is_relative_to(Path.cwd()) else link}")
     elif args.command == "sql":
         return sql(settings, extra)
