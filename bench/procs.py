@@ -118,7 +118,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         inherited = {k: v for k, v in os.environ.items() if k not in REMOVED}
-        self.env = {**inherited, **{k: "" for k in NEUTRALISED}, **(env or {})}
+        src = os.pathsep.join(filter(None, [str(ROOT / "src"), inherited.get("PYTHONPATH")]))  # main.py, uninstalled
+        self.env = {**inherited, "PYTHONPATH": src, **{k: "" for k in NEUTRALISED}, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

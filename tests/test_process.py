@@ -44,6 +44,7 @@ class Server:
             "HOST": "127.0.0.1",
             "ALLOW_UNSIGNED_WEBHOOKS": "true",
             "LOG_LEVEL": "warning",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
             **env,
         }
         self._log = log

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from bluetick.config import ConfigError, load_settings
-from bluetick.store import SUPABASE_MIGRATIONS, migration_files, supabase_migration_name
+from bluetick.store import migration_files, supabase_migration_name, write_supabase_layout
 from bluetick.store.supabase import SupabaseSetupError, SupabaseStore
 from tests.supabase_emulation import ANON_KEY, SERVICE_KEY, PostgrestStandIn, emulate
 
 URL = "https://abcdefghij.supabase.co"
+SUPABASE_MIGRATIONS = Path(__file__).resolve().parents[1] / "supabase" / "migrations"
 
 
 def test_supabase_migrations_link_every_sql_file_in_the_same_order():
@@ -23,6 +25,12 @@ def test_supabase_migrations_link_every_sql_file_in_the_same_order():
     for source, name in zip(sources, expected, strict=True):
         link = SUPABASE_MIGRATIONS / name
         assert link.is_symlink() and link.resolve() == source.resolve(), "run: python main.py supabase-layout"
+
+
+def test_supabase_layout_links_every_sql_file_from_anywhere(tmp_path: Path):
+    links = write_supabase_layout(tmp_path / "project" / "supabase" / "migrations")
+    assert [link.resolve() for link in links] == [source.resolve() for source in migration_files()]
+    assert all(not link.readlink().is_absolute() for link in links)
 
 
 def test_the_anon_key_is_refused_at_start_up():

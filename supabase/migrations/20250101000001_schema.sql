@@ -1,1 +1,1 @@
-../../sql/migrations/0001_schema.sql
+../../src/bluetick/sql/migrations/0001_schema.sql

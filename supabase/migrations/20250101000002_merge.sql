@@ -1,1 +1,1 @@
-../../sql/migrations/0002_merge.sql
+../../src/bluetick/sql/migrations/0002_merge.sql

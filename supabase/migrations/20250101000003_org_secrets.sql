@@ -1,1 +1,1 @@
-../../sql/migrations/0003_org_secrets.sql
+../../src/bluetick/sql/migrations/0003_org_secrets.sql

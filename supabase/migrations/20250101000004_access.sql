@@ -1,1 +1,1 @@
-../../sql/migrations/0004_access.sql
+../../src/bluetick/sql/migrations/0004_access.sql

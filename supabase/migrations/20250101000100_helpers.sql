@@ -1,1 +1,1 @@
-../../sql/analytics/0100_helpers.sql
+../../src/bluetick/sql/analytics/0100_helpers.sql

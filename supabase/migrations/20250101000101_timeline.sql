@@ -1,1 +1,1 @@
-../../sql/analytics/0101_timeline.sql
+../../src/bluetick/sql/analytics/0101_timeline.sql

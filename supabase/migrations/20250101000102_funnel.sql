@@ -1,1 +1,1 @@
-../../sql/analytics/0102_funnel.sql
+../../src/bluetick/sql/analytics/0102_funnel.sql

@@ -1,1 +1,1 @@
-../../sql/analytics/0103_failures.sql
+../../src/bluetick/sql/analytics/0103_failures.sql

@@ -1,1 +1,1 @@
-../../sql/analytics/0104_response_times.sql
+../../src/bluetick/sql/analytics/0104_response_times.sql

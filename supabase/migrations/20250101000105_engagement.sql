@@ -1,1 +1,1 @@
-../../sql/analytics/0105_engagement.sql
+../../src/bluetick/sql/analytics/0105_engagement.sql

@@ -1,1 +1,1 @@
-../../sql/analytics/0110_indexes.sql
+../../src/bluetick/sql/analytics/0110_indexes.sql

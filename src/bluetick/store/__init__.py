@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -11,7 +14,7 @@ from uuid import UUID
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
+SQL = files("bluetick") / "sql"  # package data: the same files in a checkout, an editable install or a wheel
 
 
 class PermanentError(Exception):
@@ -84,28 +87,31 @@ def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
     }
 
 
-SUPABASE_MIGRATIONS = SQL_DIR.parent / "supabase" / "migrations"
-
-
-def supabase_migration_name(path: Path) -> str:
+def supabase_migration_name(source: Traversable) -> str:
     """`0002_merge.sql` -> `20250101000002_merge.sql`: the Supabase CLI's version is the file's own number."""
-    number, _, rest = path.name.partition("_")
+    number, _, rest = source.name.partition("_")
     return f"20250101{int(number):06d}_{rest}"
 
 
-def write_supabase_layout() -> list[Path]:
-    """Link every SQL file into supabase/migrations (for `supabase db push`); sql/ stays the one source."""
-    SUPABASE_MIGRATIONS.mkdir(parents=True, exist_ok=True)
-    for stale in SUPABASE_MIGRATIONS.glob("*.sql"):
+def write_supabase_layout(target: Path) -> list[Path]:
+    """Link every SQL file into `target` (for `supabase db push`); the package's sql/ stays the one source."""
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in target.glob("*.sql"):
         stale.unlink()
     links = []
     for source in migration_files():
-        link = SUPABASE_MIGRATIONS / supabase_migration_name(source)
-        link.symlink_to(Path("../..") / source.relative_to(SQL_DIR.parent))
+        if not isinstance(source, Path):
+            raise RuntimeError(f"bluetick's SQL is not in a directory ({source}), so it cannot be linked")
+        link = target / supabase_migration_name(source)
+        link.symlink_to(os.path.relpath(source.resolve(), target.resolve()))
         links.append(link)
     return links
 
 
-def migration_files() -> list[Path]:
+def migration_files() -> list[Traversable]:
     """Schema first, then the analysts' views and functions that read it; each file is rerunnable."""
-    return sorted((SQL_DIR / "migrations").glob("*.sql")) + sorted((SQL_DIR / "analytics").glob("*.sql"))
+    return _sql_files(SQL / "migrations") + _sql_files(SQL / "analytics")
+
+
+def _sql_files(folder: Traversable) -> list[Traversable]:
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)

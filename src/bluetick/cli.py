@@ -1,0 +1,132 @@
+"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|url-token|supabase-layout]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from uuid import UUID
+
+from bluetick import logs
+from bluetick.config import ConfigError, Settings, load_settings
+from bluetick.stats import days_arg, funnel_report
+
+
+def dsn_of(settings: Settings) -> str:
+    """A connection string for commands that run SQL: DATABASE_URL, else the embedded server's."""
+    if settings.database_url:
+        return settings.database_url
+    if settings.backend == "supabase":
+        raise ConfigError(
+            "this command runs SQL over a database connection, which Supabase's REST API "
+            "cannot give: set DATABASE_URL to the project's connection string"
+        )
+    from bluetick.store import embedded
+
+    return embedded.start(settings.data_dir)
+
+
+def migrate(settings: Settings) -> None:
+    from bluetick.store.postgres import migrate as run_migrations
+
+    for name in asyncio.run(run_migrations(dsn_of(settings))):
+        print(f"applied {name}")
+
+
+def sql(settings: Settings, psql_args: list[str]) -> int:
+    """psql on the configured database (the embedded server's own psql when DATABASE_URL is unset)."""
+    from bluetick.store import embedded
+
+    dsn = dsn_of(settings)
+    psql = str(embedded.psql_path()) if os.access(embedded.psql_path(), os.X_OK) else "psql"
+    return subprocess.call([psql, dsn, *psql_args])
+
+
+def stats(settings: Settings, org: UUID, days: int, by: str, prog: str) -> int:
+    """Print the funnel of one organisation (sql/analytics views) as a table."""
+    import asyncpg
+
+    try:
+        print(asyncio.run(funnel_report(dsn_of(settings), org, days=days, by=by)))
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
+        print(f"bluetick: stats: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bluetick: stats: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The commands, and `tools` (name: help) that the caller runs itself, listed in --help only."""
+    parser = argparse.ArgumentParser(prog=prog, description="WhatsApp delivery receipts merged into Postgres.")
+    commands = parser.add_subparsers(dest="command")
+    serve_parser = commands.add_parser("serve", help="run the HTTP service (the default)")
+    serve_parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    commands.add_parser("migrate", help="apply sql/migrations to the configured database")
+    for name, text in tools.items():
+        commands.add_parser(name, help=text)
+    layout_parser = commands.add_parser(
+        "supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`"
+    )
+    layout_parser.add_argument(
+        "dir", nargs="?", type=Path, default=Path("supabase/migrations"), help="where the links go"
+    )
+    token_parser = commands.add_parser("url-token", help="an organisation's ?token= derived from WEBHOOK_URL_TOKEN")
+    token_parser.add_argument("org_id", type=uuid.UUID)
+    commands.add_parser("sql", help="open psql on the configured database; other arguments go to psql")
+    stats_parser = commands.add_parser("stats", help="print an organisation's delivery funnel (UTC days)")
+    stats_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
+    stats_parser.add_argument("--days", type=days_arg, default=7, help="UTC days up to today (default 7)")
+    stats_parser.add_argument("--by", choices=("day", "kind"), default="day", help="one row per day or per msg_kind")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "bluetick", tools: Mapping[str, str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = parser(prog, tools or {})
+    args, extra = commands.parse_known_args(argv)
+    if extra and args.command != "sql":
+        commands.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        settings = load_settings(serving=args.command in (None, "serve"))
+    except ConfigError as exc:
+        print(f"bluetick: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    try:
+        return run_command(args, extra, settings, prog)
+    except ConfigError as exc:
+        print(f"bluetick: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, prog: str) -> int:
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "url-token":
+        if not settings.webhook_url_token:
+            print("bluetick: WEBHOOK_URL_TOKEN is not set", file=sys.stderr)
+            return 2
+        from bluetick.auth import org_url_token
+
+        print(org_url_token(settings.webhook_url_token, args.org_id))
+    elif args.command == "supabase-layout":
+        from bluetick.store import write_supabase_layout
+
+        for link in write_supabase_layout(args.dir):
+            print(link)
+    elif args.command == "sql":
+        return sql(settings, extra)
+    elif args.command == "stats":
+        return stats(settings, args.org, args.days, args.by, prog)
+    else:
+        from bluetick import server
+
+        return server.run(settings, getattr(args, "workers", 1))
+    return 0
