@@ -39,17 +39,18 @@ import aiohttp
 import asyncpg
 
 from bench import ROOT, analytics, load, procs, profile, seed
-from bluetick import simulate
 from bluetick.events import Message, StatusEvent
-from bluetick.simulate import Plan, SimConfig, Step
 from bluetick.store import embedded
 from bluetick.store.postgres import PostgresStore, migrate
+from simulator.check import check
+from simulator.plan import Plan, SimConfig, Step, make_plan
+from simulator.send import Secrets, run
 
 CONNECTIONS = 64
 ORGS = 20  # organisations per simulated run
 ANALYTICS_ORGS = 100
 MAX_PLAN_MESSAGES = 60_000  # bounds what one run can send
-POSTS_PER_MESSAGE = 2.2  # about what simulate.plan makes; only used to size plans
+POSTS_PER_MESSAGE = 2.2  # about what make_plan makes; only used to size plans
 PRELOG_CHUNK = 1000
 SETTLE_TIMEOUT_S = 60.0
 MAX_RUN_SECONDS = 120  # longest load run the options allow
@@ -220,12 +221,10 @@ class Bench:
         """A fresh plan for bluetick (its messages logged beforehand, but for the early ones); bare reuses one."""
         if target.ack_mode is None:
             if self.bare_plan is None:
-                self.bare_plan = simulate.plan(SimConfig(messages=MAX_PLAN_MESSAGES // 2, orgs=ORGS, seed=1))
+                self.bare_plan = make_plan(SimConfig(messages=MAX_PLAN_MESSAGES // 2, orgs=ORGS, seed=1))
             return Traffic(self.bare_plan, [])
         messages = min(MAX_PLAN_MESSAGES, max(200, math.ceil(posts / POSTS_PER_MESSAGE)))
-        the_plan = await asyncio.to_thread(
-            simulate.plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds))
-        )
+        the_plan = await asyncio.to_thread(make_plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds)))
         early = the_plan.early()
         await self.prelog(the_plan, skip=set(early))
         return Traffic(the_plan, early)
@@ -326,18 +325,18 @@ class Bench:
         issued = result.issued_posts(lanes)
         unacked = result.unacked_posts(lanes)
         steps = [Step("post", p) for p in sorted(unacked)] + [Step("log", m) for m in traffic.early]
-        retry = await simulate.run(
+        retry = await run(
             the_plan,
             server.url,
             concurrency=16,
             steps=steps,
             max_seconds=SETTLE_TIMEOUT_S,
-            secrets=simulate.Secrets(api_token=self.api_token),
+            secrets=Secrets(api_token=self.api_token),
         )
         expected = the_plan.expected(issued)
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:  # immediate mode commits after answering: give the queue time to drain
-            mismatches = await simulate.check(self.dsn, the_plan, expected)
+            mismatches = await check(self.dsn, the_plan, expected)
             if not mismatches or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -409,9 +408,7 @@ class Bench:
         observed = round(median(self.batch_sizes)) if self.batch_sizes else None
         sizes = sorted({s for s in (observed, 64, 500) if s})
         messages = max(100, math.ceil(self.opts.apply_events / 2.5))
-        the_plan = await asyncio.to_thread(
-            simulate.plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds))
-        )
+        the_plan = await asyncio.to_thread(make_plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds)))
         per_variant: dict[str, list[float]] = {}
         ratios: dict[str, list[float]] = {}
         events_count = 0
@@ -437,7 +434,7 @@ class Bench:
                         for start in range(0, len(events), size):
                             await store.apply_batch([], events[start : start + size])
                     rates[variant] = len(events) / (time.perf_counter() - started)
-                    mismatches = await simulate.check(self.dsn, copy)
+                    mismatches = await check(self.dsn, copy)
                     if mismatches:
                         self.failures.append(f"apply {variant}: {len({m.key for m in mismatches})} rows differ")
                 for variant, value in rates.items():
