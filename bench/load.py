@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
-from bluetick.simulate import Post
+from simulator.plan import Post
 
 WRK_LUA = ROOT / "bench" / "wrk.lua"
 # The load generator runs at a lower priority than the server and Postgres: on 2 cores, whatever CPU they

@@ -21,8 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import ROOT  # noqa: F401 - puts src/ on the path
-from bluetick.simulate import loopback_url
+from simulator.send import loopback_url
 
 REQUEST_TIMEOUT_S = 30.0
 

@@ -23,7 +23,7 @@ IMPLIED = (("read", "delivered"), ("delivered", "sent"))  # a later stage fills 
 
 
 def merge(status: dict[str, str], reason: str | None, event: StatusEvent) -> tuple[dict[str, str], str | None]:
-    """`status` (whatsapp_status) and failed_reason with `event` merged in (DESIGN.md, rules 1 to 5)."""
+    """`status` (whatsapp_status) and failed_reason with `event` merged in (docs/design.md, merge rules 1 to 5)."""
     ts = event.ts.strftime("%Y-%m-%dT%H:%M:%SZ")  # same width everywhere, so text order is time order
     merged = dict(status)
     if event.status == "failed":

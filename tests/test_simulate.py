@@ -13,9 +13,13 @@ from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bluetick import payloads, simulate
-from bluetick.simulate import Plan, SimConfig
+import simulator
+from bluetick import payloads
 from bluetick.store.postgres import PostgresStore
+from simulator.check import check
+from simulator.expected import Expected, expected_state
+from simulator.plan import MAX_MESSAGES, Plan, SimConfig, make_plan
+from simulator.send import NotLoopback, loopback_url, run
 from tests.conftest import Backend, make_settings, start_client
 from tests.model import Event, expected_row
 
@@ -24,15 +28,15 @@ SMALL = SimConfig(messages=400, orgs=4, seed=11)
 
 @pytest.fixture(scope="module")
 def small_plan() -> Plan:
-    return simulate.plan(SMALL)
+    return make_plan(SMALL)
 
 
-def as_model(expected: simulate.Expected) -> dict[str, object]:
+def as_model(expected: Expected) -> dict[str, object]:
     return dataclasses.asdict(expected)
 
 
 def test_same_seed_gives_the_same_plan_byte_for_byte(small_plan: Plan) -> None:
-    again = simulate.plan(SMALL)
+    again = make_plan(SMALL)
     assert again.orgs == small_plan.orgs
     assert [p.body for p in again.posts] == [p.body for p in small_plan.posts]
     assert again.steps == small_plan.steps
@@ -40,7 +44,7 @@ def test_same_seed_gives_the_same_plan_byte_for_byte(small_plan: Plan) -> None:
 
 
 def test_another_seed_gives_other_organisations_and_message_ids(small_plan: Plan) -> None:
-    other = simulate.plan(dataclasses.replace(SMALL, seed=12))
+    other = make_plan(dataclasses.replace(SMALL, seed=12))
     assert set(other.orgs).isdisjoint(small_plan.orgs)
     assert {m.bsp_msg_id for m in other.messages}.isdisjoint(m.bsp_msg_id for m in small_plan.messages)
 
@@ -100,7 +104,7 @@ event_lists = st.lists(
 @given(events=event_lists, sent_minute=st.integers(0, 5))
 def test_expected_state_agrees_with_the_model_for_any_events(events: list[Event], sent_minute: int) -> None:
     sent_at = BASE + timedelta(minutes=sent_minute)
-    assert as_model(simulate.expected_state(events, sent_at)) == expected_row(events, sent_at)
+    assert as_model(expected_state(events, sent_at)) == expected_row(events, sent_at)
 
 
 @pytest.mark.parametrize(
@@ -115,47 +119,47 @@ def test_expected_state_agrees_with_the_model_for_any_events(events: list[Event]
     ],
 )
 def test_refuses_every_target_but_loopback(url: str) -> None:
-    with pytest.raises(simulate.NotLoopback):
-        simulate.loopback_url(url)
+    with pytest.raises(NotLoopback):
+        loopback_url(url)
 
 
 def test_accepts_loopback() -> None:
-    assert simulate.loopback_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+    assert loopback_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
 
 
 def test_command_refuses_a_remote_url_before_sending_anything(capsys: pytest.CaptureFixture[str]) -> None:
-    assert simulate.main(["--url", "http://192.0.2.1:8080", "--messages", "5"]) == 2
+    assert simulator.main(["--url", "http://192.0.2.1:8080", "--messages", "5"]) == 2
     assert "only targets" in capsys.readouterr().err
 
 
 def test_config_is_bounded() -> None:
     with pytest.raises(ValueError, match="messages"):
-        SimConfig(messages=simulate.MAX_MESSAGES + 1)
+        SimConfig(messages=MAX_MESSAGES + 1)
 
 
 async def test_simulated_run_leaves_every_row_as_the_merge_rules_say(http: TestClient, backend: Backend) -> None:
-    plan = simulate.plan(SimConfig(messages=80, orgs=3, seed=21))
-    result = await simulate.run(plan, str(http.make_url("/")), concurrency=8, max_seconds=60)
+    plan = make_plan(SimConfig(messages=80, orgs=3, seed=21))
+    result = await run(plan, str(http.make_url("/")), concurrency=8, max_seconds=60)
     assert result.ok, result
-    assert await simulate.check(backend.db_dsn, plan) == []
+    assert await check(backend.db_dsn, plan) == []
 
 
 async def test_immediate_mode_rows_match_once_the_queue_is_drained(dsn: str) -> None:
-    plan = simulate.plan(SimConfig(messages=80, orgs=2, seed=22))
+    plan = make_plan(SimConfig(messages=80, orgs=2, seed=22))
     store = await PostgresStore.connect(dsn, pool_size=4, timeout_s=10)
     client = await start_client(make_settings(dsn, ack_mode="immediate"), store)
     try:
-        result = await simulate.run(plan, str(client.make_url("/")), concurrency=8, max_seconds=60)
+        result = await run(plan, str(client.make_url("/")), concurrency=8, max_seconds=60)
     finally:
         await client.close()  # drains the queue
         await store.close()
     assert result.ok, result
-    assert await simulate.check(dsn, plan) == []
+    assert await check(dsn, plan) == []
 
 
 async def test_check_names_a_row_that_differs_from_the_merge_rules(http: TestClient, backend: Backend) -> None:
-    plan = simulate.plan(SimConfig(messages=20, orgs=1, seed=23))
-    result = await simulate.run(plan, str(http.make_url("/")), concurrency=4, max_seconds=60)
+    plan = make_plan(SimConfig(messages=20, orgs=1, seed=23))
+    result = await run(plan, str(http.make_url("/")), concurrency=4, max_seconds=60)
     assert result.ok, result
     victim = plan.messages[3]
     conn = await asyncpg.connect(backend.db_dsn)
@@ -166,6 +170,6 @@ async def test_check_names_a_row_that_differs_from_the_merge_rules(http: TestCli
         )
     finally:
         await conn.close()
-    mismatches = await simulate.check(backend.db_dsn, plan)
+    mismatches = await check(backend.db_dsn, plan)
     assert {m.key for m in mismatches} == {victim.key}
     assert "whatsapp_status" in {m.what for m in mismatches}

@@ -1,46 +1,26 @@
-"""A BSP traffic simulator: logs replies the way the agent does, then posts the status webhooks a BSP sends.
+"""The deterministic traffic plan: which replies the agent logs, which webhooks a BSP posts, and in what order.
 
-    python main.py simulate --messages 1000 --orgs 5 --seed 1
-
-The traffic is deterministic for a seed and realistically out of order: `read` before `delivered`, BSP
-retries, failures with error objects, statuses that arrive before the agent has logged the message, in
-Meta's envelope, the seeds' flat form and AiSensy's project webhooks. The simulator knows the final state
-every message must reach under the merge rules (DESIGN.md) and can check a database against it. It only
-ever talks to 127.0.0.1, is bounded in messages and in time, and stops by itself.
+The traffic is realistically out of order: `read` before `delivered`, BSP retries, failures with error
+objects, statuses that arrive before the agent has logged the message, in Meta's envelope, the seeds' flat
+form and AiSensy's project webhooks. The same configuration always gives the same plan, byte for byte.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import hashlib
-import hmac
 import json
-import os
 import random
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 from uuid import UUID
 
-import aiohttp
-import asyncpg
+from simulator.expected import Expected, Key, expected_state, meta_reason
 
-LOOPBACK = "127.0.0.1"
 MAX_MESSAGES = 1_000_000
 MAX_ORGS = 10_000
-DEFAULT_MAX_SECONDS = 300.0
-RETRY_LIMIT = 6  # a BSP retries a post that got no 2xx; so does the simulated agent for its log call
-RETRY_BACKOFF_S = 0.05
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RANKED = ("failed", "read", "delivered", "sent")  # merge rule 3, highest first
-SHOWN_MISMATCHES = 5
 
 # Error objects as Meta sends them (code, title, message, details); a None detail is left out of failed_reason.
 META_ERRORS: tuple[tuple[int, str, str, str | None], ...] = (
@@ -66,11 +46,6 @@ REPLIES = (
 KINDS = ("AI_REPLY_FREEFORM", "AI_REPLY_FREEFORM", "AI_REPLY_FREEFORM", "TEMPLATE")
 
 Shape = Literal["meta", "flat", "aisensy"]
-Key = tuple[UUID, str]
-
-
-class NotLoopback(ValueError):
-    """The target is not http://127.0.0.1: the simulator refuses to send anywhere else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +138,6 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Expected:
-    """The final state of one message under the merge rules."""
-
-    whatsapp_status: dict[str, str]
-    status: str | None
-    failed_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything one simulation sends, in order, and what the database must hold afterwards."""
 
@@ -200,33 +166,6 @@ class Plan:
             elif step.index in seen_posts:
                 found.append(step.index)
         return found
-
-
-def expected_state(events: Iterable[tuple[str, datetime, str | None]], sent_at: datetime) -> Expected:
-    """The merge rules of DESIGN.md for an outbound message logged at `sent_at` (as tests/model.py has them)."""
-    events = list(events)
-    earliest: dict[str, datetime] = {"sent": sent_at}
-    for name, ts, _ in events:
-        earliest[name] = min(earliest.get(name, ts), ts)
-    if "read" in earliest:
-        earliest["delivered"] = min(earliest.get("delivered", earliest["read"]), earliest["read"])
-    if "delivered" in earliest:
-        earliest["sent"] = min(earliest["sent"], earliest["delivered"])
-    status = next((name.upper() for name in RANKED if name in earliest), None)
-    # the earliest failure's reason; on a tie the least text, a missing reason last
-    failures = sorted((ts, reason is None, reason or "") for s, ts, reason in events if s == "failed")
-    reason = None if not failures or failures[0][1] else failures[0][2]
-    return Expected(
-        whatsapp_status={k: v.strftime("%Y-%m-%dT%H:%M:%SZ") for k, v in earliest.items()},
-        status=status,
-        failed_reason=reason,
-    )
-
-
-def meta_reason(code: int, title: str, message: str, details: str | None) -> str:
-    """failed_reason as DESIGN.md writes it: `Error {code}: {title} - {message} ({details})`."""
-    reason = f"Error {code}: {title} - {message}"
-    return f"{reason} ({details})" if details else reason
 
 
 # Planning
@@ -268,7 +207,7 @@ def make_orgs(seed: int, count: int) -> tuple[UUID, ...]:
     return tuple(UUID(int=rng.getrandbits(128), version=4) for _ in range(count))
 
 
-def plan(config: SimConfig) -> Plan:
+def make_plan(config: SimConfig) -> Plan:
     """The whole simulation for `config`: the same config always gives the same plan, byte for byte."""
     rng = random.Random(f"plan:{config.seed}:{config.tag}")
     orgs = make_orgs(config.seed, config.orgs)
@@ -492,291 +431,6 @@ def _body(item: _Item) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-# Running
-
-
-@dataclass(frozen=True, slots=True)
-class Secrets:
-    """How to authenticate: the agent's bearer token, and the webhook signing secrets or URL token."""
-
-    api_token: str | None = None
-    meta_app_secret: str | None = None
-    aisensy_secret: str | None = None
-    url_token: str | None = None
-
-    def webhook_headers(self, shape: Shape, body: bytes) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if shape == "aisensy" and self.aisensy_secret:
-            headers["X-AiSensy-Signature"] = hmac.new(self.aisensy_secret.encode(), body, hashlib.sha256).hexdigest()
-        elif shape != "aisensy" and self.meta_app_secret:
-            digest = hmac.new(self.meta_app_secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Hub-Signature-256"] = f"sha256={digest}"
-        return headers
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What happened on the wire."""
-
-    answers: Counter[int] = field(default_factory=Counter)  # HTTP status -> count, retries included
-    retries: int = 0
-    failed_posts: list[int] = field(default_factory=list)  # never acknowledged with a 2xx
-    failed_logs: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not (self.failed_posts or self.failed_logs or self.timed_out)
-
-
-def loopback_url(url: str) -> str:
-    """`url` without a trailing slash, if it is plain http on 127.0.0.1; else NotLoopback."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != LOOPBACK or parts.path not in ("", "/"):
-        raise NotLoopback(f"refusing to send to {url!r}: the simulator only targets http://{LOOPBACK}:<port>")
-    return url.rstrip("/")
-
-
-async def run(
-    the_plan: Plan,
-    base_url: str,
-    *,
-    concurrency: int = 16,
-    secrets: Secrets | None = None,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
-    steps: Sequence[Step] | None = None,
-) -> RunResult:
-    """Send `steps` (default: the plan's) in order, `concurrency` at a time; stop after `max_seconds`."""
-    base = loopback_url(base_url)
-    secrets = secrets or Secrets()
-    todo = iter(the_plan.steps if steps is None else steps)
-    result = RunResult()
-    started = time.perf_counter()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def worker() -> None:
-            for step in todo:
-                if step.kind == "log":
-                    m = the_plan.messages[step.index]
-                    headers = {"Authorization": f"Bearer {secrets.api_token}"} if secrets.api_token else {}
-                    url = f"{base}/v1/orgs/{m.org_id}/messages"
-                    body = json.dumps(m.log_body()).encode()
-                    headers["Content-Type"] = "application/json"
-                    if not await _send(session, url, body, headers, result):
-                        result.failed_logs.append(step.index)
-                else:
-                    post = the_plan.posts[step.index]
-                    url = f"{base}{post.path}"
-                    if secrets.url_token:
-                        url += f"?token={secrets.url_token}"
-                    if not await _send(session, url, post.body, secrets.webhook_headers(post.shape, post.body), result):
-                        result.failed_posts.append(step.index)
-
-        try:
-            async with asyncio.timeout(max_seconds):
-                await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-        except TimeoutError:
-            result.timed_out = True
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-async def _send(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], result: RunResult
-) -> bool:
-    """POST until a 2xx, retrying what a BSP retries (5xx, 429, no answer) with backoff; False if it never came."""
-    delay = RETRY_BACKOFF_S
-    for attempt in range(RETRY_LIMIT):
-        if attempt:
-            result.retries += 1
-            await asyncio.sleep(delay)
-            delay *= 2
-        try:
-            async with session.post(url, data=body, headers=headers) as resp:
-                await resp.read()
-                result.answers[resp.status] += 1
-                if 200 <= resp.status < 300:
-                    return True
-                if resp.status not in RETRY_STATUSES:
-                    return False
-        except (aiohttp.ClientError, TimeoutError):
-            result.answers[0] += 1
-    return False
-
-
-# Checking
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """One message whose stored state differs from the merge rules' answer (or is missing, or still parked)."""
-
-    key: Key
-    what: str
-    expected: Any
-    found: Any
-
-    def __str__(self) -> str:
-        where = f"org={self.key[0]} bsp_msg_id={self.key[1]}"
-        return f"{where} {self.what}: expected {self.expected!r}, found {self.found!r}"
-
-
-async def fetch_state(dsn: str, keys: Sequence[Key]) -> dict[Key, Expected]:
-    """The stored state of `keys` (those that have a row)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "select m.org_id, m.bsp_msg_id, m.status, m.whatsapp_status::text as ws, m.failed_reason"
-            " from message_logs m join unnest($1::uuid[], $2::text[]) as k(org_id, bsp_msg_id)"
-            " on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-        )
-    finally:
-        await conn.close()
-    return {
-        (r["org_id"], r["bsp_msg_id"]): Expected(json.loads(r["ws"]), r["status"], r["failed_reason"]) for r in rows
-    }
-
-
-async def parked_count(dsn: str, keys: Sequence[Key]) -> int:
-    """How many parked status events remain for `keys`."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        count: int = await conn.fetchval(
-            "select count(*) from message_status_parked p join unnest($1::uuid[], $2::text[]) as k(org_id, bsp_msg_id)"
-            " on p.org_id = k.org_id and p.bsp_msg_id = k.bsp_msg_id",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-        )
-    finally:
-        await conn.close()
-    return count
-
-
-def compare(expected: dict[Key, Expected], found: dict[Key, Expected]) -> list[Mismatch]:
-    """Every difference between the expected and the stored state, field by field."""
-    mismatches = []
-    for key, want in expected.items():
-        got = found.get(key)
-        if got is None:
-            mismatches.append(Mismatch(key, "row", "present", None))
-            continue
-        for name in ("whatsapp_status", "status", "failed_reason"):
-            if getattr(want, name) != getattr(got, name):
-                mismatches.append(Mismatch(key, name, getattr(want, name), getattr(got, name)))
-    return mismatches
-
-
-async def check(dsn: str, the_plan: Plan, expected: dict[Key, Expected] | None = None) -> list[Mismatch]:
-    """Compare the database with the plan's expected final state; also nothing may be left parked."""
-    expected = the_plan.expected() if expected is None else expected
-    keys = list(expected)
-    mismatches = compare(expected, await fetch_state(dsn, keys))
-    parked = await parked_count(dsn, keys)
-    if parked:
-        mismatches.append(Mismatch((the_plan.orgs[0], "*"), "parked events left", 0, parked))
-    return mismatches
-
-
-# Command line
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python main.py simulate",
-        description="Log replies like the agent and post the status webhooks a BSP sends, to a bluetick on "
-        "127.0.0.1; then check every row against the merge rules.",
-    )
-    parser.add_argument("--url", help="the service, http://127.0.0.1:<port> (default: PORT from the environment)")
-    parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--orgs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="stop after this long")
-    parser.add_argument("--no-check", action="store_true", help="do not compare the database afterwards")
-    parser.add_argument("--dsn", help="database to check (default: DATABASE_URL, else the embedded server)")
-    parser.add_argument(
-        "--settle-seconds",
-        type=float,
-        default=10.0,
-        help="how long to wait for rows to settle before the check (immediate mode applies later)",
-    )
-    return parser
-
-
-def _dsn(given: str | None) -> str | None:
-    if given:
-        return given
-    if os.environ.get("DATABASE_URL", "").strip():
-        return os.environ["DATABASE_URL"].strip()
-    if os.environ.get("SUPABASE_URL", "").strip():
-        return None
-    from bluetick.store import embedded
-
-    return embedded.start(Path(os.environ.get("BLUETICK_DATA_DIR", "").strip() or ".bluetick"))
-
-
-async def _settled_check(dsn: str, the_plan: Plan, settle_s: float) -> list[Mismatch]:
-    """Check, retrying for up to `settle_s` while rows differ (immediate mode commits after the answer)."""
-    deadline = time.monotonic() + settle_s
-    while True:
-        mismatches = await check(dsn, the_plan)
-        if not mismatches or time.monotonic() >= deadline:
-            return mismatches
-        await asyncio.sleep(0.5)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python main.py simulate ...`: 0 when every post was acknowledged and every row is as expected."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.url:
-            loopback_url(args.url)
-        config = SimConfig(messages=args.messages, orgs=args.orgs, seed=args.seed)
-    except ValueError as exc:
-        print(f"simulate: {exc}", file=sys.stderr)
-        return 2
-    from dotenv import load_dotenv
-
-    load_dotenv()  # the same .env as the service: its port, tokens and database
-    base = loopback_url(args.url or f"http://{LOOPBACK}:{os.environ.get('PORT', '').strip() or 8080}")
-    secrets = Secrets(
-        api_token=os.environ.get("API_TOKEN") or os.environ.get("BLUETICK_API_TOKEN") or None,
-        meta_app_secret=os.environ.get("META_APP_SECRET") or None,
-        aisensy_secret=os.environ.get("AISENSY_WEBHOOK_SECRET") or None,
-        url_token=os.environ.get("WEBHOOK_URL_TOKEN") or None,
-    )
-    the_plan = plan(config)
-    print(describe(the_plan))
-    result = asyncio.run(
-        run(the_plan, base, concurrency=args.concurrency, secrets=secrets, max_seconds=args.max_seconds)
-    )
-    answers = " ".join(f"{code or 'no_answer'}={n}" for code, n in sorted(result.answers.items()))
-    print(
-        f"sent in {result.seconds:.1f}s: answers {answers}, retries {result.retries}, "
-        f"unacknowledged posts {len(result.failed_posts)}, unlogged messages {len(result.failed_logs)}"
-        + (", stopped at --max-seconds" if result.timed_out else "")
-    )
-    if args.no_check:
-        return 0 if result.ok else 1
-    dsn = _dsn(args.dsn)
-    if dsn is None:
-        print("check skipped: the Supabase backend has no DSN; pass --dsn to check", file=sys.stderr)
-        return 0 if result.ok else 1
-    mismatches = asyncio.run(_settled_check(dsn, the_plan, args.settle_seconds))
-    print(
-        f"check: {len(the_plan.messages) - len({m.key for m in mismatches})} of {len(the_plan.messages)} "
-        f"messages as the merge rules say"
-    )
-    for mismatch in mismatches[:SHOWN_MISMATCHES]:
-        print(f"  mismatch {mismatch}")
-    return 0 if result.ok and not mismatches else 1
-
-
 def describe(the_plan: Plan) -> str:
     """One line on what the plan holds."""
     shapes = Counter(p.shape for p in the_plan.posts)
@@ -791,7 +445,3 @@ def describe(the_plan: Plan) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
         + f"; {len(the_plan.early())} messages logged after their first status"
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The results as a markdown table, one part per section (bench/README.md says what each number means)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.harness import BARE
+
+
+def render(results: dict[str, Any]) -> str:
+    out = _header(results)
+    if "ingest" in results:
+        out += _ingest(results) + _open_loop(results) + _correctness(results)
+    if "apply" in results:
+        out += _apply(results)
+    if "analytics" in results:
+        out += _analytics(results)
+    if "memory" in results:
+        out += _memory(results)
+    if "profile" in results and "skipped" not in results["profile"]:
+        out += _profile(results)
+    if results.get("failures"):
+        out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
+    return "\n".join(out) + "\n"
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _header(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
+    lg = results["load_generator"]
+    rev = results["revision"]
+    dirty = f" plus uncommitted changes to {', '.join(rev['uncommitted'])}" if rev["uncommitted"] else ""
+    return [
+        f"# bluetick bench, {results['started']}, commit {rev['commit']}{dirty}\n",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python "
+        f"{m['python']}; {results['postgres']['version'].split(' on ')[0]} (embedded); busy cores before the "
+        f"bench: {m['busy_cores_before']} (other processes). Load generator: {lg['tool']}, "
+        f"{lg['connections']} connections, nice {lg['nice']}. Command: `{results['command']}`.\n",
+    ]
+
+
+def _ingest(results: dict[str, Any]) -> list[str]:
+    lg = results["load_generator"]
+    out = [
+        f"## Ingest ({lg['connections']} connections, {results['options']['seconds']} s per run, "
+        f"median of {results['options']['repeat']})\n",
+        "| server | webhooks/s (2xx) | events/s | vs bare | ack p50 ms | ack p99 ms | ack max ms | non-2xx |"
+        " CPU cores: server / postgres / loadgen / other | events per batch, flush ms |"
+        " rows as merge rules say |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for name, s in results["ingest"]["summary"].items():
+        cpu = s["cpu_cores"]
+        checked = "-" if name == BARE.name else ("yes" if s["checks_ok"] else "**NO**")
+        out.append(
+            f"| {name} | {_f(s['rate'], 0)} | {_f(s['events_per_s'], 0)} | {_f(s['vs_bare'], 2)} | "
+            f"{_f(s['p50_ms'], 2)} | {_f(s['p99_ms'], 2)} | {_f(s['max_ms'], 1)} | {_non_2xx(s)} | "
+            f"{_f(cpu.get('server'), 2)} / {_f(cpu.get('postgres'), 2)} / {_f(cpu.get('loadgen'), 2)} / "
+            f"{_f(cpu.get('other'), 2)} | {_f(s['batch_size_mean'], 0)}, {_f(s['flush_ms_mean'], 1)} | "
+            f"{checked} |"
+        )
+    return out
+
+
+def _open_loop(results: dict[str, Any]) -> list[str]:
+    open_loop = results["ingest"]["open_loop"]
+    if not open_loop:
+        return []
+    out = [
+        f"\n## Ack latency at half the measured max rate (open loop: fixed schedule, latency "
+        f"from each request's due time; {results['load_generator']['tool']}; median of "
+        f"{results['options']['repeat']})\n",
+        "| server | rate/s | achieved/s | p50 ms | p99 ms | max ms | bare handler p99 ms at the same "
+        "rate (generator floor) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, o in open_loop.items():
+        out.append(
+            f"| {name} | {o['rate']} | {_f(o['achieved'], 0)} | {_f(o['p50'], 2)} | {_f(o['p99'], 2)} "
+            f"| {_f(o['max'], 1)} | {_f(o['floor_p99'], 2)} |"
+        )
+    return out
+
+
+def _correctness(results: dict[str, Any]) -> list[str]:
+    out = [
+        "\n## Correctness under load (every run)\n",
+        "| run | messages | posts sent | events sent | resent after run | logged after run | rows wrong |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rec in _all_checked(results):
+        c = rec["check"]
+        out.append(
+            f"| {rec['label']} | {c['messages']:,} | {c['posts_issued']:,} | {c['events_issued']:,} | "
+            f"{c['resent_after_run']} | {c['logged_after_run']} | {c['rows_wrong']} |"
+        )
+    return out
+
+
+def _apply(results: dict[str, Any]) -> list[str]:
+    a = results["apply"]
+    out = [
+        f"\n## Apply ({a['events']:,} events, same database, one connection, median of "
+        f"{results['options']['repeat']})\n",
+        "| algorithm | events/s | vs seed |",
+        "|---|---:|---:|",
+    ]
+    for variant, rate in a["events_per_s"].items():
+        note = (
+            " (batch size seen under durable load)" if variant == f"bluetick batch {a['observed_batch_size']}" else ""
+        )
+        label = "seed: select, merge in Python, update (2 round trips/event)" if variant == "seed" else variant
+        out.append(f"| {label}{note} | {_f(rate, 0)} | {_f(a['vs_seed'][variant], 1)} |")
+    return out
+
+
+def _analytics(results: dict[str, Any]) -> list[str]:
+    an = results["analytics"]
+    q = an["queries"]
+    out = [
+        f"\n## Analytics ({an['rows']:,} rows, {an['orgs']} orgs, {an['days']} days; funnel via "
+        f"{q['funnel_source']})\n",
+        "| query | bluetick indexes ms (median) | seed indexes ms (median) | speed-up | plan, bluetick | plan, seed |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for name, v in q.items():
+        if not isinstance(v, dict):
+            continue
+        bt, sd = v["bluetick"], v["seed"]
+        out.append(
+            f"| {name} | {_f(bt['median_ms'], 2)} | {_f(sd['median_ms'], 2)} | "
+            f"{_f(sd['median_ms'] / bt['median_ms'], 1)} | {'; '.join(bt['plan'])} | "
+            f"{'; '.join(sd['plan'])} |"
+        )
+    return out
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    out = [
+        f"\n## Memory (RSS of the server, {results['options']['memory_seconds']} s sustained load)\n",
+        "| mode | webhooks/s | idle MB | first loaded sample MB | end MB | max MB | end vs first | "
+        "within 10% | events queued: first, end, max |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, mem in results["memory"].items():
+        out.append(
+            f"| {name} | {_f(mem['rate'], 0)} | {_f(mem['rss_idle_mb'])} | {_f(mem['rss_first_loaded_mb'])}"
+            f" | {_f(mem['rss_end_mb'])} | {_f(mem['rss_max_mb'])} | {_f(mem['growth_pct'])}% | "
+            f"{'yes' if mem['within_10pct'] else '**no**'} | {mem['queue_first']}, {mem['queue_end']}, "
+            f"{mem['queue_max']} |"
+        )
+    return out
+
+
+def _profile(results: dict[str, Any]) -> list[str]:
+    out = ["\n## Profile (py-spy, share of the server's busy samples)\n"]
+    for name, p in results["profile"].items():
+        out.append(
+            f"**{name}** ({_f(p['rate'], 0)} webhooks/s, server {p['cpu_cores'].get('server')} cores): "
+            + ", ".join(f"{a} {pct}%" for a, pct in p.get("areas", [])[:8])
+        )
+        out.append("")
+        out.append("| top frames, own time | % | top frames, inclusive | % |")
+        out.append("|---|---:|---|---:|")
+        for (o, op), (i, ip) in zip(p.get("own", [])[:10], p.get("inclusive", [])[:10], strict=False):
+            out.append(f"| `{o}` | {op} | `{i}` | {ip} |")
+        out.append("")
+    return out
+
+
+def _non_2xx(summary: dict[str, Any]) -> str:
+    bad = summary["non_2xx"] + summary["errors"]
+    return f"{bad:,} ({100 * bad / summary['requests']:.0f}%)" if bad else "0"
+
+
+def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    ingest = results.get("ingest", {})
+    for name, records in ingest.get("runs", {}).items():
+        for n, rec in enumerate(records, 1):
+            if "check" in rec:
+                found.append({**rec, "label": f"{name}, run {n}"})
+    for name, o in ingest.get("open_loop", {}).items():
+        for n, rec in enumerate(o["runs"], 1):
+            found.append({**rec, "label": f"{name}, open loop {o['rate']}/s, run {n}"})
+    for name, mem in results.get("memory", {}).items():
+        found.append({**mem["run"], "label": f"{name}, memory run"})
+    return found

@@ -1,0 +1,15 @@
+"""The bench's sections, each a coroutine that measures one thing and returns its part of the results."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.harness import Bench
+from bench.sections import analytics, apply, ingest, memory, profile
+
+RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
+    "ingest": ingest.run,
+    "apply": apply.run,
+    "analytics": analytics.run,
+    "memory": memory.run,
+    "profile": profile.run,
+}

@@ -1,0 +1,88 @@
+"""Apply: bluetick's batched merge against the seed algorithm, on the same events and the same database."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+import asyncpg
+
+from bench import seed
+from bench.harness import Bench, log, median
+from bluetick.events import StatusEvent
+from bluetick.store.postgres import PostgresStore
+from simulator.check import check
+from simulator.plan import Plan
+
+
+async def run(b: Bench) -> dict[str, Any]:
+    """bluetick's batched merge against the seed algorithm: same events, same database, one connection each."""
+    observed = round(median(b.batch_sizes)) if b.batch_sizes else None
+    sizes = sorted({s for s in (observed, 64, 500) if s})
+    the_plan = await b.new_plan(max(100, math.ceil(b.opts.apply_events / 2.5)))
+    per_variant: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    events_count = 0
+    store = await PostgresStore.connect(b.dsn, pool_size=1, timeout_s=60)
+    try:
+        for r in range(b.opts.repeat):
+            rates: dict[str, float] = {}
+            for variant in ["seed", *[f"bluetick batch {size}" for size in sizes]]:
+                log(f"apply {r + 1}/{b.opts.repeat}: {variant}")
+                copy = rehome(the_plan, f"{variant}:{r}")
+                await b.prelog(copy)
+                events = status_events(copy)
+                events_count = len(events)
+                rates[variant] = await _events_per_s(b.dsn, store, variant, events)
+                mismatches = await check(b.dsn, copy)
+                if mismatches:
+                    b.failures.append(f"apply {variant}: {len({m.key for m in mismatches})} rows differ")
+            for variant, value in rates.items():
+                per_variant.setdefault(variant, []).append(value)
+                ratios.setdefault(variant, []).append(value / rates["seed"])
+    finally:
+        await store.close()
+    return {
+        "events": events_count, "observed_batch_size": observed,
+        "events_per_s": {v: median(x) for v, x in per_variant.items()},
+        "vs_seed": {v: median(x) for v, x in ratios.items()}, "runs": per_variant,
+    }  # fmt: skip
+
+
+async def _events_per_s(dsn: str, store: PostgresStore, variant: str, events: list[StatusEvent]) -> float:
+    """Apply `events` the way `variant` does ("seed", or "bluetick batch N") and time it."""
+    started = time.perf_counter()
+    if variant == "seed":
+        conn = await asyncpg.connect(dsn)
+        try:
+            await seed.apply(conn, events)
+        finally:
+            await conn.close()
+    else:
+        size = int(variant.rsplit(" ", 1)[1])
+        for start in range(0, len(events), size):
+            await store.apply_batch([], events[start : start + size])
+    return len(events) / (time.perf_counter() - started)
+
+
+def rehome(the_plan: Plan, tag: str) -> Plan:
+    """The same plan for other organisations (so two algorithms can start from the same rows)."""
+    org_map = {org: uuid5(NAMESPACE_URL, f"bluetick-bench:{tag}:{org}") for org in the_plan.orgs}
+    return dataclasses.replace(
+        the_plan,
+        orgs=tuple(org_map.values()),
+        messages=tuple(dataclasses.replace(m, org_id=org_map[m.org_id]) for m in the_plan.messages),
+        posts=tuple(dataclasses.replace(p, org_id=org_map[p.org_id]) for p in the_plan.posts),
+    )
+
+
+def status_events(the_plan: Plan) -> list[StatusEvent]:
+    """Every status of the plan's posts, in arrival order, duplicates included (as the service receives them)."""
+    return [
+        StatusEvent(org_id=the_plan.messages[e.message].org_id, bsp_msg_id=the_plan.messages[e.message].bsp_msg_id,
+                    status=e.status, ts=e.ts, failed_reason=e.failed_reason)
+        for p in the_plan.posts for e in p.events
+    ]  # fmt: skip
