@@ -12,9 +12,9 @@ TOOLS = {"simulate": "post a BSP's realistic traffic to a running service and ch
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulate"]:  # the simulator parses its own options (python main.py simulate --help)
-        from bluetick import simulate
+        import simulator
 
-        return simulate.main(argv[1:])
+        return simulator.main(argv[1:])
     return cli.main(argv, prog="python main.py", tools=TOOLS)
 
 

@@ -25,7 +25,7 @@ def revision() -> dict[str, Any]:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
         return out.stdout
 
-    changed = git("status", "--porcelain", "--", "src", "sql", "main.py").splitlines()
+    changed = git("status", "--porcelain", "--", "src", "simulator", "main.py").splitlines()
     return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": [line[3:] for line in changed]}
 
 

@@ -92,6 +92,6 @@ def workers_supported() -> bool:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "DATABASE_URL": "", "SUPABASE_URL": ""},
+        env={**os.environ, "DATABASE_URL": "", "SUPABASE_URL": "", "PYTHONPATH": str(ROOT / "src")},
     )
     return "--workers" in out.stdout
