@@ -6,6 +6,7 @@ from dataclasses import fields
 
 import pytest
 
+from bluetick.auth import OrgSecrets
 from bluetick.config import ConfigError, Settings, declared, load, load_settings
 
 SECRET = "s3cret-value"
@@ -46,3 +47,9 @@ def test_a_value_outside_its_choices_is_refused_naming_the_variable(name: str):
 
 def test_an_empty_variable_keeps_the_default():
     assert load(Settings, {spec.env: "  " for spec in declared(Settings).values()}) == Settings()
+
+
+def test_org_secrets_repr_names_the_secrets_set_but_not_their_values():
+    secrets = OrgSecrets(meta_app_secret=SECRET, api_token=SECRET)
+    assert repr(secrets) == "OrgSecrets(set: meta_app_secret, api_token)"
+    assert repr(OrgSecrets()) == "OrgSecrets(set: none)"
