@@ -7,6 +7,7 @@ from dataclasses import fields
 import pytest
 
 from bluetick.auth import OrgSecrets
+from bluetick.client import BluetickClient, ClientSettings
 from bluetick.config import ConfigError, Settings, declared, load, load_settings
 
 SECRET = "s3cret-value"
@@ -53,3 +54,25 @@ def test_org_secrets_repr_names_the_secrets_set_but_not_their_values():
     secrets = OrgSecrets(meta_app_secret=SECRET, api_token=SECRET)
     assert repr(secrets) == "OrgSecrets(set: meta_app_secret, api_token)"
     assert repr(OrgSecrets()) == "OrgSecrets(set: none)"
+
+
+def test_the_client_reads_its_declared_settings_and_keeps_its_token_out_of_the_repr():
+    settings = load(ClientSettings, {"BLUETICK_URL": "http://agent.example/", "BLUETICK_API_TOKEN": SECRET})
+    assert settings.url == "http://agent.example/" and settings.timeout_ms == 1500
+    assert SECRET not in repr(settings)
+
+
+def test_the_client_refuses_a_malformed_timeout_naming_it(monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(ConfigError, match="BLUETICK_TIMEOUT_MS must be at least 1"):
+        load(ClientSettings, {"BLUETICK_TIMEOUT_MS": "0"})
+    monkeypatch.setenv("BLUETICK_TIMEOUT_MS", "soon")
+    with pytest.raises(ConfigError, match="BLUETICK_TIMEOUT_MS"):
+        BluetickClient()
+
+
+def test_the_client_takes_its_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BLUETICK_URL", "http://agent.example/")
+    monkeypatch.setenv("BLUETICK_TIMEOUT_MS", "250")
+    client = BluetickClient()
+    assert client.base_url == "http://agent.example" and client.timeout_s == 0.25
+    assert BluetickClient("http://given", timeout_ms=100).timeout_s == 0.1
