@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +14,41 @@ from bluetick.client import BluetickClient, ClientSettings
 from bluetick.config import ConfigError, Settings, declared, load, load_settings
 
 SECRET = "s3cret-value"
+ROOT = Path(__file__).parents[1]
+DECLARED = {spec.env: (cls, name, spec) for cls in (Settings, ClientSettings) for name, spec in declared(cls).items()}
+
+
+def shown(value: object) -> str:
+    """A default as the README's settings table writes it."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
+        return f"`{seconds // size}{unit}`"
+    return f"`{value}`"
+
+
+def readme_settings() -> dict[str, str]:
+    """The rows of the README's settings tables (under "## Configuration"), by variable."""
+    section = (ROOT / "README.md").read_text().split("\n## Configuration\n")[1].split("\n## ")[0]
+    return dict(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` (\|.*)$", section, re.MULTILINE))
+
+
+def env_example() -> dict[str, str]:
+    """The variables of `.env.example`, commented out or not, with the value given."""
+    text = (ROOT / ".env.example").read_text()
+    return dict(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$", text, re.MULTILINE))
 
 
 def test_a_secret_setting_never_shows_in_the_repr():
     secrets = {name for name, spec in declared(Settings).items() if spec.secret}
     assert {"api_token", "database_url", "meta_app_secret", "supabase_service_role_key"} <= secrets
-    shown = repr(Settings(**dict.fromkeys(secrets, SECRET)))
-    assert SECRET not in shown
-    assert "port=8080" in shown
+    text = repr(Settings(**dict.fromkeys(secrets, SECRET)))
+    assert SECRET not in text
+    assert "port=8080" in text
 
 
 def test_every_field_is_declared_except_the_derived_open_api():
@@ -76,3 +106,21 @@ def test_the_client_takes_its_settings_from_the_environment(monkeypatch: pytest.
     client = BluetickClient()
     assert client.base_url == "http://agent.example" and client.timeout_s == 0.25
     assert BluetickClient("http://given", timeout_ms=100).timeout_s == 0.1
+
+
+def test_the_readme_table_lists_every_setting_as_declared_and_nothing_else():
+    expected = {}
+    for env, (cls, name, spec) in DECLARED.items():
+        default = spec.default_doc or shown(getattr(cls(), name))
+        expected[env] = f"| {default} | {spec.doc} |"
+    assert readme_settings() == expected
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    assert set(env_example()) == set(DECLARED)
+
+
+def test_env_example_gives_each_setting_its_declared_default():
+    for env, value in env_example().items():
+        cls, name, _ = DECLARED[env]
+        assert getattr(load(cls, {env: value}), name) == getattr(cls(), name), env

@@ -32,7 +32,9 @@ class ClientSettings:
     """The helper's settings, read from the agent's own environment."""
 
     url: str = setting("BLUETICK_URL", "http://127.0.0.1:8080", "the bluetick service the agent logs to")
-    timeout_ms: int = setting("BLUETICK_TIMEOUT_MS", 1500, "the helper gives up (returning None) after this", minimum=1)
+    timeout_ms: int = setting(
+        "BLUETICK_TIMEOUT_MS", 1500, "the helper returns None when the service has not answered by then", minimum=1
+    )
     api_token: str | None = setting(
         "BLUETICK_API_TOKEN",
         None,

@@ -159,10 +159,10 @@ class Settings:
         choices=("durable", "immediate"),
     )
     ack_timeout_ms: int = setting(
-        "ACK_TIMEOUT_MS", 5000, "durable mode answers 503 when the batch has not committed by then", minimum=1
+        "ACK_TIMEOUT_MS", 5000, "in durable mode, a webhook whose batch has not committed by then gets 503", minimum=1
     )
     batch_max: int = setting("BATCH_MAX", 500, "most events applied in one SQL call", minimum=1)
-    batch_interval_ms: int = setting("BATCH_INTERVAL_MS", 2, "longest wait to fill a batch", minimum=0)
+    batch_interval_ms: int = setting("BATCH_INTERVAL_MS", 2, "longest wait for a batch to fill", minimum=0)
     queue_max: int = setting(
         "QUEUE_MAX", 50_000, "events held in memory (queued or in flight) before new webhooks get 503", minimum=1
     )
@@ -194,10 +194,16 @@ class Settings:
         secret=True,
     )
     meta_app_secret: str | None = setting(
-        "META_APP_SECRET", None, "Meta's app secret, for `X-Hub-Signature-256`", secret=True
+        "META_APP_SECRET",
+        None,
+        "Meta's app secret (`X-Hub-Signature-256`), for organisations without their own",
+        secret=True,
     )
     aisensy_webhook_secret: str | None = setting(
-        "AISENSY_WEBHOOK_SECRET", None, "AiSensy's webhook secret, for `X-AiSensy-Signature`", secret=True
+        "AISENSY_WEBHOOK_SECRET",
+        None,
+        "AiSensy's secret (`X-AiSensy-Signature`), for organisations without their own",
+        secret=True,
     )
     webhook_url_token: str | None = setting(
         "WEBHOOK_URL_TOKEN",
@@ -217,7 +223,7 @@ class Settings:
         False,
         "`true`: accept unsigned posts for organisations with no secret; `false`: refuse them; unset with a "
         "shared database and no global webhook secret: refuse to start",
-        default_doc="embedded: true",
+        default_doc="`true` if embedded, else `false`",
     )
     # Accept logging calls without a bearer token (only the embedded dev default with no API_TOKEN).
     open_api: bool = False
