@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, replace
 from uuid import UUID
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class OrgSecrets:
     meta_app_secret: str | None = None
     aisensy_secret: str | None = None
@@ -28,6 +28,11 @@ class OrgSecrets:
     @property
     def webhook_secured(self) -> bool:
         return bool(self.meta_app_secret or self.aisensy_secret or self.url_token)
+
+    def __repr__(self) -> str:
+        """Which secrets are set, never their values."""
+        held = [f.name for f in fields(self) if getattr(self, f.name)]
+        return f"OrgSecrets(set: {', '.join(held) or 'none'})"
 
 
 _WEBHOOK_CREDENTIALS = ("meta_app_secret", "aisensy_secret", "url_token")

@@ -4,8 +4,8 @@
     await log_outbound(org_id=ORG, bsp_msg_id=wamid, to_phone="+919876543210",
                        msg_kind="AI_REPLY_FREEFORM", body=reply_text)
 
-Settings: BLUETICK_URL (default http://127.0.0.1:8080), BLUETICK_TIMEOUT_MS (default 1500),
-BLUETICK_API_TOKEN (the service's API_TOKEN, or the organisation's api_token).
+Settings come from the agent's environment, as declared by `ClientSettings`; a malformed one is refused
+with a ConfigError naming it when the client is built, rather than silently replaced by its default.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,12 +21,26 @@ from uuid import UUID
 import aiohttp
 
 from bluetick import metrics
+from bluetick.config import load, setting
 from bluetick.logs import mask_phone
 
 log = logging.getLogger("bluetick.client")
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_TIMEOUT_MS = 1500
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """The helper's settings, read from the agent's own environment."""
+
+    url: str = setting("BLUETICK_URL", "http://127.0.0.1:8080", "the bluetick service the agent logs to")
+    timeout_ms: int = setting(
+        "BLUETICK_TIMEOUT_MS", 1500, "the helper returns None when the service has not answered by then", minimum=1
+    )
+    api_token: str | None = setting(
+        "BLUETICK_API_TOKEN",
+        None,
+        "bearer token: the service's `API_TOKEN` or the organisation's `api_token`",
+        secret=True,
+    )
 
 
 class BluetickClient:
@@ -34,13 +49,11 @@ class BluetickClient:
     def __init__(
         self, base_url: str | None = None, *, timeout_ms: int | None = None, api_token: str | None = None
     ) -> None:
-        self.base_url = (base_url or os.environ.get("BLUETICK_URL") or DEFAULT_URL).rstrip("/")
-        token = api_token or os.environ.get("BLUETICK_API_TOKEN")
+        settings = load(ClientSettings, os.environ)
+        self.base_url = (base_url or settings.url).rstrip("/")
+        token = api_token or settings.api_token
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if timeout_ms is None:
-            raw = os.environ.get("BLUETICK_TIMEOUT_MS", "")
-            timeout_ms = int(raw) if raw.isdigit() else DEFAULT_TIMEOUT_MS
-        self.timeout_s = timeout_ms / 1000
+        self.timeout_s = (settings.timeout_ms if timeout_ms is None else timeout_ms) / 1000
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 

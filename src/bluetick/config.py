@@ -1,42 +1,101 @@
-"""Settings, read once from the environment (and `.env`), validated at start-up."""
+"""Settings, declared once with `setting`, read from the environment (and `.env`), validated at start-up."""
 
 from __future__ import annotations
 
 import os
 import re
+import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from dotenv import load_dotenv
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _int(name: str, env: Mapping[str, str], default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """How one dataclass field is read from the environment, and how it is documented."""
+
+    env: str
+    doc: str
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    # For a default that depends on other settings: what the docs show instead of the field's default.
+    default_doc: str | None = None
+
+
+_SPEC = "bluetick.setting"
+
+
+def setting(
+    env: str,
+    default: T,
+    doc: str,
+    *,
+    minimum: int | None = None,
+    choices: tuple[str, ...] = (),
+    secret: bool = False,
+    default_doc: str | None = None,
+) -> T:
+    """A dataclass field read from the variable `env`; a secret is left out of the repr."""
+    spec = SettingSpec(env, doc, minimum, choices, secret, default_doc)
+    return field(default=default, repr=not secret, metadata={_SPEC: spec})
+
+
+def declared(cls: type[DataclassInstance]) -> dict[str, SettingSpec]:
+    """The declared settings of `cls`, by field name, in declaration order."""
+    return {f.name: f.metadata[_SPEC] for f in fields(cls) if _SPEC in f.metadata}
+
+
+def load(cls: type[D], env: Mapping[str, str]) -> D:
+    """An instance of `cls` from `env`: an unset or empty variable keeps the field's default."""
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, spec in declared(cls).items():
+        raw = env.get(spec.env, "").strip()
+        if raw:
+            values[name] = _parse(spec, _unoptional(hints[name]), raw)
+    return cls(**values)
+
+
+def _unoptional(hint: Any) -> Any:
+    if get_origin(hint) in (Union, types.UnionType):
+        (inner,) = (arg for arg in get_args(hint) if arg is not type(None))
+        return inner
+    return hint
+
+
+def _parse(spec: SettingSpec, kind: Any, raw: str) -> object:
+    name = spec.env
+    if spec.choices:
+        value = raw.lower()
+        if value not in spec.choices:
+            raise ConfigError(f"{name} must be one of {', '.join(spec.choices)}, got {value!r}")
+        return value
+    parsed = _PARSERS[kind](name, raw)
+    if spec.minimum is not None and isinstance(parsed, int) and parsed < spec.minimum:
+        raise ConfigError(f"{name} must be at least {spec.minimum}, got {parsed}")
+    return parsed
+
+
+def _int(name: str, raw: str) -> int:
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _choice(name: str, env: Mapping[str, str], default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
 
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
@@ -60,44 +119,120 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _get(name: str, env: Mapping[str, str], default: T, parse: Callable[[str, str], T]) -> T:
-    raw = env.get(name, "").strip()
-    return parse(name, raw) if raw else default
+_PARSERS: dict[Any, Callable[[str, str], object]] = {
+    str: lambda name, raw: raw,
+    int: _int,
+    bool: _bool,
+    timedelta: parse_duration,
+    Path: lambda name, raw: Path(raw),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    host: str = "0.0.0.0"
-    port: int = 8080
-    database_url: str | None = None
-    # True/False forces asyncpg's statement cache off/on; None decides from the URL (port 6543, pgbouncer=true).
-    database_pooled: bool | None = None
-    supabase_url: str | None = None
-    supabase_service_role_key: str | None = None
-    data_dir: Path = Path(".bluetick")
-    ack_mode: str = "durable"
-    ack_timeout_ms: int = 5000
-    batch_max: int = 500
-    batch_interval_ms: int = 2
-    queue_max: int = 50_000
-    flush_workers: int = 2
-    db_pool_size: int = 4
-    db_timeout_ms: int = 10_000
-    max_body_bytes: int = 1_048_576
-    orphan_ttl: timedelta = timedelta(days=7)
-    purge_interval: timedelta = timedelta(hours=1)
-    shutdown_drain_s: int = 15
-    webhook_verify_token: str | None = None
-    meta_app_secret: str | None = None
-    aisensy_webhook_secret: str | None = None
-    webhook_url_token: str | None = None
-    api_token: str | None = None
-    # Accept unsigned webhooks for organisations with no secret (the embedded dev default).
-    allow_unsigned_webhooks: bool = False
+    host: str = setting("HOST", "0.0.0.0", "address to listen on")
+    port: int = setting("PORT", 8080, "port to listen on", minimum=1)
+    database_url: str | None = setting(
+        "DATABASE_URL", None, "Postgres connection string; unset = the embedded Postgres", secret=True
+    )
+    database_pooled: bool | None = setting(
+        "DATABASE_POOLED",
+        None,
+        "`true`/`false` turns asyncpg's statement cache off/on; unset = decided from the URL "
+        "(port 6543 or `pgbouncer=true`)",
+    )
+    supabase_url: str | None = setting(
+        "SUPABASE_URL", None, "the Supabase REST backend, `https://<project>.supabase.co`"
+    )
+    supabase_service_role_key: str | None = setting(
+        "SUPABASE_SERVICE_ROLE_KEY", None, "the project's service_role key (not the anon key)", secret=True
+    )
+    data_dir: Path = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "BLUETICK_DATA_DIR",
+        Path(".bluetick"),
+        "where the embedded Postgres keeps its data",
+    )
+    ack_mode: str = setting(
+        "ACK_MODE",
+        "durable",
+        "`durable`: 200 only after the batch committed; `immediate`: 200 at once, applied in the background",
+        choices=("durable", "immediate"),
+    )
+    ack_timeout_ms: int = setting(
+        "ACK_TIMEOUT_MS", 5000, "in durable mode, a webhook whose batch has not committed by then gets 503", minimum=1
+    )
+    batch_max: int = setting("BATCH_MAX", 500, "most events applied in one SQL call", minimum=1)
+    batch_interval_ms: int = setting("BATCH_INTERVAL_MS", 2, "longest wait for a batch to fill", minimum=0)
+    queue_max: int = setting(
+        "QUEUE_MAX", 50_000, "events held in memory (queued or in flight) before new webhooks get 503", minimum=1
+    )
+    flush_workers: int = setting("FLUSH_WORKERS", 2, "batches applied concurrently", minimum=1)
+    db_pool_size: int = setting("DB_POOL_SIZE", 4, "database connections per process", minimum=1)
+    db_timeout_ms: int = setting(
+        "DB_TIMEOUT_MS", 10_000, "longest a batch's database call may take before it is retried", minimum=1
+    )
+    max_body_bytes: int = setting(
+        "MAX_BODY_BYTES", 1_048_576, "largest webhook or API body accepted; larger ones get 413", minimum=1
+    )
+    orphan_ttl: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "ORPHAN_TTL",
+        timedelta(days=7),
+        "parked statuses (for messages never logged) and seen delivery ids older than this are purged",
+    )
+    purge_interval: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "PURGE_INTERVAL",
+        timedelta(hours=1),
+        "how often the purge runs",
+    )
+    shutdown_drain_s: int = setting(
+        "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
+    )
+    webhook_verify_token: str | None = setting(
+        "WEBHOOK_VERIFY_TOKEN",
+        None,
+        "Meta's subscription handshake (`GET /webhooks/{org_id}`); unset = the handshake is refused",
+        secret=True,
+    )
+    meta_app_secret: str | None = setting(
+        "META_APP_SECRET",
+        None,
+        "Meta's app secret (`X-Hub-Signature-256`), for organisations without their own",
+        secret=True,
+    )
+    aisensy_webhook_secret: str | None = setting(
+        "AISENSY_WEBHOOK_SECRET",
+        None,
+        "AiSensy's secret (`X-AiSensy-Signature`), for organisations without their own",
+        secret=True,
+    )
+    webhook_url_token: str | None = setting(
+        "WEBHOOK_URL_TOKEN",
+        None,
+        "master key of each organisation's `?token=` on the webhook URL, for accounts that cannot sign",
+        secret=True,
+    )
+    api_token: str | None = setting(
+        "API_TOKEN",
+        None,
+        "bearer token for `POST /v1/orgs/{org_id}/messages`; unset with the embedded default = open",
+        secret=True,
+    )
+    # load_settings derives the default: true for the embedded dev default, else false or a refusal to start.
+    allow_unsigned_webhooks: bool = setting(
+        "ALLOW_UNSIGNED_WEBHOOKS",
+        False,
+        "`true`: accept unsigned posts for organisations with no secret; `false`: refuse them; unset with a "
+        "shared database and no global webhook secret: refuse to start",
+        default_doc="`true` if embedded, else `false`",
+    )
     # Accept logging calls without a bearer token (only the embedded dev default with no API_TOKEN).
     open_api: bool = False
-    secrets_refresh: timedelta = timedelta(seconds=30)
-    log_level: str = "info"
+    secrets_refresh: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "SECRETS_REFRESH", timedelta(seconds=30), "how often `org_secrets` is reloaded"
+    )
+    log_level: str = setting(
+        "LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`", choices=("debug", "info", "warning", "error")
+    )
 
     @property
     def durable(self) -> bool:
@@ -138,38 +273,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
     if env is None:
         load_dotenv()
         env = os.environ
-    d = Settings()
-    settings = Settings(
-        host=env.get("HOST", "").strip() or d.host,
-        port=_int("PORT", env, d.port, minimum=1),
-        database_url=env.get("DATABASE_URL", "").strip() or None,
-        database_pooled=_get("DATABASE_POOLED", env, None, _bool),
-        supabase_url=_secret("SUPABASE_URL", env),
-        supabase_service_role_key=_secret("SUPABASE_SERVICE_ROLE_KEY", env),
-        data_dir=Path(env.get("BLUETICK_DATA_DIR", "").strip() or d.data_dir),
-        ack_mode=_choice("ACK_MODE", env, d.ack_mode, ("durable", "immediate")),
-        ack_timeout_ms=_int("ACK_TIMEOUT_MS", env, d.ack_timeout_ms, minimum=1),
-        batch_max=_int("BATCH_MAX", env, d.batch_max, minimum=1),
-        batch_interval_ms=_int("BATCH_INTERVAL_MS", env, d.batch_interval_ms),
-        queue_max=_int("QUEUE_MAX", env, d.queue_max, minimum=1),
-        flush_workers=_int("FLUSH_WORKERS", env, d.flush_workers, minimum=1),
-        db_pool_size=_int("DB_POOL_SIZE", env, d.db_pool_size, minimum=1),
-        db_timeout_ms=_int("DB_TIMEOUT_MS", env, d.db_timeout_ms, minimum=1),
-        max_body_bytes=_int("MAX_BODY_BYTES", env, d.max_body_bytes, minimum=1),
-        orphan_ttl=_get("ORPHAN_TTL", env, d.orphan_ttl, parse_duration),
-        purge_interval=_get("PURGE_INTERVAL", env, d.purge_interval, parse_duration),
-        shutdown_drain_s=_int("SHUTDOWN_DRAIN_S", env, d.shutdown_drain_s),
-        webhook_verify_token=_secret("WEBHOOK_VERIFY_TOKEN", env),
-        meta_app_secret=_secret("META_APP_SECRET", env),
-        aisensy_webhook_secret=_secret("AISENSY_WEBHOOK_SECRET", env),
-        webhook_url_token=_secret("WEBHOOK_URL_TOKEN", env),
-        api_token=_secret("API_TOKEN", env),
-        secrets_refresh=_get("SECRETS_REFRESH", env, d.secrets_refresh, parse_duration),
-        log_level=_choice("LOG_LEVEL", env, d.log_level, ("debug", "info", "warning", "error")),
-    )
+    settings = load(Settings, env)
     _check_supabase(settings)
-    unsigned = env.get("ALLOW_UNSIGNED_WEBHOOKS", "").strip()
-    if serving and not unsigned and not settings.embedded and not settings.global_webhook_secret:
+    unsigned_given = bool(env.get(declared(Settings)["allow_unsigned_webhooks"].env, "").strip())
+    if serving and not unsigned_given and not settings.embedded and not settings.global_webhook_secret:
         raise ConfigError(
             "no webhook secret is configured for a shared database: set META_APP_SECRET, AISENSY_WEBHOOK_SECRET "
             "or WEBHOOK_URL_TOKEN; or ALLOW_UNSIGNED_WEBHOOKS=false to rely on org_secrets alone, "
@@ -177,7 +284,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
         )
     return replace(
         settings,
-        allow_unsigned_webhooks=_bool("ALLOW_UNSIGNED_WEBHOOKS", unsigned) if unsigned else settings.embedded,
+        allow_unsigned_webhooks=settings.allow_unsigned_webhooks if unsigned_given else settings.embedded,
         open_api=settings.embedded and settings.api_token is None,
     )
 
@@ -203,7 +310,3 @@ def _check_supabase(settings: Settings) -> None:
         )
     if role != "service_role":
         raise ConfigError("SUPABASE_SERVICE_ROLE_KEY is not a Supabase service role key")
-
-
-def _secret(name: str, env: Mapping[str, str]) -> str | None:
-    return env.get(name, "").strip() or None
