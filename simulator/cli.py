@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.url:
             loopback_url(args.url)
         config = SimConfig(messages=args.messages, orgs=args.orgs, seed=args.seed)
+        env = read_environment()  # a ConfigError is a ValueError naming the variable
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
-    env = read_environment()
     base = loopback_url(args.url or f"http://{LOOPBACK}:{env.port}")
     the_plan = make_plan(config)
     print(describe(the_plan))

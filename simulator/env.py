@@ -1,4 +1,4 @@
-"""What the simulator takes from the environment, read in one place: the service's port, credentials and database."""
+"""What the simulator takes from the service's own settings (the same variables and `.env`), read in one place."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bluetick.client import ClientSettings
+from bluetick.config import load, load_settings
 from simulator.send import Secrets
 
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """The running service's settings the simulator needs (the same variables and `.env` as the service)."""
+    """The running service's settings the simulator needs."""
 
-    port: str
+    port: int
     secrets: Secrets
     database_url: str | None
     supabase: bool
@@ -21,20 +23,17 @@ class Environment:
 
 
 def read_environment() -> Environment:
-    """Load `.env` as the service does, then read its port, tokens, signing secrets and database."""
-    from dotenv import load_dotenv
-
-    load_dotenv()
-    env = os.environ
+    """The service's settings as `load_settings` reads them (`.env` included), for a read-only command."""
+    settings = load_settings(serving=False)
     return Environment(
-        port=env.get("PORT", "").strip() or "8080",
+        port=settings.port,
         secrets=Secrets(
-            api_token=env.get("API_TOKEN") or env.get("BLUETICK_API_TOKEN") or None,
-            meta_app_secret=env.get("META_APP_SECRET") or None,
-            aisensy_secret=env.get("AISENSY_WEBHOOK_SECRET") or None,
-            url_token=env.get("WEBHOOK_URL_TOKEN") or None,
+            api_token=settings.api_token or load(ClientSettings, os.environ).api_token,
+            meta_app_secret=settings.meta_app_secret,
+            aisensy_secret=settings.aisensy_webhook_secret,
+            url_token=settings.webhook_url_token,
         ),
-        database_url=env.get("DATABASE_URL", "").strip() or None,
-        supabase=bool(env.get("SUPABASE_URL", "").strip()),
-        data_dir=Path(env.get("BLUETICK_DATA_DIR", "").strip() or ".bluetick"),
+        database_url=settings.database_url,
+        supabase=settings.supabase_url is not None,
+        data_dir=settings.data_dir,
     )

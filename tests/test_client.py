@@ -96,3 +96,14 @@ async def test_log_outbound_returns_none_when_the_service_refuses_the_message(ht
         await client.close()
     assert row is None
     assert failures("http_422") == before + 1
+
+
+async def test_a_malformed_client_setting_is_logged_and_counted_never_raised(monkeypatch: pytest.MonkeyPatch):
+    from bluetick import client
+
+    monkeypatch.setenv("BLUETICK_TIMEOUT_MS", "soon")
+    monkeypatch.setattr(client, "_default", None)
+    before = failures("config_error")
+    stored = await client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.cfg", to_phone="+919876543210")
+    assert stored is None
+    assert failures("config_error") == before + 1

@@ -4,8 +4,9 @@
     await log_outbound(org_id=ORG, bsp_msg_id=wamid, to_phone="+919876543210",
                        msg_kind="AI_REPLY_FREEFORM", body=reply_text)
 
-Settings come from the agent's environment, as declared by `ClientSettings`; a malformed one is refused
-with a ConfigError naming it when the client is built, rather than silently replaced by its default.
+Settings come from the agent's environment, as declared by `ClientSettings`. A malformed one makes
+`BluetickClient()` raise a ConfigError naming it; the process-wide `log_outbound` / `log_inbound` never
+raise: they log that error, count it and return None, so the conversation goes on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from uuid import UUID
 import aiohttp
 
 from bluetick import metrics
-from bluetick.config import load, setting
+from bluetick.config import ConfigError, load, setting
 from bluetick.logs import mask_phone
 
 log = logging.getLogger("bluetick.client")
@@ -154,11 +155,23 @@ def default_client() -> BluetickClient:
     return _default
 
 
+def _configured_client() -> BluetickClient | None:
+    """The process-wide client, or None (logged and counted) while the environment is malformed."""
+    try:
+        return default_client()
+    except ConfigError as exc:
+        metrics.CLIENT_FAILURES.labels("config_error").inc()
+        log.warning("log failed reason=config_error detail=%s", exc)
+        return None
+
+
 async def log_outbound(**kwargs: Any) -> dict[str, Any] | None:
     """`BluetickClient.log_outbound` on a process-wide client configured from the environment."""
-    return await default_client().log_outbound(**kwargs)
+    client = _configured_client()
+    return None if client is None else await client.log_outbound(**kwargs)
 
 
 async def log_inbound(**kwargs: Any) -> dict[str, Any] | None:
     """`BluetickClient.log_inbound` on a process-wide client configured from the environment."""
-    return await default_client().log_inbound(**kwargs)
+    client = _configured_client()
+    return None if client is None else await client.log_inbound(**kwargs)
