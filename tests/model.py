@@ -1,4 +1,4 @@
-"""The merge rules of DESIGN.md written as plain Python, to check the SQL against."""
+"""The merge rules of docs/design.md written as plain Python, to check the SQL against."""
 
 from __future__ import annotations
 

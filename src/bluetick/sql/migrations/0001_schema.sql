@@ -1,7 +1,7 @@
 -- bluetick schema: the message log, parked status events and seen webhook deliveries.
 -- Safe to run again: every statement is "if not exists" or "or replace".
 
--- The furthest stage a whatsapp_status map has reached (DESIGN.md, merge rule 3).
+-- The furthest stage a whatsapp_status map has reached (docs/design.md, merge rule 3).
 -- failed outranks everything; keys the service does not rank (deleted, warning, ...) are ignored.
 create or replace function bluetick_status_of(ws jsonb)
 returns text
