@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import payload
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 32
 MAX_REQUESTS = 50_000  # bound on the load, whatever happens
 MAX_SECONDS = 20.0

@@ -9,7 +9,7 @@ import pytest
 
 from bench.report import render
 
-RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 RECORDED = sorted(p for p in RESULTS.glob("bench-*.json") if p.with_suffix(".md").exists())
 
 

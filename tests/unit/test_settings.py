@@ -14,7 +14,7 @@ from bluetick.client import BluetickClient, ClientSettings
 from bluetick.config import ConfigError, Settings, declared, load, load_settings
 
 SECRET = "s3cret-value"
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DECLARED = {spec.env: (cls, name, spec) for cls in (Settings, ClientSettings) for name, spec in declared(cls).items()}
 
 

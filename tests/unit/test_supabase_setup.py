@@ -5,16 +5,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bluetick.config import ConfigError, load_settings
 from bluetick.store import migration_files, supabase_migration_name, write_supabase_layout
-from bluetick.store.supabase import SupabaseSetupError, SupabaseStore
-from tests.supabase_emulation import ANON_KEY, SERVICE_KEY, PostgrestStandIn, emulate
+from tests.supabase_emulation import ANON_KEY, SERVICE_KEY
 
 URL = "https://abcdefghij.supabase.co"
-SUPABASE_MIGRATIONS = Path(__file__).resolve().parents[1] / "supabase" / "migrations"
+SUPABASE_MIGRATIONS = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 
 
 def test_supabase_migrations_link_every_sql_file_in_the_same_order():
@@ -58,35 +56,6 @@ def test_a_wrong_supabase_setting_is_named(env: dict[str, str], message: str):
 def test_a_supabase_backend_needs_webhook_secrets_like_any_shared_database():
     with pytest.raises(ConfigError, match="ALLOW_UNSIGNED_WEBHOOKS"):
         load_settings({"SUPABASE_URL": URL, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY})
-
-
-async def test_a_project_without_bluetick_sql_gets_a_clear_error(dsn: str):
-    empty = await emulate(dsn, f"empty_{uuid.uuid4().hex[:8]}")
-    standin = PostgrestStandIn(empty)
-    store = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
-    try:
-        with pytest.raises(SupabaseSetupError, match="supabase db push"):
-            await store.prepare()
-    finally:
-        await store.close()
-        await standin.close()
-
-
-async def test_a_data_error_through_rpc_is_permanent_not_retried(supabase_dsn: str):
-    """The database's own SQLSTATE passes through PostgREST, so refused data is isolated, not retried."""
-    from bluetick.store import PermanentError
-
-    standin = PostgrestStandIn(supabase_dsn)
-    store = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
-    try:
-        with pytest.raises(PermanentError, match="22"):
-            await store._rpc("bluetick_apply_batch", {"p_messages": [{"org_id": "not-a-uuid"}], "p_statuses": []})
-        conn = await asyncpg.connect(supabase_dsn)
-        assert await conn.fetchval("select count(*) from message_logs where bsp_msg_id is null") == 0
-        await conn.close()
-    finally:
-        await store.close()
-        await standin.close()
 
 
 def test_commands_that_run_sql_refuse_a_rest_only_supabase_config(

@@ -27,7 +27,7 @@ from bluetick.stats import funnel_report
 from bluetick.store.postgres import PostgresStore
 from main import main
 
-ANALYTICS_README = Path(__file__).resolve().parents[1] / "src" / "bluetick" / "sql" / "analytics" / "README.md"
+ANALYTICS_README = Path(__file__).resolve().parents[2] / "src" / "bluetick" / "sql" / "analytics" / "README.md"
 README_ORG = "'0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10'"
 
 AI, TPL = "AI_REPLY_FREEFORM", "TEMPLATE"

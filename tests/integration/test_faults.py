@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bluetick.app import create_app
 from bluetick.config import Settings
 from bluetick.store.postgres import PostgresStore
-from tests.conftest import make_settings, payload
+from tests.conftest import make_settings, payload, start_client
 from tests.dbproxy import DbProxy
 
 
@@ -121,3 +121,21 @@ async def test_immediate_mode_queues_while_the_database_is_down_and_applies_ever
 
 async def _all(pg: asyncpg.Connection, org: uuid.UUID, expected: set[str]) -> bool:
     return await rows(pg, org) == expected
+
+
+async def test_a_frozen_database_link_cannot_hold_shutdown_or_readiness(dsn: str, org: uuid.UUID):
+    relay = DbProxy(dsn)
+    await relay.start()
+    store = await PostgresStore.connect(relay.dsn, pool_size=2, timeout_s=1)
+    settings = make_settings(relay.dsn, ack_mode="immediate", shutdown_drain_s=1)
+    client = await start_client(settings, store)
+    try:
+        relay.freeze()
+        assert (await client.post(f"/webhooks/{org}", json=payload("meta_status_delivered.json"))).status == 200
+        async with asyncio.timeout(20):  # a bound on a hang, not a timing assertion
+            assert (await client.get("/readyz")).status == 503
+            await client.close()
+    finally:
+        relay.thaw()
+        await relay.cut()
+        await store.close()

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bluetick.auth import OrgSecrets, SecretBook, org_url_token, webhook_allowed
 from bluetick.client import BluetickClient
 from bluetick.config import ConfigError, load_settings
 from bluetick.store.postgres import PostgresStore
@@ -224,3 +225,15 @@ def test_malformed_settings_name_the_variable():
     ]:
         with pytest.raises(ConfigError, match=name):
             load_settings(env)
+
+
+def test_an_organisation_with_its_own_secret_refuses_the_global_url_token() -> None:
+    org, other = uuid.uuid4(), uuid.uuid4()
+    book = SecretBook(OrgSecrets(url_token="master"))
+    book.replace({org: OrgSecrets(meta_app_secret="own")})
+    token = {"token": org_url_token("master", org)}
+    assert not webhook_allowed(book.for_org(org), b"{}", {}, token, allow_unsigned=False)
+    assert not webhook_allowed(book.for_org(other), b"{}", {}, {"token": "master"}, allow_unsigned=False)
+    assert not webhook_allowed(book.for_org(other), b"{}", {}, token, allow_unsigned=False)
+    own_token = {"token": org_url_token("master", other)}
+    assert webhook_allowed(book.for_org(other), b"{}", {}, own_token, allow_unsigned=False)

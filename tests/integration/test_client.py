@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,8 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
+from bluetick.app import SERVICE, create_app
 from bluetick.client import BluetickClient
-from tests.conftest import fetch_row
+from bluetick.store.postgres import PostgresStore
+from tests.conftest import fetch_row, make_settings
 
 
 def failures(reason: str) -> float:
@@ -107,3 +110,42 @@ async def test_a_malformed_client_setting_is_logged_and_counted_never_raised(mon
     stored = await client.log_outbound(org_id=uuid.uuid4(), bsp_msg_id="wamid.cfg", to_phone="+919876543210")
     assert stored is None
     assert failures("config_error") == before + 1
+
+
+def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
+    """A sync agent calling asyncio.run per message: every call logs, not only the first."""
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            store = await PostgresStore.connect(dsn, pool_size=2, timeout_s=10)
+            app = create_app(make_settings(dsn), store)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            await app[SERVICE].ready.wait()
+            holder["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+            holder["stop"] = asyncio.Event()
+            holder["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await holder["stop"].wait()  # type: ignore[union-attr]
+            await runner.cleanup()
+            await store.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    client = BluetickClient(str(holder["url"]), timeout_ms=5000)
+    org = uuid.uuid4()
+    rows = [
+        asyncio.run(client.log_outbound(org_id=org, bsp_msg_id=f"wamid.loop{i}", to_phone="+919876543210"))
+        for i in range(3)
+    ]
+    loop: asyncio.AbstractEventLoop = holder["loop"]  # type: ignore[assignment]
+    loop.call_soon_threadsafe(holder["stop"].set)  # type: ignore[union-attr]
+    thread.join(30)
+    assert [r is not None for r in rows] == [True, True, True]

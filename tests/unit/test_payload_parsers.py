@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bluetick.events import Direction
 from bluetick.payloads import Parsed, parse
 from bluetick.payloads.common import MAX_ID_CHARS, ItemError, event_time, format_error, phone
+from tests.conftest import payload
 from tests.strategies import AISENSY_DOC, FLAT_DOC, JSON, META_DOC
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -375,3 +376,11 @@ def test_parse_never_raises_on_any_json(org: uuid.UUID, doc: Any):
     for message in parsed.messages:
         assert message.org_id == org
         assert 0 < len(message.bsp_msg_id) <= MAX_ID_CHARS and "\x00" not in message.bsp_msg_id
+
+
+@pytest.mark.parametrize("business", ["PHONE_NUMBER", "1555", 42, None])
+def test_an_unusable_business_number_does_not_cost_the_statuses(business: object) -> None:
+    doc = payload("meta_status_delivered.json")
+    doc["entry"][0]["changes"][0]["value"]["metadata"]["display_phone_number"] = business
+    parsed = parse(uuid.uuid4(), doc)
+    assert len(parsed.statuses) == 1 and parsed.errors == []

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from bluetick.store.postgres import PostgresStore
 from tests.conftest import make_settings, start_client
-from tests.test_observability import sample
+from tests.integration.test_observability import sample
 
 
 @pytest.fixture
