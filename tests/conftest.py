@@ -37,10 +37,10 @@ SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads"
 
 @pytest.fixture(scope="session")
 def dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The embedded Postgres, started once, migrated twice (every SQL file must be rerunnable)."""
+    """The embedded Postgres, started once, migrated twice (the second run must find nothing to apply)."""
     url = embedded.start(tmp_path_factory.mktemp("bluetick"))
     asyncio.run(migrate(url))
-    asyncio.run(migrate(url, force=True))
+    assert asyncio.run(migrate(url)) == []
     yield url
 
 
@@ -49,7 +49,7 @@ def supabase_dsn(dsn: str) -> str:
     """A second database set up like a new Supabase project, then migrated twice."""
     url = asyncio.run(emulate(dsn, "supabase_project"))
     asyncio.run(migrate(url))
-    asyncio.run(migrate(url, force=True))
+    assert asyncio.run(migrate(url)) == []
     return url
 
 

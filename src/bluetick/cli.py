@@ -31,11 +31,25 @@ def dsn_of(settings: Settings) -> str:
     return embedded.start(settings.data_dir)
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: Settings) -> int:
+    """Apply the pending migrations and print each file applied; a failure leaves the database unchanged."""
+    import asyncpg
+
+    from bluetick.store.postgres import MigrationError, schema_version
     from bluetick.store.postgres import migrate as run_migrations
 
-    for name in asyncio.run(run_migrations(dsn_of(settings))):
+    try:
+        applied = asyncio.run(run_migrations(dsn_of(settings)))
+    except MigrationError as exc:
+        print(f"bluetick: migrate: {exc}", file=sys.stderr)
+        return 1
+    except asyncpg.PostgresError as exc:
+        print(f"bluetick: migrate: failed and rolled back, nothing applied: {exc}", file=sys.stderr)
+        return 1
+    for name in applied:
         print(f"applied {name}")
+    print(f"migrated to version {schema_version()}" if applied else f"up to date at version {schema_version()}")
+    return 0
 
 
 def sql(settings: Settings, psql_args: list[str]) -> int:
@@ -68,7 +82,7 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     serve_parser = commands.add_parser("serve", help="run the HTTP service (the default)")
     serve_parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
-    commands.add_parser("migrate", help="apply sql/migrations to the configured database")
+    commands.add_parser("migrate", help="apply the pending migrations to the configured database")
     for name, text in tools.items():
         commands.add_parser(name, help=text)
     layout_parser = commands.add_parser(
@@ -108,7 +122,7 @@ def main(argv: list[str] | None = None, prog: str = "bluetick", tools: Mapping[s
 
 def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, prog: str) -> int:
     if args.command == "migrate":
-        migrate(settings)
+        return migrate(settings)
     elif args.command == "url-token":
         if not settings.webhook_url_token:
             print("bluetick: WEBHOOK_URL_TOKEN is not set", file=sys.stderr)

@@ -1,15 +1,254 @@
-"""Migrations run anywhere, any number of times, and never wait on a reader."""
+"""Versioned migrations: an installed database upgrades in place, each file is applied once, failures leave nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
+import sys
 import uuid
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from bluetick.store.postgres import migrate
+from bluetick.store import SQL, embedded, migration_files
+from bluetick.store.postgres import MIGRATION_LOCK, MigrationError, migrate, schema_version, sql_files
 from tests.supabase_emulation import emulate
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+DATA_TABLES = ("message_logs", "message_status_parked", "webhook_receipts", "org_secrets")
+ORG_A, ORG_B = uuid.UUID("6f1c1f0e-0000-4000-8000-00000000000a"), uuid.UUID("6f1c1f0e-0000-4000-8000-00000000000b")
+EVERY_FILE = [f.name for f in sql_files()]
+
+
+async def new_database(dsn: str) -> str:
+    """An empty database on the embedded server."""
+    name = f"mig_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    return dsn.replace("/postgres?", f"/{name}?")
+
+
+async def sql(url: str, query: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def schema_dump(url: str) -> str:
+    """`pg_dump --schema-only`, without the per-run random key of its \\restrict lines."""
+    pg_dump = embedded.psql_path().parent / "pg_dump"
+    proc = await asyncio.create_subprocess_exec(
+        str(pg_dump), "--schema-only", "--dbname", url, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    lines = out.decode().splitlines()
+    return "\n".join(line for line in lines if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+async def rows(url: str) -> dict[str, Any]:
+    """Every row of bluetick's data tables, in a stable order."""
+    return {
+        table: json.loads(
+            await sql(url, f"select coalesce(jsonb_agg(t order by to_jsonb(t)::text), '[]') from {table} t")
+        )
+        for table in DATA_TABLES
+    }
+
+
+async def recorded(url: str) -> list[tuple[str, int | None, str]]:
+    records = await sql(
+        url, "select jsonb_agg(jsonb_build_array(name, version, checksum) order by name) from bluetick_migrations"
+    )
+    return [tuple(r) for r in json.loads(records)]
+
+
+async def installed_at_1f72b10(dsn: str) -> str:
+    """A database installed by commit 1f72b10's migrate(), holding rows written through that version's SQL."""
+    url = await new_database(dsn)
+    messages = [
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.out1", "direction": "OUTBOUND", "msg_kind": "text",
+         "to_phone": "+919800000001", "body": "Your order shipped", "sent_at": "2026-11-20T10:00:00+00:00",
+         "metadata": {"agent": "a1"}},
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.in1", "direction": "INBOUND", "msg_kind": "text",
+         "from_phone": "+919800000001", "body": "Where is it?", "sent_at": "2026-11-20T09:58:00+00:00"},
+        {"org_id": str(ORG_B), "bsp_msg_id": "wamid.out1", "direction": "OUTBOUND", "msg_kind": "template",
+         "to_phone": "+14155550100", "sent_at": "2026-11-20T11:00:00+00:00", "receipt_id": "r-log"},
+    ]  # fmt: skip
+    statuses = [
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.out1", "status": "read", "ts": "2026-11-20T10:05:00+00:00"},
+        {"org_id": str(ORG_B), "bsp_msg_id": "wamid.out1", "status": "failed", "ts": "2026-11-20T11:00:05+00:00",
+         "failed_reason": "Error 131026: Message undeliverable", "receipt_id": "r-1"},
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.later", "status": "delivered", "ts": "2026-11-20T12:00:00+00:00"},
+    ]  # fmt: skip
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute((FIXTURES / "schema_1f72b10.sql").read_text())
+        await conn.fetchval("select bluetick_apply_batch($1::jsonb, $2::jsonb)", json.dumps(messages), "[]")
+        await conn.fetchval("select bluetick_apply_batch($1::jsonb, $2::jsonb)", "[]", json.dumps(statuses))
+        await conn.execute(
+            "insert into org_secrets (org_id, api_token, url_token) values ($1, 'tok-a', 'url-a')", ORG_A
+        )
+    finally:
+        await conn.close()
+    return url
+
+
+def sql_copy(tmp_path: Path) -> Path:
+    """A copy of the package's sql/ that a test may add files to or edit."""
+    assert isinstance(SQL, Path)
+    return Path(shutil.copytree(SQL, tmp_path / "sql"))
+
+
+async def test_a_database_installed_by_1f72b10_upgrades_to_a_fresh_install_keeping_every_row(dsn: str):
+    old = await installed_at_1f72b10(dsn)
+    before = await rows(old)
+    assert len(before["message_logs"]) == 3 and len(before["message_status_parked"]) == 1
+    assert len(before["webhook_receipts"]) == 2 and len(before["org_secrets"]) == 1
+
+    assert await migrate(old) == EVERY_FILE
+    fresh = await new_database(dsn)
+    await migrate(fresh)
+
+    assert await rows(old) == before
+    assert await schema_dump(old) == await schema_dump(fresh)
+    assert await recorded(old) == await recorded(fresh)
+    assert await sql(old, "select to_regclass('bluetick_schema')") is None
+
+
+async def test_migrating_an_upgraded_database_again_changes_nothing(dsn: str):
+    old = await installed_at_1f72b10(dsn)
+    await migrate(old)
+    every_record = "select jsonb_agg(m order by name) from bluetick_migrations m"
+    dump, before, records = await schema_dump(old), await rows(old), await sql(old, every_record)
+
+    assert await migrate(old) == []
+    assert await schema_dump(old) == dump
+    assert await rows(old) == before
+    assert await sql(old, every_record) == records, "nothing recorded again, not even a new applied_at"
+
+
+async def test_replicas_migrating_a_new_database_together_apply_each_file_once(dsn: str):
+    url = await new_database(dsn)
+    runs = await asyncio.gather(*(migrate(url) for _ in range(4)))
+    assert sorted(runs, key=len) == [[], [], [], EVERY_FILE]
+    assert await sql(url, "select count(*) from bluetick_migrations") == len(EVERY_FILE)
+
+
+async def test_an_up_to_date_database_is_checked_without_taking_the_migration_lock(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    await migrate(url)
+    copy = sql_copy(tmp_path)
+    (copy / "migrations" / "9000_next.sql").write_text("create table bluetick_next (id int);\n")
+    holder = await asyncpg.connect(url)
+    try:
+        await holder.execute("select pg_advisory_lock($1)", MIGRATION_LOCK)
+        async with asyncio.timeout(10):
+            assert await migrate(url) == []
+        waiting = asyncio.create_task(migrate(url, sql=copy))
+        await asyncio.sleep(1)
+        assert not waiting.done(), "a pending migration waits for the lock"
+        await holder.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK)
+        assert await waiting == ["migrations/9000_next.sql", *(f.name for f in sql_files() if f.version is None)]
+    finally:
+        await holder.close()
+
+
+async def test_a_failing_migration_rolls_back_and_records_nothing(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    await migrate(url)
+    dump, before = await schema_dump(url), await recorded(url)
+    copy = sql_copy(tmp_path)
+    (copy / "migrations" / "9000_broken.sql").write_text(
+        "create table bluetick_leftover (id int);\nalter table message_logs add column leftover text;\nselect 1 / 0;\n"
+    )
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await migrate(url, sql=copy)
+    assert await schema_dump(url) == dump
+    assert await recorded(url) == before
+
+    empty = await new_database(dsn)
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await migrate(empty, sql=copy)
+    assert await sql(empty, "select count(*) from pg_class where relnamespace = 'public'::regnamespace") == 0
+
+
+async def test_an_edited_released_migration_is_refused_naming_the_file(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    await migrate(url)
+    before = await recorded(url)
+    copy = sql_copy(tmp_path)
+    merge = copy / "migrations" / "0002_merge.sql"
+    merge.write_text(merge.read_text() + "-- a fix slipped into a released file\n")
+    with pytest.raises(MigrationError, match=r"migrations/0002_merge\.sql was edited after it was applied"):
+        await migrate(url, sql=copy)
+    assert await recorded(url) == before
+
+
+async def test_a_changed_analytics_file_is_applied_again_with_every_repeatable_file(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    await migrate(url)
+    copy = sql_copy(tmp_path)
+    timeline = copy / "analytics" / "0101_timeline.sql"
+    timeline.write_text(timeline.read_text() + "-- reworded\n")
+    assert await migrate(url, sql=copy) == [f.name for f in sql_files() if f.version is None]
+    assert await migrate(url, sql=copy) == []
+    checksum = await sql(url, "select checksum from bluetick_migrations where name = 'analytics/0101_timeline.sql'")
+    assert checksum == next(f.checksum for f in sql_files(copy) if f.name == "analytics/0101_timeline.sql")
+
+
+async def test_a_database_migrated_by_newer_code_is_left_alone(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    newer = sql_copy(tmp_path)
+    (newer / "migrations" / "9000_next.sql").write_text("create table bluetick_next (id int);\n")
+    await migrate(url, sql=newer)
+    timeline = newer / "analytics" / "0101_timeline.sql"
+    timeline.write_text(timeline.read_text() + "-- newer wording\n")
+    await migrate(url, sql=newer)
+    assert await migrate(url) == [], "an older replica in a rolling deploy neither fails nor rolls analytics back"
+
+
+async def test_a_new_migration_numbered_below_an_applied_one_is_refused(dsn: str, tmp_path: Path):
+    url = await new_database(dsn)
+    copy = sql_copy(tmp_path)
+    (copy / "migrations" / "9000_next.sql").write_text("create table bluetick_next (id int);\n")
+    await migrate(url, sql=copy)
+    (copy / "migrations" / "8000_other_branch.sql").write_text("create table bluetick_other (id int);\n")
+    with pytest.raises(MigrationError, match=r"migrations/8000_other_branch\.sql is numbered below version 9000"):
+        await migrate(url, sql=copy)
+
+
+def test_the_shipped_migrations_are_numbered_once_and_mirrored_in_order():
+    versions = [f.version for f in sql_files() if f.version is not None]
+    assert versions == sorted(set(versions))
+    assert [f.name.partition("/")[2] for f in sql_files()] == [p.name for p in migration_files()]
+
+
+async def test_the_migrate_command_prints_what_it_applied_then_up_to_date(dsn: str):
+    url = await new_database(dsn)
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+
+    async def run() -> list[str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "main.py", "migrate", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0
+        return out.decode().splitlines()
+
+    first = await run()
+    assert first == [f"applied {name}" for name in EVERY_FILE] + [f"migrated to version {schema_version()}"]
+    assert await run() == [f"up to date at version {schema_version()}"]
 
 
 @pytest.mark.parametrize("supabase_like", [False, True], ids=["plain-postgres", "supabase-like"])
@@ -22,9 +261,9 @@ async def test_migrations_run_twice_with_and_without_an_auth_schema(dsn: str, su
         await admin.execute(f'create database "{name}"')
         await admin.close()
         target = dsn.replace("/postgres?", f"/{name}?")
-    first, again, forced = await migrate(target), await migrate(target), await migrate(target, force=True)
+    first, again = await migrate(target), await migrate(target)
     assert again == [], "an installed version is not migrated again"
-    assert forced == first and len(first) >= 4
+    assert len(first) >= 4
     conn = await asyncpg.connect(target)
     try:
         policies = await conn.fetchval("select count(*) from pg_policies where tablename = 'message_logs'")

@@ -108,9 +108,19 @@ def write_supabase_layout(target: Path) -> list[Path]:
     return links
 
 
-def migration_files() -> list[Traversable]:
-    """Schema first, then the analysts' views and functions that read it; each file is rerunnable."""
-    return _sql_files(SQL / "migrations") + _sql_files(SQL / "analytics")
+def migration_files(sql: Traversable = SQL) -> list[Traversable]:
+    """Every SQL file in the order it is applied: the versioned migrations, then the repeatable ones."""
+    return versioned_files(sql) + repeatable_files(sql)
+
+
+def versioned_files(sql: Traversable = SQL) -> list[Traversable]:
+    """`migrations/NNNN_name.sql`: the schema's history, append-only, each file applied once in number order."""
+    return _sql_files(sql / "migrations")
+
+
+def repeatable_files(sql: Traversable = SQL) -> list[Traversable]:
+    """`analytics/*.sql`: views and functions, applied again whenever they or the schema change."""
+    return _sql_files(sql / "analytics")
 
 
 def _sql_files(folder: Traversable) -> list[Traversable]:

@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0005_drop_bluetick_schema.sql
