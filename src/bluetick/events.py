@@ -14,6 +14,42 @@ class Direction(StrEnum):
     INBOUND = "INBOUND"
 
 
+class EventKind(StrEnum):
+    """msg_kind of a row that is an event about another message, not a message of its own: never a
+    customer message awaiting a reply, never a conversation turn (docs/design.md, Message kinds)."""
+
+    REACTION = "REACTION"
+    EDIT = "EDIT"
+    REVOKE = "REVOKE"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """What Meta's status webhook says a message costs: its `pricing` and `conversation` objects."""
+
+    billable: bool | None = None
+    model: str | None = None
+    category: str | None = None
+    type: str | None = None
+    conversation_id: str | None = None
+    conversation_origin: str | None = None
+    conversation_expires_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "billable": self.billable,
+            "pricing_model": self.model,
+            "pricing_category": self.category,
+            "pricing_type": self.type,
+            "conversation_id": self.conversation_id,
+            "conversation_origin": self.conversation_origin,
+            "conversation_expires_at": (
+                self.conversation_expires_at.isoformat() if self.conversation_expires_at else None
+            ),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class StatusEvent:
     """One delivery receipt: message `bsp_msg_id` reached `status` at `ts` (UTC)."""
@@ -24,6 +60,8 @@ class StatusEvent:
     ts: datetime
     failed_reason: str | None = None
     receipt_id: str | None = None
+    user_id: str | None = None  # the customer's BSUID, where the webhook names one
+    pricing: Pricing | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +71,8 @@ class StatusEvent:
             "ts": self.ts.isoformat(),
             "failed_reason": self.failed_reason,
             "receipt_id": self.receipt_id,
+            "user_id": self.user_id,
+            "pricing": self.pricing.to_json() if self.pricing else None,
         }
 
 
@@ -50,6 +90,8 @@ class Message:
     sent_at: datetime | None = None
     metadata: dict[str, Any] | None = None
     receipt_id: str | None = None
+    customer_user_id: str | None = None  # the customer's BSUID (to_user_id / from_user_id)
+    ref_bsp_msg_id: str | None = None  # the message a reaction, edit or revoke is about
 
     @property
     def key(self) -> tuple[UUID, str]:
@@ -67,4 +109,6 @@ class Message:
             "sent_at": self.sent_at.isoformat() if self.sent_at else None,
             "metadata": self.metadata,
             "receipt_id": self.receipt_id,
+            "customer_user_id": self.customer_user_id,
+            "ref_bsp_msg_id": self.ref_bsp_msg_id,
         }
