@@ -63,19 +63,22 @@ class BluetickClient:
         *,
         org_id: UUID | str,
         bsp_msg_id: str,
-        to_phone: str,
+        to_phone: str | None = None,
+        to_user_id: str | None = None,
         msg_kind: str = "AI_REPLY_FREEFORM",
         body: str | None = None,
         sent_at: datetime | int | str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """Log a reply the BSP accepted; the stored row, or None if it could not be logged in time."""
+        """Log a reply the BSP accepted, to a phone, a BSUID or both; the stored row, or None if it could not be
+        logged in time."""
         return await self._log(
             org_id,
             {
                 "bsp_msg_id": bsp_msg_id,
                 "direction": "OUTBOUND",
                 "to_phone": to_phone,
+                "to_user_id": to_user_id,
                 "msg_kind": msg_kind,
                 "body": body,
                 "sent_at": _time(sent_at),
@@ -88,7 +91,8 @@ class BluetickClient:
         *,
         org_id: UUID | str,
         bsp_msg_id: str,
-        from_phone: str,
+        from_phone: str | None = None,
+        from_user_id: str | None = None,
         msg_kind: str = "TEXT",
         body: str | None = None,
         sent_at: datetime | int | str | None = None,
@@ -101,6 +105,7 @@ class BluetickClient:
                 "bsp_msg_id": bsp_msg_id,
                 "direction": "INBOUND",
                 "from_phone": from_phone,
+                "from_user_id": from_user_id,
                 "msg_kind": msg_kind,
                 "body": body,
                 "sent_at": _time(sent_at),

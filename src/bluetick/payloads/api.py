@@ -6,7 +6,22 @@ from typing import Any
 from uuid import UUID
 
 from bluetick.events import Direction, Message
-from bluetick.payloads.common import ItemError, event_time, identifier, msg_kind, phone, storable_json, text
+from bluetick.payloads.common import (
+    ItemError,
+    event_time,
+    identifier,
+    msg_kind,
+    phone,
+    storable_json,
+    text,
+    user_id,
+)
+
+# Per direction: the customer's phone and user id fields, and the other direction's, which do not apply.
+_CUSTOMER_FIELDS = {
+    Direction.OUTBOUND: (("to_phone", "to_user_id"), "from_user_id"),
+    Direction.INBOUND: (("from_phone", "from_user_id"), "to_user_id"),
+}
 
 
 def parse_message(org_id: UUID, doc: Any) -> Message:
@@ -19,10 +34,13 @@ def parse_message(org_id: UUID, doc: Any) -> Message:
     direction = Direction(raw_direction)
     to_phone = phone(doc.get("to_phone"), "to_phone")
     from_phone = phone(doc.get("from_phone"), "from_phone")
-    if direction is Direction.OUTBOUND and to_phone is None:
-        raise ItemError("to_phone is required for an OUTBOUND message")
-    if direction is Direction.INBOUND and from_phone is None:
-        raise ItemError("from_phone is required for an INBOUND message")
+    (phone_field, user_field), other_user_field = _CUSTOMER_FIELDS[direction]
+    customer_user_id = user_id(doc.get(user_field), user_field)
+    if doc.get(other_user_field) is not None:
+        raise ItemError(f"{other_user_field} does not apply to an {direction.value} message; use {user_field}")
+    if (to_phone if direction is Direction.OUTBOUND else from_phone) is None and customer_user_id is None:
+        raise ItemError(f"{phone_field} or {user_field} is required for an {direction.value} message")
+    ref = doc.get("ref_bsp_msg_id")
     metadata = doc.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ItemError("metadata must be a JSON object")
@@ -36,4 +54,6 @@ def parse_message(org_id: UUID, doc: Any) -> Message:
         body=text(doc.get("body"), "body"),
         sent_at=event_time(doc["sent_at"], "sent_at") if doc.get("sent_at") is not None else None,
         metadata=storable_json(metadata) if metadata is not None else None,
+        customer_user_id=customer_user_id,
+        ref_bsp_msg_id=identifier(ref, "ref_bsp_msg_id") if ref is not None else None,
     )

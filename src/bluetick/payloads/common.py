@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bluetick.events import Message, StatusEvent
+
+T = TypeVar("T")
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 65_536
@@ -17,6 +20,9 @@ _EPOCH_MS_THRESHOLD = 100_000_000_000
 _STATUS = re.compile(r"^[a-z][a-z_]{0,31}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _PHONE_DIGITS = re.compile(r"^[0-9]{6,15}$")
+# A WhatsApp business-scoped user id: a country code, a period, up to 128 letters and digits (IN.2081978709342942);
+# a parent BSUID has ENT between them (US.ENT.11815799212886844830).
+_BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}$")
 # An escaped NUL in JSON text: \u0000 after an even number of backslashes (else it is literal text).
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -134,6 +140,23 @@ def phone(value: Any, what: str = "phone") -> str | None:
     if not _PHONE_DIGITS.match(digits):
         raise ItemError(f"{what} is not a phone number")
     return "+" + digits
+
+
+def user_id(value: Any, what: str = "user_id") -> str | None:
+    """A business-scoped user id (BSUID) as given, or None when absent."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _BSUID.match(value.strip()):
+        raise ItemError(f"{what} is not a WhatsApp user id (like IN.2081978709342942)")
+    return value.strip()
+
+
+def lenient(check: Callable[[Any, str], T | None], value: Any, what: str) -> T | None:
+    """`check(value, what)`, or None when the value is unusable: for a field that is only context."""
+    try:
+        return check(value, what)
+    except ItemError:
+        return None
 
 
 def text(value: Any, what: str = "text") -> str | None:

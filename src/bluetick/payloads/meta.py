@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from bluetick.events import Direction, Message, StatusEvent
+from bluetick.events import Direction, EventKind, Message, Pricing, StatusEvent
 from bluetick.payloads.common import (
     ItemError,
     Parsed,
@@ -14,11 +14,21 @@ from bluetick.payloads.common import (
     event_time,
     format_error,
     identifier,
+    lenient,
     msg_kind,
     phone,
     status_name,
     text,
+    user_id,
 )
+
+# Message types that are events about another message, and where each names that message.
+_REFERRING = {
+    "reaction": (EventKind.REACTION, "message_id"),
+    "edit": (EventKind.EDIT, "original_message_id"),
+    "revoke": (EventKind.REVOKE, "original_message_id"),
+}
+_LABEL_CHARS = 64
 
 
 def looks_like(doc: dict[str, Any]) -> bool:
@@ -70,9 +80,10 @@ def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed) -> None
     except ItemError as exc:
         parsed.errors.append(f"{where}.value: {exc}")
         return
+    contacts = _contact_user_ids(value.get("contacts"))
     for i, item in enumerate(items):
         try:
-            parsed.messages.append(inbound_message(org_id, item, business))
+            parsed.messages.append(inbound_message(org_id, item, business, contacts))
         except ItemError as exc:
             parsed.errors.append(f"{where}.value.messages[{i}]: {exc}")
 
@@ -85,6 +96,19 @@ def _business_phone(metadata: Any) -> str | None:
         return phone(metadata.get("display_phone_number"))
     except ItemError:
         return None
+
+
+def _contact_user_ids(contacts: Any) -> dict[str | None, str]:
+    """Each contact's BSUID by its phone (wa_id, absent for a username-only customer); a lone contact's under
+    None too, for a message that names no phone."""
+    found: dict[str | None, str] = {}
+    listed = contacts if isinstance(contacts, list) else []
+    for contact in listed:
+        if isinstance(contact, dict) and (bsuid := lenient(user_id, contact.get("user_id"), "user_id")):
+            found[lenient(phone, contact.get("wa_id"), "wa_id")] = bsuid
+    if len(listed) == 1 and found:
+        found.setdefault(None, next(iter(found.values())))
+    return found
 
 
 def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed) -> None:
@@ -117,7 +141,37 @@ def status_event(org_id: UUID, item: Any) -> StatusEvent:
         status=status,
         ts=event_time(item.get("timestamp")),
         failed_reason=reason,
+        user_id=lenient(user_id, item.get("recipient_user_id"), "recipient_user_id"),
+        pricing=pricing(item.get("pricing"), item.get("conversation")),
     )
+
+
+def pricing(price: Any, conversation: Any) -> Pricing | None:
+    """A status's `pricing` and `conversation` objects; a field that is absent or unusable stays None."""
+    price = price if isinstance(price, dict) else {}
+    conversation = conversation if isinstance(conversation, dict) else {}
+    origin = conversation.get("origin")
+    found = Pricing(
+        billable=price.get("billable") if isinstance(price.get("billable"), bool) else None,
+        model=_label(price.get("pricing_model")),
+        category=_label(price.get("category")),
+        type=_label(price.get("type")),
+        conversation_id=lenient(_conversation_id, conversation.get("id"), "conversation.id"),
+        conversation_origin=_label(origin.get("type")) if isinstance(origin, dict) else None,
+        conversation_expires_at=lenient(event_time, conversation.get("expiration_timestamp"), "expiration"),
+    )
+    return None if found == Pricing() else found
+
+
+def _label(value: Any) -> str | None:
+    """A short label as Meta writes it (a category, a pricing model), lower-cased; None when unusable."""
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= _LABEL_CHARS:
+        return None
+    return value.strip().lower()
+
+
+def _conversation_id(value: Any, what: str) -> str | None:
+    return identifier(value, what) if value is not None else None
 
 
 def _message_body(item: dict[str, Any], kind: str) -> str | None:
@@ -134,19 +188,42 @@ def _message_body(item: dict[str, Any], kind: str) -> str | None:
         return None
     if kind == "button":
         return text(content.get("text"), "button.text")
+    if kind == "reaction":
+        return text(content.get("emoji"), "reaction.emoji")
+    if kind == "system":
+        return text(content.get("body"), "system.body")
+    if kind == "edit":
+        edited = content.get("message")
+        return _message_body(edited, str(edited.get("type", "text"))) if isinstance(edited, dict) else None
     return text(content.get("caption"), "caption") if isinstance(content.get("caption"), str) else None
 
 
-def inbound_message(org_id: UUID, item: Any, business_phone: str | None) -> Message:
+def inbound_message(
+    org_id: UUID, item: Any, business_phone: str | None, contacts: dict[str | None, str] | None = None
+) -> Message:
+    """A customer's message, or an event of theirs about another message (reaction, edit, revoke, system)."""
     item = as_dict(item, "message")
     kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
+    customer = phone(item.get("from"), "from")
+    bsuid = lenient(user_id, item.get("from_user_id"), "from_user_id") or (contacts or {}).get(customer)
+    ref = None
+    label = kind.upper()[:64]
+    if kind in _REFERRING:
+        event, ref_field = _REFERRING[kind]
+        content = item.get(kind)
+        ref = identifier(content.get(ref_field) if isinstance(content, dict) else None, f"{kind}.{ref_field}")
+        label = event.value
+    elif kind == "system":
+        label = EventKind.SYSTEM.value
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
         direction=Direction.INBOUND,
-        msg_kind=msg_kind(kind.upper()[:64], "type"),
-        from_phone=phone(item.get("from"), "from"),
+        msg_kind=msg_kind(label, "type"),
+        from_phone=customer,
         to_phone=business_phone,
         body=_message_body(item, kind),
         sent_at=event_time(item.get("timestamp")),
+        customer_user_id=bsuid,
+        ref_bsp_msg_id=ref,
     )

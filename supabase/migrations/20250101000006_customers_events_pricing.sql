@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0006_customers_events_pricing.sql
