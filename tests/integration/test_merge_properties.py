@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Message, Pricing, StatusEvent
 from bluetick.store.postgres import PostgresStore
 from tests.model import Event, expected_row
 
@@ -124,3 +124,67 @@ def test_failures_at_the_same_time_keep_the_least_reason_whatever_the_arrival_or
         )
     ]
     assert [r["failed_reason"] for r in rows] == [a, a, b, b]
+
+
+PRICINGS = (
+    None,
+    Pricing(billable=True, model="pmp", category="marketing", type="regular"),
+    Pricing(billable=False, model="pmp", category="utility", type="free_customer_service"),
+    Pricing(billable=True, model="cbp", category="service", conversation_id="c1", conversation_origin="service"),
+)
+USER_IDS = (None, "IN.2081978709342942", "IN.1648738043044942")
+# (stage, time, user id, pricing)
+Receipt = tuple[str, datetime, str | None, Pricing | None]
+
+receipts_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(("sent", "delivered", "read")),
+        st.integers(0, 3).map(lambda m: BASE + timedelta(minutes=m)),
+        st.sampled_from(USER_IDS),
+        st.sampled_from(PRICINGS),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+async def apply_receipts(store: PostgresStore, batches: list[list[Receipt]], log_at: int) -> dict[str, object]:
+    org = uuid.uuid4()
+    message = Message(org_id=org, bsp_msg_id=MSG_ID, to_phone="+919876543210", sent_at=BASE)
+    for i in range(len(batches) + 1):
+        if i == log_at:
+            await store.apply_batch([message], [])
+        if i < len(batches):
+            statuses = [StatusEvent(org, MSG_ID, s, ts, user_id=u, pricing=p) for s, ts, u, p in batches[i]]
+            await store.apply_batch([], statuses)
+    row = (await store.apply_batch([message], [])).rows[(org, MSG_ID)]
+    return {k: row[k] for k in ("customer_user_id", *PRICING_COLUMNS)}
+
+
+PRICING_COLUMNS = ("billable", "pricing_model", "pricing_category", "pricing_type", "conversation_id", "pricing_at")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), receipts=receipts_strategy)
+def test_bsuid_and_pricing_do_not_depend_on_order_duplication_or_batching(
+    run: tuple[asyncio.Runner, PostgresStore], data: st.DataObject, receipts: list[Receipt]
+) -> None:
+    runner, store = run
+    first = runner.run(apply_receipts(store, *data.draw(arrangements(receipts))))
+    second = runner.run(apply_receipts(store, *data.draw(arrangements(receipts))))
+    assert first == second
+    assert first["customer_user_id"] == min((u for _, _, u, _ in receipts if u), default=None)
+    priced = [(ts, p) for _, ts, _, p in receipts if p is not None]
+    if not priced:
+        assert all(first[k] is None for k in PRICING_COLUMNS)
+        return
+    earliest = min(ts for ts, _ in priced)
+    assert first["pricing_at"] == earliest.isoformat()
+    assert first["pricing_category"] in {p.category for ts, p in priced if ts == earliest}
+    if len({p for ts, p in priced if ts == earliest}) == 1:
+        winner = next(p for ts, p in priced if ts == earliest)
+        assert (first["billable"], first["pricing_model"], first["conversation_id"]) == (
+            winner.billable,
+            winner.model,
+            winner.conversation_id,
+        )
