@@ -14,7 +14,9 @@ KEYS = st.sampled_from(
         "messageId", "status", "timestamp", "from", "type", "text", "body", "caption", "interactive", "button_reply",
         "title", "errors", "code", "message", "error_data", "details", "topic", "created_at", "data", "phone_number",
         "message_type", "message_content", "failureResponse", "reason", "sent_at", "delivered_at", "read_at",
-        "failed_at", "object",
+        "failed_at", "object", "contacts", "user_id", "from_user_id", "recipient_user_id", "wa_id", "reaction",
+        "message_id", "emoji", "edit", "revoke", "original_message_id", "system", "pricing", "billable",
+        "pricing_model", "category", "conversation", "origin", "expiration_timestamp",
     ]
 )  # fmt: skip
 WORDS = st.sampled_from(
@@ -22,6 +24,7 @@ WORDS = st.sampled_from(
         "whatsapp_business_account", "messages", "message.status.updated", "message.sender.user", "sent",
         "delivered", "read", "failed", "deleted", "text", "interactive", "wamid.A", "1727951400", "1727951400000",
         "2024-10-03T10:30:00Z", "2024-10-03T16:00:00+05:30", "0001-01-01T00:00:00+05:30", "+919876543210",
+        "IN.2081978709342942", "US.ENT.11815799212886844830", "reaction", "edit", "revoke", "system", "marketing",
     ]
 )  # fmt: skip
 LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | WORDS
@@ -46,12 +49,24 @@ TIME = plausible(
     "0001-01-01T00:00:00+05:30", 10**400, -1, "2024-10-03T10:30:00",
 )  # fmt: skip
 PHONE = plausible("919876543210", "+91 98765-43210", 16505551234, "123")
+BSUID = plausible("IN.2081978709342942", "US.ENT.11815799212886844830", "IN.", "919876543210")
 STATUS_ITEM = st.fixed_dictionaries(
-    {"id": ID, "status": STAGE, "timestamp": TIME}, optional={"errors": JSON, "recipient_id": PHONE}
+    {"id": ID, "status": STAGE, "timestamp": TIME},
+    optional={"errors": JSON, "recipient_id": PHONE, "recipient_user_id": BSUID, "pricing": JSON, "conversation": JSON},
 )
 MESSAGE_ITEM = st.fixed_dictionaries(
-    {"id": ID, "from": PHONE, "timestamp": TIME, "type": plausible("text", "interactive", "button", "image")},
+    {
+        "id": ID,
+        "from": PHONE,
+        "timestamp": TIME,
+        "type": plausible("text", "interactive", "button", "image", "reaction", "edit", "revoke", "system"),
+    },
     optional={
+        "from_user_id": BSUID,
+        "reaction": st.fixed_dictionaries({"message_id": ID, "emoji": ANY_LEAF}) | JSON,
+        "edit": st.fixed_dictionaries({"original_message_id": ID, "message": JSON}) | JSON,
+        "revoke": st.fixed_dictionaries({"original_message_id": ID}) | JSON,
+        "system": st.fixed_dictionaries({"body": ANY_LEAF}) | JSON,
         "text": st.fixed_dictionaries({"body": ANY_LEAF}),
         "interactive": st.fixed_dictionaries({"button_reply": st.fixed_dictionaries({"title": ANY_LEAF})}) | JSON,
         "image": st.fixed_dictionaries({"caption": ANY_LEAF}) | JSON,
