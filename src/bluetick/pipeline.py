@@ -8,7 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -105,8 +105,9 @@ class Pipeline:
             yield Ticket(messages, statuses)
             return
         items: list[Message | StatusEvent] = [*messages, *statuses]
-        for start in range(0, len(items), step):
-            part = items[start : start + step]
+        for number, start in enumerate(range(0, len(items), step)):
+            # each part claims its own delivery id, else the first part's claim would skip the others' statuses
+            part = [_part_of(item, number) for item in items[start : start + step]]
             yield Ticket([m for m in part if isinstance(m, Message)], [s for s in part if isinstance(s, StatusEvent)])
 
     async def close(self) -> None:
@@ -252,6 +253,11 @@ async def _all_rows(futures: list[asyncio.Future[Rows]]) -> Rows:
     for part in await asyncio.gather(*futures):
         rows.update(part)
     return rows
+
+
+def _part_of(item: Message | StatusEvent, number: int) -> Message | StatusEvent:
+    """`item` as a member of part `number` of a split request: its delivery id, if any, names the part."""
+    return replace(item, receipt_id=f"{item.receipt_id}#{number}") if item.receipt_id else item
 
 
 def _brief(exc: BaseException) -> str:

@@ -57,3 +57,19 @@ async def test_a_transaction_over_the_lock_limit_is_a_resource_error_to_split(ds
             await store.apply_batch([], [StatusEvent(org, f"w{i}", "sent", AT) for i in range(30_000)])
     finally:
         await store.close()
+
+
+async def test_a_delivery_split_into_parts_keeps_every_status_and_a_retry_still_changes_nothing(
+    dsn: str, store: Store, db: asyncpg.Connection, org: uuid.UUID
+):
+    client = await start_client(make_settings(dsn, batch_max=1), store)
+    try:
+        doc = aisensy("R-split", "message.status.updated", "wamid.SPLIT")
+        await client.post(f"/v1/orgs/{org}/messages", json={"bsp_msg_id": "wamid.SPLIT", "to_phone": "+919876543210"})
+        for _ in range(2):  # the BSP's retry of the same delivery
+            assert (await client.post(f"/webhooks/{org}", json=doc)).status == 200
+    finally:
+        await client.close()
+    row = await fetch_row(db, org, "wamid.SPLIT")
+    assert row is not None and set(row["whatsapp_status"]) == {"sent", "delivered", "read"}
+    assert row["whatsapp_status"]["delivered"] == "2024-10-03T10:30:05Z"
