@@ -61,6 +61,8 @@ FUNCTIONS = (
     "bluetick_contact_engagement",
     "bluetick_read_rate_by_hour",
     "bluetick_contact_phone",
+    "bluetick_customer",
+    "bluetick_is_event",
     "bluetick_error_code",
     "bluetick_pct",
 )
@@ -610,15 +612,34 @@ async def test_read_rate_by_hour_function_reads_hours_in_a_time_zone(conn: async
     ]
 
 
-async def test_helpers_parse_codes_pick_contacts_and_divide_safely(conn: asyncpg.Connection):
+async def test_helpers_parse_codes_pick_customers_tell_events_and_divide_safely(conn: asyncpg.Connection):
     got = await conn.fetchrow(
         "select bluetick_error_code('Error 131047: Re-engagement message') as a,"
         " bluetick_error_code('Error 131026 (no title)') as b, bluetick_error_code('Error: no code') as c,"
         " bluetick_error_code(null) as n, bluetick_pct(2, 3) as third, bluetick_pct(0, 0) as none,"
         " bluetick_contact_phone('INBOUND', '+1555', '+91987') as inbound,"
-        " bluetick_contact_phone('OUTBOUND', '+91987', null) as outbound"
+        " bluetick_contact_phone('OUTBOUND', '+91987', null) as outbound,"
+        " bluetick_customer('INBOUND', '+1555', null, 'IN.2081978709342942') as username_only,"
+        " bluetick_customer('OUTBOUND', '+91987', null, 'IN.2081978709342942') as phone_first,"
+        " bluetick_customer('INBOUND', '+1555', '', null) as nobody,"
+        " bluetick_is_event('REACTION') and bluetick_is_event('SYSTEM') as event,"
+        " bluetick_is_event('TEXT') or bluetick_is_event(null) as message"
     )
-    assert tuple(got) == ("131047", "131026", None, None, d("66.67"), None, "+91987", "+91987")
+    assert tuple(got) == (
+        "131047",
+        "131026",
+        None,
+        None,
+        d("66.67"),
+        None,
+        "+91987",
+        "+91987",
+        "IN.2081978709342942",
+        "+91987",
+        None,
+        True,
+        False,
+    )
 
 
 async def test_views_run_as_the_caller_and_everything_is_commented(conn: asyncpg.Connection):

@@ -1,11 +1,14 @@
 -- message_status_timeline: one row per message, with each delivery stage as a timestamptz column.
 -- Answers "when was this message sent, delivered, read or failed, and how long did each step take?"
 -- without JSONB casts. Every other analytics view reads it. Rows are both directions; INBOUND rows have
--- no stage times. The merge keeps sent <= delivered <= read, and a `read` without `delivered` fills
+-- no stage times. Events (reactions, edits, revokes, system messages) are rows too, with is_event true and
+-- ref_bsp_msg_id naming the message they are about; every other view leaves them out. `customer` is the
+-- customer's phone, else their BSUID (bluetick_customer); contact_phone is the phone only.
+-- Columns added later go at the end, so `create or replace` keeps working and analysts' views survive. The merge keeps sent <= delivered <= read, and a `read` without `delivered` fills
 -- `delivered` with the read time, so such a message shows seconds_to_read = 0.
 --
 -- Example: the last 20 outbound messages of one organisation, slowest delivery first.
---   select bsp_msg_id, contact_phone, sent_at, delivered_at, read_at, seconds_to_deliver, seconds_to_read
+--   select bsp_msg_id, customer, sent_at, delivered_at, read_at, seconds_to_deliver, seconds_to_read
 --   from message_status_timeline
 --   where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10' and direction = 'OUTBOUND'
 --     and created_at >= now() - interval '1 day'
@@ -35,7 +38,11 @@ select
   bluetick_error_code(m.failed_reason) as error_code,
   m.body,
   m.whatsapp_status,
-  m.updated_at
+  m.updated_at,
+  m.customer_user_id,
+  m.ref_bsp_msg_id,
+  bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id) as customer,
+  bluetick_is_event(m.msg_kind) as is_event
 from message_logs m
 cross join lateral (
   select
@@ -47,5 +54,6 @@ cross join lateral (
 
 comment on view message_status_timeline is
   'One row per message (both directions): sent_at, delivered_at, read_at, failed_at as timestamptz, '
-  'seconds_to_deliver (sent to delivered), seconds_to_read (delivered to read), error_code, contact_phone '
-  '(the customer), day (UTC date of created_at). Filter by org_id.';
+  'seconds_to_deliver (sent to delivered), seconds_to_read (delivered to read), error_code, day (UTC date of '
+  'created_at), customer (phone, else BSUID), contact_phone (phone only), customer_user_id, is_event and '
+  'ref_bsp_msg_id (reactions, edits, revokes, system messages). Filter by org_id.';

@@ -1,5 +1,6 @@
 -- The delivery funnel of outbound messages: how many were sent, delivered, read and failed, the rates,
--- and how fast. Counts are of stage times present in whatsapp_status, whatever the final status (a
+-- and how fast. Events (bluetick_is_event: the business's reactions, edits, revokes) get statuses too but
+-- are not messages, so the funnels leave them out, as the failures and read rates do. Counts are of stage times present in whatsapp_status, whatever the final status (a
 -- message delivered and later failed counts in both). Every outbound message is logged as sent, so sent
 -- equals outbound unless a row was written outside bluetick.
 --   delivery_rate_pct = delivered / sent, read_rate_pct = read / delivered (NULL when the divisor is 0);
@@ -28,7 +29,7 @@ select
   round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1) as median_seconds_to_read,
   round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1) as p95_seconds_to_read
 from message_status_timeline t
-where t.direction = 'OUTBOUND'
+where t.direction = 'OUTBOUND' and not t.is_event
 group by t.org_id, t.day;
 
 comment on view message_funnel_daily is
@@ -58,7 +59,7 @@ select
   round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1) as median_seconds_to_read,
   round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1) as p95_seconds_to_read
 from message_status_timeline t
-where t.direction = 'OUTBOUND'
+where t.direction = 'OUTBOUND' and not t.is_event
 group by t.org_id, t.day, t.msg_kind;
 
 comment on view message_funnel_daily_by_kind is
@@ -98,7 +99,7 @@ as $$
     round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1),
     round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1)
   from message_status_timeline t
-  where t.org_id = p_org and t.direction = 'OUTBOUND'
+  where t.org_id = p_org and t.direction = 'OUTBOUND' and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
 $$;
 
@@ -140,7 +141,7 @@ as $$
     round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1),
     round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1)
   from message_status_timeline t
-  where t.org_id = p_org and t.direction = 'OUTBOUND'
+  where t.org_id = p_org and t.direction = 'OUTBOUND' and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
   group by t.msg_kind
   order by count(*) desc, t.msg_kind nulls last

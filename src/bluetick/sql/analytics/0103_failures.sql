@@ -2,6 +2,7 @@
 -- sometimes changes the wording of one code). The code is parsed from failed_reason `Error {code}: ...`
 -- (bluetick_error_code); a reason without a code groups under error_code NULL. A failure counts on the
 -- UTC day of its message's created_at, so each day's failures add up to message_funnel_daily.failed.
+-- Events (a failed reaction, edit or revoke) are left out, as in the funnel.
 
 -- message_failures_daily: per organisation, UTC day and error code.
 -- Example: the last 7 days, most frequent first.
@@ -18,7 +19,7 @@ select
   max(t.failed_at) as last_failed_at,
   (array_agg(t.failed_reason order by t.failed_at desc, t.failed_reason))[1] as newest_reason
 from message_status_timeline t
-where t.status = 'FAILED'
+where t.status = 'FAILED' and not t.is_event
 group by t.org_id, t.day, t.error_code;
 
 comment on view message_failures_daily is
@@ -44,7 +45,7 @@ as $$
     max(t.failed_at),
     (array_agg(t.failed_reason order by t.failed_at desc, t.failed_reason))[1]
   from message_status_timeline t
-  where t.org_id = p_org and t.status = 'FAILED'
+  where t.org_id = p_org and t.status = 'FAILED' and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
   group by t.error_code
   order by count(*) desc, t.error_code nulls last

@@ -1,16 +1,18 @@
 -- Response times: how fast the business answers its customers. The reply to an INBOUND message is the
--- first OUTBOUND message of the same organisation to the same customer (inbound from_phone = outbound
--- to_phone) created at or after it; created_at has whole seconds, so an agent answering within the same
--- second counts as 0 s rather than as unanswered. Any outbound message counts, a failed one included
--- (the business did answer). When a customer sends several messages before a reply, each of them waits
--- until that reply.
+-- first OUTBOUND message of the same organisation to the same customer (bluetick_customer: the phone, else
+-- the BSUID, so a customer known only by username is answered like any other) created at or after it;
+-- created_at has whole seconds, so an agent answering within the same second counts as 0 s rather than as
+-- unanswered. Any outbound message counts, a failed one included (the business did answer). When a customer
+-- sends several messages before a reply, each of them waits until that reply. Events (bluetick_is_event)
+-- count on neither side: a customer's reaction, edit, revoke or system message awaits no reply, and the
+-- business's reaction is no reply.
 
 -- message_response_times: one row per inbound message, with its reply (NULL while unanswered).
 -- Example: response time per customer over the last 7 days (seed query 15).
---   select customer_phone, count(*) as messages, avg(seconds_to_reply), min(seconds_to_reply), max(seconds_to_reply)
+--   select customer, count(*) as messages, avg(seconds_to_reply), min(seconds_to_reply), max(seconds_to_reply)
 --   from message_response_times
 --   where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10' and received_at >= now() - interval '7 days'
---   group by customer_phone;
+--   group by customer;
 create or replace view message_response_times
 with (security_invoker = true) as
 select
@@ -22,23 +24,25 @@ select
   i.day,
   r.bsp_msg_id as reply_bsp_msg_id,
   r.created_at as replied_at,
-  extract(epoch from r.created_at - i.created_at)::integer as seconds_to_reply
+  extract(epoch from r.created_at - i.created_at)::integer as seconds_to_reply,
+  i.customer
 from message_status_timeline i
 left join lateral (
   select o.bsp_msg_id, o.created_at
   from message_logs o
   where o.org_id = i.org_id
-    and bluetick_contact_phone(o.direction, o.to_phone, o.from_phone) = i.contact_phone
-    and o.direction = 'OUTBOUND'
+    and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = i.customer
+    and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
     and o.created_at >= i.created_at
   order by o.created_at
   limit 1
 ) r on true
-where i.direction = 'INBOUND';
+where i.direction = 'INBOUND' and not i.is_event;
 
 comment on view message_response_times is
-  'One row per inbound message: customer_phone, received_at, the first outbound message to that customer '
-  'at or after it (reply_bsp_msg_id, replied_at) and seconds_to_reply; NULL reply while unanswered.';
+  'One row per customer message (events left out): customer (phone, else BSUID), customer_phone (phone '
+  'only), received_at, the first outbound message to that customer at or after it (reply_bsp_msg_id, '
+  'replied_at) and seconds_to_reply; NULL reply while unanswered.';
 
 -- response_times_daily: per organisation and UTC day of the inbound message: how many customer messages
 -- came, how many have been answered (whenever the reply came), and median / p95 seconds to reply.
@@ -91,9 +95,21 @@ comment on function bluetick_response_times(uuid, timestamptz, timestamptz) is
 
 -- bluetick_unanswered(org, since, min_wait, as_of): customer messages received since `since` that had no
 -- reply by `as_of` (default now()) and have waited at least `min_wait` (default 0), oldest first.
+-- Its result gained `customer`; a function's result cannot change in place, so the older one is dropped
+-- once (an analyst's view calling it then stops the migration, which rolls back, until that view is dropped).
 -- Example: unanswered for more than 15 minutes, over the last 48 hours.
---   select customer_phone, received_at, round(seconds_waiting / 3600.0, 1) as hours_waiting, body
+--   select customer, received_at, round(seconds_waiting / 3600.0, 1) as hours_waiting, body
 --   from bluetick_unanswered('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '48 hours', interval '15 minutes');
+do $$
+begin
+  if exists (select 1 from pg_proc
+             where oid = to_regprocedure('bluetick_unanswered(uuid, timestamptz, interval, timestamptz)')
+               and not ('customer' = any (proargnames))) then
+    drop function bluetick_unanswered(uuid, timestamptz, interval, timestamptz);
+  end if;
+end
+$$;
+
 create or replace function bluetick_unanswered(
   p_org uuid,
   p_since timestamptz,
@@ -106,7 +122,8 @@ returns table (
   customer_phone text,
   received_at timestamptz,
   seconds_waiting integer,
-  body text
+  body text,
+  customer text
 )
 language sql stable
 as $$
@@ -116,21 +133,22 @@ as $$
     i.contact_phone,
     i.created_at,
     extract(epoch from p_as_of - i.created_at)::integer,
-    i.body
+    i.body,
+    i.customer
   from message_status_timeline i
-  where i.org_id = p_org and i.direction = 'INBOUND'
+  where i.org_id = p_org and i.direction = 'INBOUND' and not i.is_event
     and i.created_at >= p_since and i.created_at <= p_as_of - p_min_wait
     and not exists (
       select 1
       from message_logs o
       where o.org_id = p_org
-        and bluetick_contact_phone(o.direction, o.to_phone, o.from_phone) = i.contact_phone
-        and o.direction = 'OUTBOUND'
+        and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = i.customer
+        and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
         and o.created_at >= i.created_at and o.created_at <= p_as_of
     )
   order by i.created_at, i.bsp_msg_id
 $$;
 
 comment on function bluetick_unanswered(uuid, timestamptz, interval, timestamptz) is
-  'Customer messages of one org received since `since` with no reply by as_of (default now()) that have '
-  'waited at least min_wait (default 0), with seconds_waiting, oldest first.';
+  'Customer messages (events left out) of one org received since `since` with no reply by as_of (default '
+  'now()) that have waited at least min_wait (default 0), with seconds_waiting and customer, oldest first.';

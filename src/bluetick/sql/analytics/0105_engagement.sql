@@ -1,17 +1,21 @@
 -- Engagement: who reads what the business sends, and when sending works best.
 -- read_rate_pct = read / delivered of outbound messages (NULL when none was delivered), as in the funnel.
+-- A customer is bluetick_customer (the phone, else the BSUID); events (bluetick_is_event) are no
+-- conversation turns and are left out of every count and time here.
 
 -- contact_engagement: per organisation and customer, over all time: outbound messages, how many were
 -- delivered and read, the read rate, how many messages the customer sent (inbound), first and last message.
+-- contact_phone is the customer's phone (NULL for a customer known only by BSUID), customer_user_id their
+-- BSUID where any row carries one.
 -- Example: the 10 most engaged customers with more than 5 messages (seed query 4, all time).
---   select contact_phone, outbound, read_rate_pct from contact_engagement
+--   select customer, outbound, read_rate_pct from contact_engagement
 --   where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10' and outbound > 5
 --   order by read_rate_pct desc nulls last, outbound desc limit 10;
 create or replace view contact_engagement
 with (security_invoker = true) as
 select
   t.org_id,
-  t.contact_phone,
+  min(t.contact_phone) as contact_phone,
   count(*) filter (where t.direction = 'OUTBOUND') as outbound,
   count(t.delivered_at) filter (where t.direction = 'OUTBOUND') as delivered,
   count(t.read_at) filter (where t.direction = 'OUTBOUND') as read,
@@ -19,20 +23,34 @@ select
                count(t.delivered_at) filter (where t.direction = 'OUTBOUND')) as read_rate_pct,
   count(*) filter (where t.direction = 'INBOUND') as inbound,
   min(t.created_at) as first_message_at,
-  max(t.created_at) as last_message_at
+  max(t.created_at) as last_message_at,
+  t.customer,
+  min(t.customer_user_id) as customer_user_id
 from message_status_timeline t
-where t.contact_phone is not null
-group by t.org_id, t.contact_phone;
+where t.customer is not null and not t.is_event
+group by t.org_id, t.customer;
 
 comment on view contact_engagement is
-  'Per org_id and customer phone, all time: outbound, delivered, read, read_rate_pct (read/delivered), '
-  'inbound (messages from the customer), first_message_at, last_message_at.';
+  'Per org_id and customer (phone, else BSUID), all time, events left out: outbound, delivered, read, '
+  'read_rate_pct (read/delivered), inbound (messages from the customer), first_message_at, last_message_at, '
+  'contact_phone (phone only), customer_user_id (BSUID).';
 
 -- bluetick_contact_engagement(org, since, until): contact_engagement over messages created in
--- [since, until), most messages first.
+-- [since, until), most messages first. Its result gained `customer` and `customer_user_id`: the older
+-- function is dropped once (see bluetick_unanswered).
 -- Example: the last 7 days (seed query 4).
 --   select * from bluetick_contact_engagement('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '7 days', now())
 --   where outbound > 5 order by read_rate_pct desc nulls last limit 10;
+do $$
+begin
+  if exists (select 1 from pg_proc
+             where oid = to_regprocedure('bluetick_contact_engagement(uuid, timestamptz, timestamptz)')
+               and not ('customer' = any (proargnames))) then
+    drop function bluetick_contact_engagement(uuid, timestamptz, timestamptz);
+  end if;
+end
+$$;
+
 create or replace function bluetick_contact_engagement(p_org uuid, p_since timestamptz, p_until timestamptz)
 returns table (
   contact_phone text,
@@ -42,12 +60,14 @@ returns table (
   read_rate_pct numeric,
   inbound bigint,
   first_message_at timestamptz,
-  last_message_at timestamptz
+  last_message_at timestamptz,
+  customer text,
+  customer_user_id text
 )
 language sql stable
 as $$
   select
-    t.contact_phone,
+    min(t.contact_phone),
     count(*) filter (where t.direction = 'OUTBOUND'),
     count(t.delivered_at) filter (where t.direction = 'OUTBOUND'),
     count(t.read_at) filter (where t.direction = 'OUTBOUND'),
@@ -55,12 +75,14 @@ as $$
                  count(t.delivered_at) filter (where t.direction = 'OUTBOUND')),
     count(*) filter (where t.direction = 'INBOUND'),
     min(t.created_at),
-    max(t.created_at)
+    max(t.created_at),
+    t.customer,
+    min(t.customer_user_id)
   from message_status_timeline t
-  where t.org_id = p_org and t.contact_phone is not null
+  where t.org_id = p_org and t.customer is not null and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
-  group by t.contact_phone
-  order by count(*) desc, t.contact_phone
+  group by t.customer
+  order by count(*) desc, t.customer
 $$;
 
 comment on function bluetick_contact_engagement(uuid, timestamptz, timestamptz) is
@@ -81,7 +103,7 @@ select
   count(t.read_at) as read,
   bluetick_pct(count(t.read_at), count(t.delivered_at)) as read_rate_pct
 from message_status_timeline t
-where t.direction = 'OUTBOUND'
+where t.direction = 'OUTBOUND' and not t.is_event
 group by t.org_id, extract(hour from t.created_at at time zone 'UTC')::integer;
 
 comment on view read_rate_by_hour is
@@ -115,7 +137,7 @@ as $$
     count(t.read_at),
     bluetick_pct(count(t.read_at), count(t.delivered_at))
   from message_status_timeline t
-  where t.org_id = p_org and t.direction = 'OUTBOUND'
+  where t.org_id = p_org and t.direction = 'OUTBOUND' and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
   group by 1
   order by 1

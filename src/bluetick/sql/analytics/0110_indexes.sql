@@ -8,7 +8,9 @@
 --   bluetick_funnel over 7 days (38k messages) in ~120 ms, bluetick_failures in ~20 ms; the views'
 --   created_at filters; seed query 7 (newest failures first, limit 100) in < 1 ms walking it backwards.
 --
--- 1. message_logs_org_contact_created_idx (org_id, bluetick_contact_phone(...), created_at).
+-- 1. message_logs_org_contact_created_idx (org_id, bluetick_customer(...), created_at). Measured on
+--    bluetick_contact_phone, the phone alone; since customers may be known by BSUID only, it is on
+--    bluetick_customer (the phone, else the BSUID), the expression every view pairs by, same shape.
 --    "The next outbound message to this customer after this time" is one probe of this index per
 --    customer message. Without it the planner walks (org_id, created_at) from the customer message on
 --    through every later message of the organisation: response_times_daily and bluetick_response_times
@@ -39,8 +41,20 @@
 -- with `create index concurrently if not exists` (the same definitions); the statements below then do
 -- nothing.
 
+-- The index was first on bluetick_contact_phone: an index of that definition is dropped once, then built
+-- again on bluetick_customer under the same name.
+do $$
+begin
+  if exists (select 1 from pg_indexes
+             where schemaname = current_schema() and indexname = 'message_logs_org_contact_created_idx'
+               and indexdef not like '%bluetick_customer(%') then
+    drop index message_logs_org_contact_created_idx;
+  end if;
+end
+$$;
+
 create index if not exists message_logs_org_contact_created_idx
-  on message_logs (org_id, bluetick_contact_phone(direction, to_phone, from_phone), created_at);
+  on message_logs (org_id, bluetick_customer(direction, to_phone, from_phone, customer_user_id), created_at);
 
 create index if not exists message_logs_org_utc_day_idx
   on message_logs (org_id, ((created_at at time zone 'UTC')::date));
