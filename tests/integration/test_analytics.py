@@ -65,6 +65,9 @@ FUNCTIONS = (
     "bluetick_is_event",
     "bluetick_error_code",
     "bluetick_pct",
+    "bluetick_billable",
+    "bluetick_spend",
+    "bluetick_market",
 )
 
 
