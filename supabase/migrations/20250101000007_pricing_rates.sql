@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0007_pricing_rates.sql

@@ -1,0 +1,1 @@
+../../src/bluetick/sql/analytics/0106_pricing.sql
