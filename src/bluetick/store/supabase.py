@@ -65,7 +65,7 @@ class SupabaseStore:
             if exc.code in ("PGRST202", "42883", "42501"):
                 raise SupabaseSetupError(
                     "bluetick's SQL is not installed in this Supabase project or not executable by the "
-                    "service role: run the files of sql/ in the SQL editor, or `supabase db push`"
+                    "service role: run the files of src/bluetick/sql/ in the SQL editor, or `supabase db push`"
                 ) from exc
             raise
         self._prepared = True
