@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,8 +12,12 @@ from bluetick.payloads.common import ItemError, Parsed
 __all__ = ["ItemError", "Parsed", "parse"]
 
 
-def parse(org_id: UUID, doc: Any) -> Parsed:
-    """Dispatch on the body's shape; an unknown shape yields `Parsed(format="unknown")`."""
+def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed:
+    """Dispatch on the body's shape; an unknown shape yields `Parsed(format="unknown")`.
+
+    `received_at` is when bluetick received the body (now, or an inbox row's time on replay): the time of
+    a status whose format gives it none.
+    """
     if not isinstance(doc, dict):
         return Parsed(format="unknown")
     if meta.looks_like(doc):

@@ -38,11 +38,17 @@ class Parsed:
     format: str
     statuses: list[StatusEvent] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # items skipped, each named with why
+    unread: list[str] = field(default_factory=list)  # parts understood to exist but not read (an unknown topic)
 
     @property
     def empty(self) -> bool:
         return not self.statuses and not self.messages
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part of the body became events: else the body is kept in the inbox."""
+        return self.format != "unknown" and not self.errors and not self.unread
 
 
 def as_dict(value: Any, what: str) -> dict[str, Any]:
