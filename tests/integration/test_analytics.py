@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -195,14 +194,6 @@ def orgs(dsn: str) -> Orgs:
     loaded = Orgs(uuid.uuid4(), uuid.uuid4())
     asyncio.run(load(dsn, loaded.a, loaded.b))
     return loaded
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to the embedded test database, where `orgs` are loaded."""
-    connection = await asyncpg.connect(dsn)
-    yield connection
-    await connection.close()
 
 
 def rows(records: list[asyncpg.Record], *columns: str) -> list[tuple[Any, ...]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -103,13 +102,6 @@ def customers(dsn: str) -> uuid.UUID:
     org = uuid.uuid4()
     asyncio.run(load_customers(dsn, org))
     return org
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(dsn)
-    yield connection
-    await connection.close()
 
 
 async def test_a_reply_to_a_username_only_customer_is_one_read_row_keyed_by_bsuid(

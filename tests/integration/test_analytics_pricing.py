@@ -11,7 +11,6 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -136,13 +135,6 @@ def orgs(dsn: str) -> Orgs:
     loaded = Orgs(uuid.uuid4(), uuid.uuid4())
     asyncio.run(load(dsn, loaded.a, loaded.b))
     return loaded
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(dsn)
-    yield connection
-    await connection.close()
 
 
 BILLABLE = ("day", "pricing_category", "pricing_type", "billable", "messages")
