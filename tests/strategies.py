@@ -16,7 +16,11 @@ KEYS = st.sampled_from(
         "message_type", "message_content", "failureResponse", "reason", "sent_at", "delivered_at", "read_at",
         "failed_at", "object", "contacts", "user_id", "from_user_id", "recipient_user_id", "wa_id", "reaction",
         "message_id", "emoji", "edit", "revoke", "original_message_id", "system", "pricing", "billable",
-        "pricing_model", "category", "conversation", "origin", "expiration_timestamp",
+        "pricing_model", "category", "conversation", "origin", "expiration_timestamp", "gs_id", "gs_app_id", "app",
+        "payload", "gsId", "ts", "sender", "source", "userId", "eventType", "localMessageId", "whatsappMessageId",
+        "waId", "failedCode", "failedDetail", "customer", "channel_phone_number", "channel_error_code",
+        "channel_failure_reason", "delivered_at_utc", "seen_at_utc", "received_at_utc", "message_echoes", "to",
+        "to_user_id", "event_id",
     ]
 )  # fmt: skip
 WORDS = st.sampled_from(
@@ -25,6 +29,8 @@ WORDS = st.sampled_from(
         "delivered", "read", "failed", "deleted", "text", "interactive", "wamid.A", "1727951400", "1727951400000",
         "2024-10-03T10:30:00Z", "2024-10-03T16:00:00+05:30", "0001-01-01T00:00:00+05:30", "+919876543210",
         "IN.2081978709342942", "US.ENT.11815799212886844830", "reaction", "edit", "revoke", "system", "marketing",
+        "message-event", "message", "enqueued", "smb_message_echoes", "message_api_read", "message_received",
+        "sentMessageDELIVERED_v2", "2024-10-03T10:30:00.120000",
     ]
 )  # fmt: skip
 LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | WORDS
@@ -105,8 +111,122 @@ AISENSY_MESSAGE = st.fixed_dictionaries(
 )
 AISENSY_DOC = st.fixed_dictionaries(
     {
-        "topic": plausible("message.status.updated", "message.sender.user", "contact.created"),
+        "topic": plausible(
+            "message.status.updated",
+            "message.status.update",
+            "message.status",
+            "message.sender.user",
+            "message.created",
+            "contact.created",
+        ),
         "data": st.fixed_dictionaries({"message": AISENSY_MESSAGE}) | JSON,
     },
-    optional={"id": plausible("6750a1f2c3d4e5f6a7b8c9d0"), "created_at": TIME},
+    optional={"id": plausible("6750a1f2c3d4e5f6a7b8c9d0"), "event_id": ID, "created_at": TIME},
+)
+GUPSHUP_DOC = st.fixed_dictionaries(
+    {"app": plausible("AcmeSupport"), "type": plausible("message-event", "message", "user-event")},
+    optional={
+        "timestamp": TIME,
+        "version": plausible(2),
+        "payload": st.fixed_dictionaries(
+            {"id": ID, "type": plausible("enqueued", "sent", "delivered", "read", "failed", "text")},
+            optional={
+                "gsId": ID,
+                "payload": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "ts": TIME,
+                        "code": ANY_LEAF,
+                        "reason": ANY_LEAF,
+                        "whatsappMessageId": ID,
+                        "text": ANY_LEAF,
+                    },
+                )
+                | JSON,
+                "sender": st.fixed_dictionaries({}, optional={"phone": PHONE, "userId": BSUID}) | JSON,
+                "source": PHONE,
+                "conversation": JSON,
+                "pricing": JSON,
+            },
+        )
+        | JSON,
+    },
+)
+GUPSHUP_V3_DOC = META_DOC.map(lambda doc: {**doc, "gs_app_id": "5b7e2c91"})
+WATI_DOC = st.fixed_dictionaries(
+    {
+        "eventType": plausible(
+            "message", "templateMessageSent_v2", "sentMessageDELIVERED_v2", "sentMessageREAD", "templateMessageFailed"
+        )
+    },
+    optional={
+        "localMessageId": ID,
+        "whatsappMessageId": ID,
+        "id": ID,
+        "timestamp": TIME,
+        "created": TIME,
+        "waId": PHONE | BSUID,
+        "text": ANY_LEAF,
+        "type": plausible("text", "template"),
+        "failedCode": ANY_LEAF,
+        "failedDetail": ANY_LEAF,
+    },
+)
+INTERAKT_DOC = st.fixed_dictionaries(
+    {
+        "type": plausible("message_api_read", "message_campaign_failed", "message_received", "message_api_clicked"),
+        "data": st.fixed_dictionaries(
+            {},
+            optional={
+                "customer": st.fixed_dictionaries({"channel_phone_number": PHONE | BSUID}) | JSON,
+                "message": st.fixed_dictionaries(
+                    {"id": ID},
+                    optional={
+                        "delivered_at_utc": TIME,
+                        "seen_at_utc": TIME,
+                        "received_at_utc": TIME,
+                        "channel_error_code": ANY_LEAF,
+                        "channel_failure_reason": ANY_LEAF,
+                        "message": ANY_LEAF,
+                        "message_content_type": plausible("Text"),
+                    },
+                )
+                | JSON,
+            },
+        ),
+    },
+    optional={"timestamp": TIME},
+)
+ECHO_ITEM = st.fixed_dictionaries(
+    {"id": ID, "from": PHONE, "to": PHONE, "timestamp": TIME, "type": plausible("text", "image")},
+    optional={"to_user_id": BSUID, "text": st.fixed_dictionaries({"body": ANY_LEAF}) | JSON},
+)
+ECHO_DOC = st.fixed_dictionaries(
+    {
+        "object": plausible("whatsapp_business_account"),
+        "entry": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "changes": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "field": plausible("smb_message_echoes"),
+                                "value": st.fixed_dictionaries({"message_echoes": st.lists(ECHO_ITEM, max_size=3)})
+                                | JSON,
+                            }
+                        ),
+                        max_size=2,
+                    )
+                }
+            ),
+            max_size=2,
+        ),
+    }
+)
+FLAT_MESSAGES_DOC = st.fixed_dictionaries(
+    {"messages": st.lists(MESSAGE_ITEM, max_size=3)}, optional={"contacts": JSON, "statuses": st.lists(STATUS_ITEM)}
+)
+# Every format's skeleton, for the "never raises" and "never a 500" tests.
+FORMAT_DOCS = st.one_of(
+    META_DOC, FLAT_DOC, AISENSY_DOC, GUPSHUP_DOC, GUPSHUP_V3_DOC, WATI_DOC, INTERAKT_DOC, ECHO_DOC, FLAT_MESSAGES_DOC
 )

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from bluetick.app import SERVICE, create_app
 from bluetick.store.postgres import PostgresStore
 from tests.conftest import make_settings
-from tests.strategies import AISENSY_DOC, FLAT_DOC, JSON, META_DOC
+from tests.strategies import FORMAT_DOCS, JSON
 
 ORG = uuid.uuid4()
 MAX_BODY = 65_536
@@ -45,7 +45,7 @@ CONTENT_TYPES = st.sampled_from(
         "application/octet-stream",
     ]
 )
-DOCS = st.one_of(JSON, META_DOC, FLAT_DOC, AISENSY_DOC)
+DOCS = st.one_of(JSON, FORMAT_DOCS)
 DEPTHS = st.sampled_from([1, 10, 900, 1_100, 5_000, 9_000])  # around and past Python's recursion limit
 BODIES = st.one_of(
     DOCS.map(lambda d: json.dumps(d).encode()),

@@ -15,7 +15,7 @@ from bluetick.events import Direction
 from bluetick.payloads import Parsed, parse
 from bluetick.payloads.common import MAX_ID_CHARS, ItemError, event_time, format_error, phone
 from tests.conftest import payload
-from tests.strategies import AISENSY_DOC, FLAT_DOC, JSON, META_DOC
+from tests.strategies import FORMAT_DOCS, JSON
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 # 2024-10-03T10:30:00Z
@@ -361,7 +361,7 @@ def test_unknown_shape_is_format_unknown(doc: Any):
     assert parsed.empty and parsed.errors == []
 
 
-@given(org=st.uuids(version=4), doc=JSON | META_DOC | FLAT_DOC | AISENSY_DOC)
+@given(org=st.uuids(version=4), doc=JSON | FORMAT_DOCS)
 @example(org=ORG, doc={"object": "whatsapp_business_account", "entry": "x"})
 @example(org=ORG, doc={"statuses": [{"id": "wamid.A", "status": "read", "timestamp": 10**400}]})
 @example(org=ORG, doc={"statuses": [{"id": "wamid.A", "status": "read", "timestamp": "0001-01-01T00:00:00+05:30"}]})

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from bluetick.payloads import aisensy, meta
-from bluetick.payloads.common import ItemError, Parsed
+from bluetick.payloads import aisensy, gupshup, interakt, meta, wati
+from bluetick.payloads.common import ItemError, Parsed, receipt_time
 
 __all__ = ["ItemError", "Parsed", "parse"]
 
@@ -15,15 +15,22 @@ __all__ = ["ItemError", "Parsed", "parse"]
 def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed:
     """Dispatch on the body's shape; an unknown shape yields `Parsed(format="unknown")`.
 
-    `received_at` is when bluetick received the body (now, or an inbox row's time on replay): the time of
-    a status whose format gives it none.
+    `received_at` is when bluetick received the body (now when None, or an inbox row's time on replay): the time
+    of a status whose format gives it none, so such a status is never dropped.
     """
     if not isinstance(doc, dict):
         return Parsed(format="unknown")
+    at = receipt_time(received_at)
     if meta.looks_like(doc):
-        return meta.parse(org_id, doc)
+        return meta.parse(org_id, doc, at, "gupshup_v3" if gupshup.looks_like_v3(doc) else "meta")
     if aisensy.looks_like(doc):
-        return aisensy.parse(org_id, doc)
+        return aisensy.parse(org_id, doc, at)
+    if gupshup.looks_like(doc):
+        return gupshup.parse(org_id, doc, at)
+    if wati.looks_like(doc):
+        return wati.parse(org_id, doc, at)
+    if interakt.looks_like(doc):
+        return interakt.parse(org_id, doc, at)
     if meta.looks_flat(doc):
-        return meta.parse_flat(org_id, doc)
+        return meta.parse_flat(org_id, doc, at)
     return Parsed(format="unknown")

@@ -57,6 +57,11 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def as_object(value: Any) -> dict[str, Any]:
+    """`value` if it is an object, else an empty one: for a part that is only context."""
+    return value if isinstance(value, dict) else {}
+
+
 def as_list(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
@@ -99,6 +104,19 @@ def _iso_time(raw: str, what: str, shown: str) -> datetime:
         return parsed.astimezone(UTC).replace(microsecond=0)
     except OverflowError:
         raise ItemError(f"{what} {shown} is out of range") from None
+
+
+def stamped(value: Any, received_at: datetime, what: str = "timestamp") -> datetime:
+    """`value` as an event time, or `received_at` when the event gives none: a status is never dropped for lack
+    of a time. A time that is present but unreadable is still an ItemError."""
+    if value is None or value == "":
+        return received_at
+    return event_time(value, what)
+
+
+def receipt_time(received_at: datetime | None) -> datetime:
+    """When bluetick received a body, in UTC and whole seconds; now when not given."""
+    return (received_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
 def storable(value: str) -> str:
@@ -155,6 +173,15 @@ def user_id(value: Any, what: str = "user_id") -> str | None:
     if not isinstance(value, str) or not _BSUID.match(value.strip()):
         raise ItemError(f"{what} is not a WhatsApp user id (like IN.2081978709342942)")
     return value.strip()
+
+
+def customer(value: Any, what: str, unread: list[str]) -> tuple[str | None, str | None]:
+    """A customer's `from` as (phone, BSUID): a BSUID or garbage there is noted in `unread`, never fatal."""
+    found = lenient(phone, value, what)
+    if found is not None or value is None or value == "":
+        return found, None
+    unread.append(f"{what}: not a phone number")
+    return None, lenient(user_id, value, what)
 
 
 def lenient(check: Callable[[Any, str], T | None], value: Any, what: str) -> T | None:

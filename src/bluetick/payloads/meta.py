@@ -1,7 +1,12 @@
-"""Meta's Cloud API envelope (also forwarded as-is by 360dialog and AiSensy), and the seeds' flat form."""
+"""Meta's Cloud API envelope (also forwarded by 360dialog, AiSensy and Gupshup v3), and the flat On-Premise form.
+
+A status without a `timestamp` takes the time bluetick received the body. Gupshup v3 adds `gs_id`, its own
+message id, beside WhatsApp's `id`: such a status is emitted under both (docs/design.md, Formats)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,12 +16,14 @@ from bluetick.payloads.common import (
     Parsed,
     as_dict,
     as_list,
+    customer,
     event_time,
     format_error,
     identifier,
     lenient,
     msg_kind,
     phone,
+    stamped,
     status_name,
     text,
     user_id,
@@ -36,11 +43,11 @@ def looks_like(doc: dict[str, Any]) -> bool:
 
 
 def looks_flat(doc: dict[str, Any]) -> bool:
-    return isinstance(doc.get("statuses"), list)
+    return isinstance(doc.get("statuses"), list) or isinstance(doc.get("messages"), list)
 
 
-def parse(org_id: UUID, doc: dict[str, Any]) -> Parsed:
-    parsed = Parsed(format="meta")
+def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime, format: str = "meta") -> Parsed:
+    parsed = Parsed(format=format)
     try:
         entries = as_list(doc.get("entry"), "entry")
     except ItemError as exc:
@@ -54,38 +61,64 @@ def parse(org_id: UUID, doc: dict[str, Any]) -> Parsed:
             parsed.errors.append(f"{where}: {exc}")
             continue
         for c, change in enumerate(changes):
-            _parse_change(org_id, change, f"{where}.changes[{c}]", parsed)
+            _parse_change(org_id, change, f"{where}.changes[{c}]", parsed, received_at)
     return parsed
 
 
-def parse_flat(org_id: UUID, doc: dict[str, Any]) -> Parsed:
+def parse_flat(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
+    """360dialog On-Premise's (and the seeds') `{"statuses": [...]}` and `{"contacts", "messages": [...]}`."""
     parsed = Parsed(format="flat")
-    _parse_statuses(org_id, doc.get("statuses"), "statuses", parsed)
+    _parse_statuses(org_id, doc.get("statuses"), "statuses", parsed, received_at)
+    _parse_messages(org_id, doc, "", None, parsed)
     return parsed
 
 
-def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed) -> None:
+def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed, received_at: datetime) -> None:
     try:
         change = as_dict(change, where)
-        if change.get("field", "messages") != "messages":
+        kind = change.get("field", "messages")
+        if kind not in ("messages", "smb_message_echoes"):
             return
         value = as_dict(change.get("value"), f"{where}.value")
     except ItemError as exc:
         parsed.errors.append(f"{where}: {exc}")
         return
     business = _business_phone(value.get("metadata"))
-    _parse_statuses(org_id, value.get("statuses"), f"{where}.value.statuses", parsed)
+    if kind == "smb_message_echoes":
+        _parse_echoes(org_id, value, f"{where}.value", parsed)
+        return
+    _parse_statuses(org_id, value.get("statuses"), f"{where}.value.statuses", parsed, received_at)
+    _parse_messages(org_id, value, f"{where}.value.", business, parsed)
+
+
+def _parse_messages(org_id: UUID, value: dict[str, Any], where: str, business: str | None, parsed: Parsed) -> None:
     try:
         items = as_list(value.get("messages"), "messages")
     except ItemError as exc:
-        parsed.errors.append(f"{where}.value: {exc}")
+        parsed.errors.append(f"{where}messages: {exc}")
         return
     contacts = _contact_user_ids(value.get("contacts"))
     for i, item in enumerate(items):
         try:
-            parsed.messages.append(inbound_message(org_id, item, business, contacts))
+            parsed.messages.append(
+                inbound_message(org_id, item, business, contacts, parsed.unread, f"{where}messages[{i}]")
+            )
         except ItemError as exc:
-            parsed.errors.append(f"{where}.value.messages[{i}]: {exc}")
+            parsed.errors.append(f"{where}messages[{i}]: {exc}")
+
+
+def _parse_echoes(org_id: UUID, value: dict[str, Any], where: str, parsed: Parsed) -> None:
+    """`smb_message_echoes`: what the business sent from the WhatsApp Business app, logged as OUTBOUND."""
+    try:
+        items = as_list(value.get("message_echoes"), "message_echoes")
+    except ItemError as exc:
+        parsed.errors.append(f"{where}: {exc}")
+        return
+    for i, item in enumerate(items):
+        try:
+            parsed.messages.append(echo_message(org_id, item))
+        except ItemError as exc:
+            parsed.errors.append(f"{where}.message_echoes[{i}]: {exc}")
 
 
 def _business_phone(metadata: Any) -> str | None:
@@ -111,7 +144,7 @@ def _contact_user_ids(contacts: Any) -> dict[str | None, str]:
     return found
 
 
-def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed) -> None:
+def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed, received_at: datetime) -> None:
     try:
         items = as_list(items, where)
     except ItemError as exc:
@@ -119,12 +152,17 @@ def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed) -> Non
         return
     for i, item in enumerate(items):
         try:
-            parsed.statuses.append(status_event(org_id, item))
+            event = status_event(org_id, item, received_at)
         except ItemError as exc:
             parsed.errors.append(f"{where}[{i}]: {exc}")
+            continue
+        parsed.statuses.append(event)
+        gs_id = lenient(identifier, item.get("gs_id"), "gs_id")
+        if gs_id is not None and gs_id != event.bsp_msg_id:
+            parsed.statuses.append(replace(event, bsp_msg_id=gs_id))
 
 
-def status_event(org_id: UUID, item: Any) -> StatusEvent:
+def status_event(org_id: UUID, item: Any, received_at: datetime) -> StatusEvent:
     item = as_dict(item, "status")
     status = status_name(item.get("status"))
     reason = None
@@ -139,7 +177,7 @@ def status_event(org_id: UUID, item: Any) -> StatusEvent:
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
         status=status,
-        ts=event_time(item.get("timestamp")),
+        ts=stamped(item.get("timestamp"), received_at),
         failed_reason=reason,
         user_id=lenient(user_id, item.get("recipient_user_id"), "recipient_user_id"),
         pricing=pricing(item.get("pricing"), item.get("conversation")),
@@ -199,13 +237,20 @@ def _message_body(item: dict[str, Any], kind: str) -> str | None:
 
 
 def inbound_message(
-    org_id: UUID, item: Any, business_phone: str | None, contacts: dict[str | None, str] | None = None
+    org_id: UUID,
+    item: Any,
+    business_phone: str | None,
+    contacts: dict[str | None, str],
+    unread: list[str],
+    where: str,
 ) -> Message:
-    """A customer's message, or an event of theirs about another message (reaction, edit, revoke, system)."""
+    """A customer's message, or an event of theirs about another message (reaction, edit, revoke, system).
+
+    A `from` that is not a phone number is noted in `unread` and the message kept without it."""
     item = as_dict(item, "message")
     kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
-    customer = phone(item.get("from"), "from")
-    bsuid = lenient(user_id, item.get("from_user_id"), "from_user_id") or (contacts or {}).get(customer)
+    from_phone, from_bsuid = customer(item.get("from"), f"{where}.from", unread)
+    bsuid = lenient(user_id, item.get("from_user_id"), "from_user_id") or from_bsuid or contacts.get(from_phone)
     ref = None
     label = kind.upper()[:64]
     if kind in _REFERRING:
@@ -220,10 +265,27 @@ def inbound_message(
         bsp_msg_id=identifier(item.get("id")),
         direction=Direction.INBOUND,
         msg_kind=msg_kind(label, "type"),
-        from_phone=customer,
+        from_phone=from_phone,
         to_phone=business_phone,
         body=_message_body(item, kind),
         sent_at=event_time(item.get("timestamp")),
         customer_user_id=bsuid,
         ref_bsp_msg_id=ref,
+    )
+
+
+def echo_message(org_id: UUID, item: Any) -> Message:
+    """One `message_echoes[]` item: `from` is the business, `to` (and `to_user_id`) the customer."""
+    item = as_dict(item, "message_echo")
+    kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(item.get("id")),
+        direction=Direction.OUTBOUND,
+        msg_kind=msg_kind(kind.upper()[:64], "type"),
+        to_phone=lenient(phone, item.get("to"), "to"),
+        from_phone=lenient(phone, item.get("from"), "from"),
+        body=_message_body(item, kind),
+        sent_at=event_time(item.get("timestamp")),
+        customer_user_id=lenient(user_id, item.get("to_user_id"), "to_user_id"),
     )

@@ -1,0 +1,104 @@
+"""Gupshup's v2 callbacks: `{"app", "timestamp", "version": 2, "type", "payload": {...}}` (v3 is Meta's envelope).
+
+A `message-event` is a status of an outbound message. For `enqueued` and `failed`, `payload.id` is Gupshup's message
+id (what its send API answered); for `sent`, `delivered` and `read` it is WhatsApp's id and `gsId` is Gupshup's.
+Each status is emitted under every id it names (`id`, `gsId`, and an enqueued event's `whatsappMessageId`), so it
+finds the message whichever id the agent logged; the copy under the other id stays parked until purged.
+`enqueued` is kept as an unranked key (merge rule 5). A status's time is `payload.payload.ts`, else the envelope
+`timestamp`, else the time bluetick received the body. A `message` is a customer's message; other types are noted
+in `unread`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from bluetick.events import Direction, Message, StatusEvent
+from bluetick.payloads.common import (
+    ItemError,
+    Parsed,
+    as_dict,
+    as_object,
+    customer,
+    event_time,
+    format_error,
+    identifier,
+    lenient,
+    msg_kind,
+    stamped,
+    status_name,
+    text,
+    user_id,
+)
+from bluetick.payloads.meta import pricing
+
+STATUS_TYPE = "message-event"
+INBOUND_TYPE = "message"
+# Where each inbound type keeps its text.
+_BODY_KEYS = ("text", "caption", "title")
+
+
+def looks_like(doc: dict[str, Any]) -> bool:
+    return isinstance(doc.get("app"), str) and isinstance(doc.get("type"), str) and "payload" in doc
+
+
+def looks_like_v3(doc: dict[str, Any]) -> bool:
+    return "gs_app_id" in doc
+
+
+def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
+    parsed = Parsed(format="gupshup")
+    kind = doc["type"]
+    if kind not in (STATUS_TYPE, INBOUND_TYPE):
+        parsed.unread.append(f"type {kind}")
+        return parsed
+    envelope_time = lenient(event_time, doc.get("timestamp"), "timestamp") or received_at
+    try:
+        payload = as_dict(doc.get("payload"), "payload")
+        if kind == STATUS_TYPE:
+            parsed.statuses.extend(_statuses(org_id, payload, envelope_time))
+        else:
+            parsed.messages.append(_inbound(org_id, payload, envelope_time, parsed.unread))
+    except ItemError as exc:
+        parsed.errors.append(f"payload: {exc}")
+    return parsed
+
+
+def _statuses(org_id: UUID, payload: dict[str, Any], envelope_time: datetime) -> list[StatusEvent]:
+    status = status_name(payload.get("type"))
+    inner = as_object(payload.get("payload"))
+    ids = [identifier(payload.get("id"))]
+    for key in ("gsId", "whatsappMessageId"):
+        other = lenient(identifier, payload.get(key, inner.get(key)), key)
+        if other is not None and other not in ids:
+            ids.append(other)
+    ts = stamped(inner.get("ts"), envelope_time, "payload.ts")
+    reason = format_error(inner.get("code"), inner.get("reason")) if status == "failed" else None
+    bsuid = lenient(user_id, payload.get("userId"), "userId")
+    price = pricing(payload.get("pricing"), payload.get("conversation"))
+    return [
+        StatusEvent(
+            org_id=org_id, bsp_msg_id=i, status=status, ts=ts, failed_reason=reason, user_id=bsuid, pricing=price
+        )
+        for i in ids
+    ]
+
+
+def _inbound(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unread: list[str]) -> Message:
+    sender = as_object(payload.get("sender"))
+    from_phone, from_bsuid = customer(sender.get("phone", payload.get("source")), "payload.sender.phone", unread)
+    inner = as_object(payload.get("payload"))
+    body = next((inner[k] for k in _BODY_KEYS if isinstance(inner.get(k), str)), None)
+    kind = payload.get("type")
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(payload.get("id")),
+        direction=Direction.INBOUND,
+        msg_kind=msg_kind(kind.upper()[:64], "type") if isinstance(kind, str) else None,
+        from_phone=from_phone,
+        body=text(body, "payload.payload.text"),
+        sent_at=envelope_time,
+        customer_user_id=lenient(user_id, sender.get("userId"), "sender.userId") or from_bsuid,
+    )

@@ -1,0 +1,105 @@
+"""Interakt's webhooks: `{"version", "timestamp", "type", "data": {"customer": {...}, "message": {...}}}`.
+
+`message_api_*` and `message_campaign_*` with `sent`, `delivered`, `read` or `failed` are statuses of
+`data.message.id` (the id Interakt's send API answered); each of `delivered_at_utc` and `seen_at_utc` (read) present
+is a stage of its own, and the status without its own time takes the envelope `timestamp`, else the time bluetick
+received the body. Interakt writes these times without a zone: they are UTC. A failure's reason is
+`channel_error_code` with `channel_failure_reason`. `message_received` is a customer's message
+(`data.customer.channel_phone_number`, `message`, `message_content_type`, `received_at_utc`); other types (a button
+click) are noted in `unread`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from bluetick.events import Direction, Message, StatusEvent
+from bluetick.payloads.common import (
+    ItemError,
+    Parsed,
+    as_dict,
+    as_object,
+    customer,
+    format_error,
+    identifier,
+    msg_kind,
+    stamped,
+    text,
+)
+
+INBOUND_TYPE = "message_received"
+_STATUS_TYPE = re.compile(r"^message_(api|campaign)_(sent|delivered|read|failed)$")
+_STAGE_TIMES = {"delivered": "delivered_at_utc", "read": "seen_at_utc"}
+_ZONED = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+
+
+def looks_like(doc: dict[str, Any]) -> bool:
+    kind = doc.get("type")
+    return isinstance(kind, str) and kind.startswith("message_") and isinstance(doc.get("data"), dict)
+
+
+def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
+    parsed = Parsed(format="interakt")
+    kind = doc["type"]
+    status = _STATUS_TYPE.match(kind)
+    if not status and kind != INBOUND_TYPE:
+        parsed.unread.append(f"type {kind}")
+        return parsed
+    try:
+        envelope_time = stamped(_utc(doc.get("timestamp")), received_at)
+        message = as_dict(doc["data"].get("message"), "data.message")
+        if status:
+            parsed.statuses.extend(_statuses(org_id, message, status.group(2), envelope_time))
+        else:
+            parsed.messages.append(_inbound(org_id, doc["data"], message, envelope_time, parsed.unread))
+    except ItemError as exc:
+        parsed.errors.append(f"data.message: {exc}")
+    return parsed
+
+
+def _utc(value: Any) -> Any:
+    """An Interakt time: ISO 8601 without a zone is UTC."""
+    if isinstance(value, str) and "T" in value and not _ZONED.search(value.strip()):
+        return value.strip() + "+00:00"
+    return value
+
+
+def _statuses(org_id: UUID, message: dict[str, Any], status: str, envelope_time: datetime) -> list[StatusEvent]:
+    msg_id = identifier(message.get("id"))
+    times = {
+        stage: stamped(_utc(message.get(key)), envelope_time, key)
+        for stage, key in _STAGE_TIMES.items()
+        if message.get(key) not in (None, "")
+    }
+    times.setdefault(status, envelope_time)
+    reason = None
+    if status == "failed":
+        reason = format_error(message.get("channel_error_code"), message.get("channel_failure_reason"))
+    return [
+        StatusEvent(
+            org_id=org_id, bsp_msg_id=msg_id, status=stage, ts=ts, failed_reason=reason if stage == "failed" else None
+        )
+        for stage, ts in times.items()
+    ]
+
+
+def _inbound(
+    org_id: UUID, data: dict[str, Any], message: dict[str, Any], envelope_time: datetime, unread: list[str]
+) -> Message:
+    person = as_object(data.get("customer"))
+    from_phone, bsuid = customer(person.get("channel_phone_number"), "data.customer.channel_phone_number", unread)
+    kind = message.get("message_content_type")
+    body = message.get("message")
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(message.get("id")),
+        direction=Direction.INBOUND,
+        msg_kind=msg_kind(kind.upper()[:64], "message_content_type") if isinstance(kind, str) else None,
+        from_phone=from_phone,
+        body=text(body, "message") if isinstance(body, str) else None,
+        sent_at=stamped(_utc(message.get("received_at_utc")), envelope_time, "received_at_utc"),
+        customer_user_id=bsuid,
+    )

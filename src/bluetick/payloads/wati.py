@@ -1,0 +1,85 @@
+"""Wati's webhooks: one flat event a body, named by `eventType` (`_v2` and `_bsuid` suffixes alike).
+
+Statuses: `templateMessageSent` and `sessionMessageSent` (sent), `sentMessageDELIVERED`, `sentMessageREAD`,
+`sentMessageREPLIED` (an unranked key) and `templateMessageFailed` (`failedCode`, `failedDetail`). Each is emitted
+under `localMessageId` (what Wati's send API answers) and `whatsappMessageId`; the copy under the id the agent did not
+log stays parked until purged. Its time is `timestamp`, else `created`, else the time bluetick received the body.
+`message` is a customer's message (`waId`, `whatsappMessageId`, `text`, `type`); other events are noted in `unread`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from bluetick.events import Direction, Message, StatusEvent
+from bluetick.payloads.common import (
+    ItemError,
+    Parsed,
+    customer,
+    format_error,
+    identifier,
+    lenient,
+    msg_kind,
+    stamped,
+    text,
+)
+
+INBOUND_EVENT = "message"
+_STAGE_BY_EVENT = {
+    "templateMessageSent": "sent",
+    "sessionMessageSent": "sent",
+    "sentMessageSENT": "sent",
+    "sentMessageDELIVERED": "delivered",
+    "sentMessageREAD": "read",
+    "sentMessageREPLIED": "replied",
+    "templateMessageFailed": "failed",
+    "sentMessageFAILED": "failed",
+}
+
+
+def looks_like(doc: dict[str, Any]) -> bool:
+    return isinstance(doc.get("eventType"), str)
+
+
+def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
+    parsed = Parsed(format="wati")
+    event = doc["eventType"]
+    base = event.split("_")[0]
+    try:
+        ts = stamped(doc.get("timestamp") or doc.get("created"), received_at)
+        if base in _STAGE_BY_EVENT:
+            parsed.statuses.extend(_statuses(org_id, doc, _STAGE_BY_EVENT[base], ts))
+        elif base == INBOUND_EVENT:
+            parsed.messages.append(_inbound(org_id, doc, ts, parsed.unread))
+        else:
+            parsed.unread.append(f"eventType {event}")
+    except ItemError as exc:
+        parsed.errors.append(f"{event}: {exc}")
+    return parsed
+
+
+def _statuses(org_id: UUID, doc: dict[str, Any], stage: str, ts: datetime) -> list[StatusEvent]:
+    ids = [i for key in ("localMessageId", "whatsappMessageId") if (i := lenient(identifier, doc.get(key), key))]
+    if not ids:
+        raise ItemError("localMessageId and whatsappMessageId are missing")
+    reason = format_error(doc.get("failedCode"), doc.get("failedDetail")) if stage == "failed" else None
+    return [
+        StatusEvent(org_id=org_id, bsp_msg_id=i, status=stage, ts=ts, failed_reason=reason) for i in dict.fromkeys(ids)
+    ]
+
+
+def _inbound(org_id: UUID, doc: dict[str, Any], ts: datetime, unread: list[str]) -> Message:
+    from_phone, bsuid = customer(doc.get("waId"), "waId", unread)
+    kind = doc.get("type")
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=identifier(doc.get("whatsappMessageId") or doc.get("id"), "whatsappMessageId"),
+        direction=Direction.INBOUND,
+        msg_kind=msg_kind(kind.upper()[:64], "type") if isinstance(kind, str) else None,
+        from_phone=from_phone,
+        body=text(doc.get("text")) if isinstance(doc.get("text"), str) else None,
+        sent_at=ts,
+        customer_user_id=bsuid,
+    )
