@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from bluetick.payloads import aisensy, meta
+from bluetick.payloads import aisensy, meta, twilio
 from bluetick.payloads.common import ItemError, Parsed
 
-__all__ = ["ItemError", "Parsed", "parse"]
+__all__ = ["ItemError", "Parsed", "parse", "parse_form"]
 
 
 def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed:
@@ -26,4 +27,15 @@ def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed
         return aisensy.parse(org_id, doc)
     if meta.looks_flat(doc):
         return meta.parse_flat(org_id, doc)
+    return Parsed(format="unknown")
+
+
+def parse_form(org_id: UUID, form: Iterable[tuple[str, str]], received_at: datetime | None = None) -> Parsed:
+    """Dispatch a form-encoded body's fields (Twilio's); a form of no known BSP yields `Parsed(format="unknown")`.
+
+    `received_at` (None: now) is the time of what the form gives no time for.
+    """
+    fields = twilio.fields_of(form)
+    if twilio.looks_like(fields):
+        return twilio.parse(org_id, fields, received_at or datetime.now(UTC))
     return Parsed(format="unknown")
