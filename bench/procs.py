@@ -19,7 +19,8 @@ STOP_TIMEOUT_S = 30
 # Settings a developer's environment or .env could hold that would change what is measured; the servers
 # get them empty (python-dotenv does not override a variable that is set, even to "").
 NEUTRALISED = (
-    "API_TOKEN", "META_APP_SECRET", "AISENSY_WEBHOOK_SECRET", "WEBHOOK_URL_TOKEN", "WEBHOOK_VERIFY_TOKEN",
+    "API_TOKEN", "META_APP_SECRET", "AISENSY_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN", "WEBHOOK_URL_TOKEN",
+    "WEBHOOK_VERIFY_TOKEN",
     "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "DATABASE_POOLED", "BATCH_MAX", "BATCH_INTERVAL_MS", "QUEUE_MAX",
     "FLUSH_WORKERS", "DB_POOL_SIZE", "ACK_TIMEOUT_MS", "BLUETICK_DATA_DIR",
 )  # fmt: skip

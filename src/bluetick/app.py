@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from bluetick import metrics, payloads
-from bluetick.auth import SecretBook, api_allowed, same, webhook_allowed
+from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
@@ -26,6 +26,7 @@ from bluetick.store import Store
 SERVICE = web.AppKey("service", Service)
 
 QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
+FORM = "application/x-www-form-urlencoded"
 
 
 def _org_id(request: web.Request) -> UUID:
@@ -61,6 +62,13 @@ def _json(body: bytes) -> Any:
         raise Refusal(400, "body is not valid JSON", "malformed_json") from None
 
 
+def _public_url(request: web.Request) -> str:
+    """The URL the sender addressed, query string as sent: a TLS proxy in front makes the scheme it saw
+    `X-Forwarded-Proto`."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    return f"{scheme}://{request.host}{request.raw_path}"
+
+
 async def receive_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     service = request.app[SERVICE]
@@ -69,10 +77,18 @@ async def receive_webhook(request: web.Request) -> web.Response:
     body = await _read_body(request, settings.max_body_bytes)
     book = _secrets(request)
     if not webhook_allowed(
-        book.for_org(org_id), body, request.headers, request.query, settings.allow_unsigned_webhooks
+        book.for_org(org_id),
+        body,
+        request.headers,
+        request.query,
+        settings.allow_unsigned_webhooks,
+        url=_public_url(request),
     ):
         raise Refusal(401, "unauthorized", "bad_signature")
-    parsed = payloads.parse(org_id, _json(body))
+    if request.content_type == FORM:
+        parsed = payloads.parse_form(org_id, form_fields(body))
+    else:
+        parsed = payloads.parse(org_id, _json(body))
     if parsed.errors:
         metrics.ITEM_ERRORS.labels(parsed.format).inc(len(parsed.errors))
     summary = {

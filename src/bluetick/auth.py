@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
 
@@ -16,6 +18,7 @@ class OrgSecrets:
     url_token: str | None = None
     verify_token: str | None = None
     api_token: str | None = None
+    twilio_auth_token: str | None = None
 
     def over(self, fallback: OrgSecrets) -> OrgSecrets:
         """These secrets, with `fallback`'s where these have none; webhook credentials come as a set, so
@@ -27,7 +30,7 @@ class OrgSecrets:
 
     @property
     def webhook_secured(self) -> bool:
-        return bool(self.meta_app_secret or self.aisensy_secret or self.url_token)
+        return any(getattr(self, name) for name in _WEBHOOK_CREDENTIALS)
 
     def __repr__(self) -> str:
         """Which secrets are set, never their values."""
@@ -35,7 +38,7 @@ class OrgSecrets:
         return f"OrgSecrets(set: {', '.join(held) or 'none'})"
 
 
-_WEBHOOK_CREDENTIALS = ("meta_app_secret", "aisensy_secret", "url_token")
+_WEBHOOK_CREDENTIALS = ("meta_app_secret", "aisensy_secret", "url_token", "twilio_auth_token")
 
 
 def org_url_token(master: str, org_id: UUID) -> str:
@@ -54,13 +57,52 @@ def _hmac_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def form_fields(body: bytes) -> list[tuple[str, str]]:
+    """The fields of an `application/x-www-form-urlencoded` body, in order, blank values kept."""
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by each POST field's name and value,
+    sorted by name (a repeated name's distinct values sorted too)."""
+    signed = url + "".join(name + value for name, value in sorted(set(params)))
+    return base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+
+
+def twilio_allowed(auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str) -> bool:
+    """Whether `signature` signs `url` and `params`; Twilio signs a URL sometimes with its default port and
+    sometimes without, so both are tried."""
+    params = list(params)
+    return any(same(signature, twilio_signature(auth_token, form, params)) for form in _port_forms(url))
+
+
+def _port_forms(url: str) -> tuple[str, ...]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a Host header with a port that is not a number: no signature can be for it
+        return (url,)
+    if port:
+        return url, parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()
+    default = 443 if parts.scheme == "https" else 80
+    return url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
+
+
 def webhook_allowed(
-    secrets: OrgSecrets, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], allow_unsigned: bool
+    secrets: OrgSecrets,
+    body: bytes,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    allow_unsigned: bool,
+    url: str | None = None,
 ) -> bool:
     """True when the post carries a valid signature or URL token, or no secret is configured and
-    unsigned posts are allowed."""
+    unsigned posts are allowed. `url` is the full URL the request was sent to (Twilio signs it)."""
     if not secrets.webhook_secured:
         return allow_unsigned
+    twilio_sig = headers.get("X-Twilio-Signature")
+    if secrets.twilio_auth_token and twilio_sig and url is not None:
+        return twilio_allowed(secrets.twilio_auth_token, url, form_fields(body), twilio_sig)
     meta_sig = headers.get("X-Hub-Signature-256")
     if secrets.meta_app_secret and meta_sig:
         return same(meta_sig, "sha256=" + _hmac_hex(secrets.meta_app_secret, body))

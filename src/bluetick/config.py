@@ -205,6 +205,12 @@ class Settings:
         "AiSensy's secret (`X-AiSensy-Signature`), for organisations without their own",
         secret=True,
     )
+    twilio_auth_token: str | None = setting(
+        "TWILIO_AUTH_TOKEN",
+        None,
+        "Twilio's auth token (`X-Twilio-Signature` on form-encoded callbacks), for organisations without their own",
+        secret=True,
+    )
     webhook_url_token: str | None = setting(
         "WEBHOOK_URL_TOKEN",
         None,
@@ -250,7 +256,9 @@ class Settings:
 
     @property
     def global_webhook_secret(self) -> bool:
-        return bool(self.meta_app_secret or self.aisensy_webhook_secret or self.webhook_url_token)
+        return bool(
+            self.meta_app_secret or self.aisensy_webhook_secret or self.twilio_auth_token or self.webhook_url_token
+        )
 
     def warnings(self) -> list[str]:
         """What start-up must say loudly about this configuration."""
@@ -258,7 +266,7 @@ class Settings:
         if self.allow_unsigned_webhooks and not self.global_webhook_secret:
             found.append(
                 "WEBHOOKS ARE NOT AUTHENTICATED: organisations without a secret in org_secrets accept "
-                "unsigned posts. Set META_APP_SECRET, AISENSY_WEBHOOK_SECRET or WEBHOOK_URL_TOKEN."
+                "unsigned posts. Set META_APP_SECRET, AISENSY_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN or WEBHOOK_URL_TOKEN."
             )
         if self.open_api:
             found.append("THE LOGGING API IS OPEN: set API_TOKEN so /v1/orgs/{org_id}/messages needs a bearer token.")
@@ -278,8 +286,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
     unsigned_given = bool(env.get(declared(Settings)["allow_unsigned_webhooks"].env, "").strip())
     if serving and not unsigned_given and not settings.embedded and not settings.global_webhook_secret:
         raise ConfigError(
-            "no webhook secret is configured for a shared database: set META_APP_SECRET, AISENSY_WEBHOOK_SECRET "
-            "or WEBHOOK_URL_TOKEN; or ALLOW_UNSIGNED_WEBHOOKS=false to rely on org_secrets alone, "
+            "no webhook secret is configured for a shared database: set META_APP_SECRET, AISENSY_WEBHOOK_SECRET, "
+            "TWILIO_AUTH_TOKEN or WEBHOOK_URL_TOKEN; or ALLOW_UNSIGNED_WEBHOOKS=false to rely on org_secrets alone, "
             "or ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned posts"
         )
     return replace(

@@ -51,6 +51,7 @@ class Service:
                 url_token=settings.webhook_url_token,
                 verify_token=settings.webhook_verify_token,
                 api_token=settings.api_token,
+                twilio_auth_token=settings.twilio_auth_token,
             )
         )
         self.ready = asyncio.Event()  # set once the database is migrated and secrets loaded

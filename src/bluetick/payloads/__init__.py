@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from bluetick.payloads import aisensy, gupshup, interakt, meta, wati
+from bluetick.payloads import aisensy, gupshup, interakt, meta, twilio, wati
 from bluetick.payloads.common import ItemError, Parsed, receipt_time
 
-__all__ = ["ItemError", "Parsed", "parse"]
+__all__ = ["ItemError", "Parsed", "parse", "parse_form"]
 
 
 def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed:
@@ -33,4 +34,15 @@ def parse(org_id: UUID, doc: Any, received_at: datetime | None = None) -> Parsed
         return interakt.parse(org_id, doc, at)
     if meta.looks_flat(doc):
         return meta.parse_flat(org_id, doc, at)
+    return Parsed(format="unknown")
+
+
+def parse_form(org_id: UUID, form: Iterable[tuple[str, str]], received_at: datetime | None = None) -> Parsed:
+    """Dispatch a form-encoded body's fields (Twilio's); a form of no known BSP yields `Parsed(format="unknown")`.
+
+    `received_at` (None: now) is the time of what the form gives no time for.
+    """
+    fields = twilio.fields_of(form)
+    if twilio.looks_like(fields):
+        return twilio.parse(org_id, fields, receipt_time(received_at))
     return Parsed(format="unknown")

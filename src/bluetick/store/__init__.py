@@ -82,6 +82,7 @@ def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
             url_token=row.get("url_token"),
             verify_token=row.get("verify_token"),
             api_token=row.get("api_token"),
+            twilio_auth_token=row.get("twilio_auth_token"),
         )
         for row in rows
     }

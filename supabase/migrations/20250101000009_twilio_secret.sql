@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0009_twilio_secret.sql
