@@ -143,9 +143,9 @@ class Service:
         while True:
             try:
                 result = await self.store.purge(ttl)
-                inbox = await self.store.purge_inbox(inbox_ttl)
                 metrics.PURGED.labels("parked").inc(result.parked)
                 metrics.PURGED.labels("receipts").inc(result.receipts)
+                inbox = await self.store.purge_inbox(inbox_ttl)
                 metrics.PURGED.labels("inbox").inc(inbox)
                 if result.parked or result.receipts or inbox:
                     log.info("purge parked=%d receipts=%d inbox=%d", result.parked, result.receipts, inbox)

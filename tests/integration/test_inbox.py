@@ -259,6 +259,24 @@ async def test_kept_bodies_older_than_the_ttl_are_purged(store: Store, db: async
     assert [bytes(r["body"]) for r in await kept_rows(db, org)] == [b'{"new": 1}']
 
 
+async def test_the_periodic_purge_removes_kept_bodies_past_inbox_ttl_and_counts_them(
+    dsn: str, store: Store, db: asyncpg.Connection, org: uuid.UUID
+):
+    before = REGISTRY.get_sample_value("bluetick_purged_total", {"table": "inbox"}) or 0.0
+    settings = make_settings(dsn, inbox_ttl=timedelta(seconds=1), purge_interval=timedelta(milliseconds=100))
+    client = await start_client(settings, store)
+    try:
+        assert (await client.post(f"/webhooks/{org}", data=UNKNOWN, headers=JSON)).status == 200
+        for _ in range(400):  # a bound on waiting on a loaded machine, not a timing assertion
+            if not await kept_rows(db, org):
+                break
+            await asyncio.sleep(0.05)
+        assert await kept_rows(db, org) == []
+        assert (REGISTRY.get_sample_value("bluetick_purged_total", {"table": "inbox"}) or 0.0) >= before + 1
+    finally:
+        await client.close()
+
+
 async def run_cli(dsn: str, *args: str) -> list[str]:
     env = {**os.environ, "DATABASE_URL": dsn, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     proc = await asyncio.create_subprocess_exec(
