@@ -121,19 +121,24 @@ class PostgrestStandIn:
         """`function(args)` as `role`, in one transaction, as PostgREST runs it."""
         assert self._pool is not None
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await conn.fetchrow(
+            # like PostgREST, an overloaded function is chosen by the names of the arguments given
+            overloads = await conn.fetch(
                 "select proargnames, proargtypes::regtype[]::text[] as types from pg_proc p"
                 " join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public' and proname = $1",
                 function,
             )
-            names = list(found["proargnames"] or []) if found else []
-            if found is None or sorted(names) != sorted(args):
+            found = next((f for f in overloads if sorted(f["proargnames"] or []) == sorted(args)), None)
+            if found is None:
                 raise LookupError(function)
+            names = list(found["proargnames"] or [])
             arg_types = dict(zip(names, found["types"], strict=True))
             await conn.execute(f"set local role {role}")
             await conn.execute("select set_config('request.jwt.claims', $1, true)", json.dumps({"role": role}))
             call = ", ".join(f"{name} := ${i}::text::{arg_types[name]}" for i, name in enumerate(args, 1))
-            values = [v if isinstance(v, str) and arg_types[k] != "jsonb" else json.dumps(v) for k, v in args.items()]
+            values = [
+                v if v is None or (isinstance(v, str) and arg_types[k] != "jsonb") else json.dumps(v)
+                for k, v in args.items()
+            ]
             result: str | None = await conn.fetchval(f"select to_jsonb(public.{function}({call}))", *values)
             return result
 

@@ -7,13 +7,14 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import metrics, payloads
+from bluetick import inbox, metrics, payloads
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.payloads.api import parse_message
@@ -85,25 +86,28 @@ async def receive_webhook(request: web.Request) -> web.Response:
         url=_public_url(request),
     ):
         raise Refusal(401, "unauthorized", "bad_signature")
+    received_at = datetime.now(UTC)
     if request.content_type == FORM:
-        parsed = payloads.parse_form(org_id, form_fields(body))
+        parsed = payloads.parse_form(org_id, form_fields(body), received_at)
     else:
-        parsed = payloads.parse(org_id, _json(body))
+        parsed = payloads.parse(org_id, _json(body), received_at=received_at)
     if parsed.errors:
         metrics.ITEM_ERRORS.labels(parsed.format).inc(len(parsed.errors))
+    kept = inbox.keep(org_id, parsed, body, request.headers.get("Content-Type"), received_at)
     summary = {
         "format": parsed.format,
         "statuses": len(parsed.statuses),
         "messages": len(parsed.messages),
         "skipped": parsed.errors,
+        "kept": kept is not None,
     }
-    if parsed.empty:
+    if parsed.empty and kept is None:
         metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
         return web.json_response({"stored": False, **summary})
     if settings.durable and not service.ready.is_set():
         raise _not_ready()
     try:
-        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable)
+        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable, kept=kept)
         if pending is not None:
             await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
     except (Unavailable, TimeoutError) as exc:
@@ -114,6 +118,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         metrics.WEBHOOKS.labels(parsed.format, "refused").inc()
         return error(422, "the database refused this payload's data")
     metrics.WEBHOOKS.labels(parsed.format, "stored" if settings.durable else "queued").inc()
+    if kept is not None:
+        metrics.INBOX_KEPT.labels(kept.format, kept.reason).inc()
     metrics.ACK_SECONDS.labels(settings.ack_mode).observe(time.perf_counter() - started)
     return web.json_response({"stored": settings.durable, "queued": not settings.durable, **summary})
 

@@ -1,4 +1,4 @@
-"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|url-token|supabase-layout]`."""
+"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|inbox|url-token|supabase-layout]`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from bluetick import logs
-from bluetick.config import ConfigError, Settings, load_settings
+from bluetick.config import ConfigError, Settings, load_settings, parse_duration
 from bluetick.stats import days_arg, funnel_report
+
+if TYPE_CHECKING:
+    from bluetick.inbox import ReplayReport
 
 
 def dsn_of(settings: Settings) -> str:
@@ -76,6 +81,62 @@ def stats(settings: Settings, org: UUID, days: int, by: str, prog: str) -> int:
     return 0
 
 
+def since_arg(raw: str) -> timedelta:
+    try:
+        return parse_duration("--since", raw)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def inbox(settings: Settings, action: str, org: UUID | None, since: timedelta | None) -> int:
+    """List the webhook inbox by format and reason, or replay it with today's parsers."""
+    from bluetick.inbox import replay
+    from bluetick.service import open_store
+
+    start = datetime.now(UTC) - since if since is not None else None
+
+    async def run() -> str:
+        store = await open_store(settings)
+        try:
+            await store.prepare()
+            if action == "replay":
+                return replay_report(await replay(store, org, start))
+            return inbox_table(await store.inbox_summary(org, start))
+        finally:
+            await store.close()
+
+    try:
+        print(asyncio.run(run()))
+    except Exception as exc:  # noqa: BLE001 - any failure of the database is reported, not raised
+        print(f"bluetick: inbox: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def inbox_table(groups: list[dict[str, Any]]) -> str:
+    if not groups:
+        return "the inbox is empty"
+    head = ("format", "reason", "kept", "replayed", "oldest", "newest")
+    rows = [head] + [tuple(str(g[c])[:19].replace("T", " ") for c in head) for g in groups]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def replay_report(report: ReplayReport) -> str:
+    lines = [
+        f"bodies read again: {report.bodies}",
+        f"replayed (now complete): {report.replayed}"
+        + "".join(f", {fmt} {n}" for fmt, n in sorted(report.formats.items())),
+        f"still kept: {report.still_kept}",
+        f"events applied: messages {report.messages}, statuses {report.statuses}",
+    ]
+    if report.forms:
+        lines.append(f"form bodies among them: {report.forms}")
+    if report.not_json:
+        lines.append(f"not JSON: {report.not_json} not replayed")
+    return "\n".join(lines)
+
+
 def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     """The commands, and `tools` (name: help) that the caller runs itself, listed in --help only."""
     parser = argparse.ArgumentParser(prog=prog, description="WhatsApp delivery receipts merged into Postgres.")
@@ -98,6 +159,12 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     stats_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
     stats_parser.add_argument("--days", type=days_arg, default=7, help="UTC days up to today (default 7)")
     stats_parser.add_argument("--by", choices=("day", "kind"), default="day", help="one row per day or per msg_kind")
+    inbox_parser = commands.add_parser(
+        "inbox", help="list the webhook bodies kept as not understood, or `inbox replay` them with today's parsers"
+    )
+    inbox_parser.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
+    inbox_parser.add_argument("--org", type=UUID, help="one organisation's bodies only")
+    inbox_parser.add_argument("--since", type=since_arg, help="bodies received within this long, like 7d or 12h")
     return parser
 
 
@@ -139,6 +206,8 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, 
         return sql(settings, extra)
     elif args.command == "stats":
         return stats(settings, args.org, args.days, args.by, prog)
+    elif args.command == "inbox":
+        return inbox(settings, args.action, args.org, args.since)
     else:
         from bluetick import server
 

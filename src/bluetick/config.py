@@ -179,6 +179,11 @@ class Settings:
         timedelta(days=7),
         "parked statuses (for messages never logged) and seen delivery ids older than this are purged",
     )
+    inbox_ttl: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "INBOX_TTL",
+        timedelta(days=30),
+        "webhook bodies kept in the inbox (not completely understood) older than this are purged",
+    )
     purge_interval: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "PURGE_INTERVAL",
         timedelta(hours=1),

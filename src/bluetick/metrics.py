@@ -29,7 +29,12 @@ ACK_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 FLUSH_FAILURES = Counter("bluetick_flush_failures_total", "Batch attempts that failed, by kind.", ["kind"])
-PURGED = Counter("bluetick_purged_total", "Rows purged past ORPHAN_TTL, by table.", ["table"])
+PURGED = Counter("bluetick_purged_total", "Rows purged past ORPHAN_TTL or INBOX_TTL, by table.", ["table"])
+INBOX_KEPT = Counter(
+    "bluetick_inbox_kept_total",
+    "Webhook bodies acknowledged and kept in the inbox (not turned completely into events), by format and reason.",
+    ["format", "reason"],
+)
 CLIENT_FAILURES = Counter(
     "bluetick_client_failures_total", "Agent-side log calls that failed or timed out, by reason.", ["reason"]
 )

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from bluetick import metrics
 from bluetick.events import Message, StatusEvent
+from bluetick.inbox import KeptBody
 from bluetick.store import BatchResult, PermanentError, ResourceError, Store
 
 log = logging.getLogger("bluetick.pipeline")
@@ -35,16 +36,17 @@ class Rejected(Exception):
 
 @dataclass(eq=False, slots=True)
 class Ticket:
-    """One request's events; `future` is set when a caller waits for the commit."""
+    """One request's events and the body it keeps, if any; `future` is set when a caller waits for the commit."""
 
     messages: list[Message]
     statuses: list[StatusEvent]
+    kept: list[KeptBody] = field(default_factory=list)
     future: asyncio.Future[Rows] | None = None
     size: int = field(init=False)
     settled: bool = False
 
     def __post_init__(self) -> None:
-        self.size = len(self.messages) + len(self.statuses)
+        self.size = len(self.messages) + len(self.statuses) + len(self.kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +78,23 @@ class Pipeline:
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
 
-    def submit(self, messages: list[Message], statuses: list[StatusEvent], wait: bool) -> Awaitable[Rows] | None:
-        """Queue one request's events; with `wait`, the returned awaitable resolves once they are committed.
+    def submit(
+        self, messages: list[Message], statuses: list[StatusEvent], wait: bool, kept: KeptBody | None = None
+    ) -> Awaitable[Rows] | None:
+        """Queue one request's events and the body it keeps; with `wait`, the returned awaitable resolves once
+        they are committed.
 
         A request larger than BATCH_MAX is queued in parts, so no transaction grows past the database's
-        lock limits; the caller still waits for all of them.
+        lock limits; the caller still waits for all of them. The kept body travels with the first part.
         """
         if self._closing:
             raise Unavailable("shutting down")
-        if self._depth + len(messages) + len(statuses) > self._settings.queue_max:
+        if self._depth + len(messages) + len(statuses) + (kept is not None) > self._settings.queue_max:
             raise Unavailable("queue full")
         tickets = list(self._parts(messages, statuses))
+        if kept is not None:
+            tickets[0].kept.append(kept)
+            tickets[0].size += 1
         loop = asyncio.get_running_loop()
         for ticket in tickets:
             if wait:
@@ -169,9 +177,10 @@ class Pipeline:
         while True:
             messages = [m for t in batch for m in t.messages]
             statuses = [s for t in batch for s in t.statuses]
+            kept = [k for t in batch for k in t.kept]
             started = time.perf_counter()
             try:
-                result = await self._store.apply_batch(messages, statuses)
+                result = await self._store.apply_batch(messages, statuses, kept)
             except PermanentError as exc:
                 metrics.FLUSH_FAILURES.labels("refused").inc()
                 await self._isolate(batch, exc)
@@ -211,20 +220,21 @@ class Pipeline:
         await self._apply(batch[half:])
 
     def _settle(self, batch: list[Ticket], result: BatchResult, seconds: float) -> None:
-        size = sum(t.size for t in batch)
-        metrics.BATCH_SIZE.observe(size)
+        messages = sum(len(t.messages) for t in batch)
+        statuses = sum(len(t.statuses) for t in batch)
+        metrics.BATCH_SIZE.observe(messages + statuses)
         metrics.FLUSH_SECONDS.observe(seconds)
         metrics.EVENTS.labels("parked").inc(result.parked)
-        messages = sum(len(t.messages) for t in batch)
         metrics.EVENTS.labels("logged").inc(messages)
-        metrics.EVENTS.labels("merged").inc(size - messages)
+        metrics.EVENTS.labels("merged").inc(statuses)
         log.info(
-            "batch requests=%d messages=%d statuses=%d rows_updated=%d parked=%d ms=%.1f",
+            "batch requests=%d messages=%d statuses=%d rows_updated=%d parked=%d kept=%d ms=%.1f",
             len(batch),
             messages,
-            size - messages,
+            statuses,
             result.updated,
             result.parked,
+            result.kept,
             seconds * 1000,
         )
         for ticket in batch:

@@ -88,7 +88,7 @@ class Service:
         )
         self._pipeline.start()
         self.spawn("bootstrap", self._bootstrap())
-        self.spawn("purge", self._purge_forever(settings.orphan_ttl, settings.purge_interval))
+        self.spawn("purge", self._purge_forever(settings.orphan_ttl, settings.inbox_ttl, settings.purge_interval))
         for warning in settings.warnings():
             log.warning(warning)
         log.info("serving ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
@@ -139,15 +139,17 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
                 log.warning("secrets refresh failed error=%s", type(exc).__name__)
 
-    async def _purge_forever(self, ttl: timedelta, every: timedelta) -> None:
+    async def _purge_forever(self, ttl: timedelta, inbox_ttl: timedelta, every: timedelta) -> None:
         await self.ready.wait()
         while True:
             try:
                 result = await self.store.purge(ttl)
                 metrics.PURGED.labels("parked").inc(result.parked)
                 metrics.PURGED.labels("receipts").inc(result.receipts)
-                if result.parked or result.receipts:
-                    log.info("purge parked=%d receipts=%d", result.parked, result.receipts)
+                inbox = await self.store.purge_inbox(inbox_ttl)
+                metrics.PURGED.labels("inbox").inc(inbox)
+                if result.parked or result.receipts or inbox:
+                    log.info("purge parked=%d receipts=%d inbox=%d", result.parked, result.receipts, inbox)
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 log.warning("purge failed error=%s", type(exc).__name__)
             await asyncio.sleep(every.total_seconds())

@@ -84,13 +84,15 @@ async def test_every_view_obeys_the_callers_row_level_security(supabase_dsn: str
     assert all("security_invoker=true" in r["opts"] for r in options), options
 
 
-@pytest.mark.parametrize("table", ["message_logs", "message_status_parked", "webhook_receipts", "org_secrets"])
+@pytest.mark.parametrize(
+    "table", ["message_logs", "message_status_parked", "webhook_receipts", "org_secrets", "webhook_inbox"]
+)
 async def test_anon_sees_nothing(supabase_dsn: str, two_orgs: tuple[uuid.UUID, uuid.UUID], table: str):
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await as_role(supabase_dsn, "anon", {"role": "anon"}, f"select * from {table}")
 
 
-@pytest.mark.parametrize("table", ["message_status_parked", "webhook_receipts", "org_secrets"])
+@pytest.mark.parametrize("table", ["message_status_parked", "webhook_receipts", "org_secrets", "webhook_inbox"])
 async def test_authenticated_users_cannot_read_service_tables(
     supabase_dsn: str, two_orgs: tuple[uuid.UUID, uuid.UUID], table: str
 ):
@@ -104,6 +106,8 @@ async def test_only_the_service_may_write(supabase_dsn: str, two_orgs: tuple[uui
     org_a, _ = two_orgs
     for statement in (
         "select bluetick_apply_batch('[]', '[]')",
+        "select bluetick_apply_batch('[]', '[]', '[]')",
+        "select bluetick_inbox_kept(null, null, 0, 10)",
         "select bluetick_org_secrets()",
         f"insert into message_logs (org_id, bsp_msg_id) values ('{org_a}', 'wamid.forged')",
     ):

@@ -113,26 +113,28 @@ async def test_logging_body_that_is_not_json_is_400(http: TestClient, org: uuid.
     [b'{"hello": 1}', b"[1, 2, 3]", b"42", b"null", b'"statuses"', b"{}", b'{"statuses": "nope"}'],
     ids=["object", "list", "number", "null", "string", "empty-object", "statuses-not-a-list"],
 )
-async def test_unknown_json_shape_is_acknowledged_counted_and_not_stored(
+async def test_unknown_json_shape_is_acknowledged_counted_and_kept_in_the_inbox(
     http: TestClient, db: asyncpg.Connection, org: uuid.UUID, body: bytes
 ):
-    before = webhooks_total("unknown", "ignored")
+    before = webhooks_total("unknown", "stored")
     resp = await http.post(f"/webhooks/{org}", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == 200, await resp.text()
     answer = await resp.json()
-    assert answer["stored"] is False and answer["format"] == "unknown"
-    assert webhooks_total("unknown", "ignored") == before + 1
+    assert answer["stored"] is True and answer["kept"] is True and answer["format"] == "unknown"
+    assert webhooks_total("unknown", "stored") == before + 1
     assert await stored_count(db, org) == 0
+    assert await db.fetchval("select body from webhook_inbox where org_id = $1", org) == body
 
 
 @pytest.mark.parametrize("entry", ["x", {"changes": []}, 5])
-async def test_meta_envelope_whose_entry_is_not_a_list_is_acknowledged(
+async def test_meta_envelope_whose_entry_is_not_a_list_is_acknowledged_and_kept(
     http: TestClient, db: asyncpg.Connection, org: uuid.UUID, entry: Any
 ):
     resp = await http.post(f"/webhooks/{org}", json={"object": "whatsapp_business_account", "entry": entry})
     assert resp.status == 200, await resp.text()
-    assert (await resp.json())["stored"] is False
+    assert (await resp.json())["kept"] is True
     assert await stored_count(db, org) == 0
+    assert await db.fetchval("select reason from webhook_inbox where org_id = $1", org) == "skipped"
 
 
 # Bad items beside good ones

@@ -147,8 +147,3 @@ async def test_an_incoming_whatsapp_message_is_stored_inbound(http: TestClient, 
     row = await fetch_row(db, org, "SM8d4fb7e1f0b5c2f7a9e4b1d2c3a4f5e6")
     assert row is not None
     assert (row["direction"], row["from_phone"], row["body"]) == ("INBOUND", "+14155550123", "Is my order on its way?")
-
-
-async def test_a_form_of_no_known_bsp_is_answered_200_and_stores_nothing(http: TestClient, org: uuid.UUID):
-    status, body = await post_form(http, org, {"hello": "world"}, None)
-    assert (status, body["format"], body["stored"]) == (200, "unknown", False)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
+from bluetick.inbox import InboxItem
 
 SQL = files("bluetick") / "sql"  # package data: the same files in a checkout, an editable install or a wheel
 
@@ -46,6 +48,8 @@ class BatchResult:
     rows: dict[tuple[UUID, str], dict[str, Any]]
     updated: int
     parked: int
+    kept: int = 0  # bodies newly kept in the inbox
+    marked: int = 0  # inbox rows updated after a replay
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +64,22 @@ class Store(Protocol):
 
     async def org_secrets(self) -> dict[UUID, OrgSecrets]: ...
 
-    async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult: ...
+    async def apply_batch(
+        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+    ) -> BatchResult: ...
 
     async def purge(self, max_age: timedelta) -> PurgeResult: ...
+
+    async def purge_inbox(self, max_age: timedelta) -> int:
+        """Delete kept bodies received more than `max_age` ago; return how many."""
+
+    async def inbox_summary(self, org_id: UUID | None, since: datetime | None) -> list[dict[str, Any]]:
+        """What is kept, by format and reason: kept, replayed, oldest, newest."""
+
+    async def inbox_kept(
+        self, org_id: UUID | None, since: datetime | None, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` kept bodies not yet replayed with an id above `after`, by id (body in base64)."""
 
     async def ping(self) -> bool: ...
 
@@ -71,7 +88,13 @@ class Store(Protocol):
 
 def batch_result(doc: dict[str, Any]) -> BatchResult:
     rows = {(UUID(row["org_id"]), row["bsp_msg_id"]): row for row in doc["messages"]}
-    return BatchResult(rows=rows, updated=int(doc["updated"]), parked=int(doc["parked"]))
+    return BatchResult(
+        rows=rows,
+        updated=int(doc["updated"]),
+        parked=int(doc["parked"]),
+        kept=int(doc.get("kept", 0)),
+        marked=int(doc.get("marked", 0)),
+    )
 
 
 def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:

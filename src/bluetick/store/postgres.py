@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.resources.abc import Traversable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -16,6 +17,7 @@ import asyncpg
 
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
+from bluetick.inbox import InboxItem
 from bluetick.store import (
     SQL,
     BatchResult,
@@ -195,14 +197,35 @@ class PostgresStore:
     async def org_secrets(self) -> dict[UUID, OrgSecrets]:
         return org_secrets_of(await self._call("select bluetick_org_secrets()"))
 
-    async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
-        args = json.dumps([m.to_json() for m in messages]), json.dumps([s.to_json() for s in statuses])
-        doc = await self._call("select bluetick_apply_batch($1::jsonb, $2::jsonb)", *args)
+    async def apply_batch(
+        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+    ) -> BatchResult:
+        args = (
+            json.dumps([m.to_json() for m in messages]),
+            json.dumps([s.to_json() for s in statuses]),
+            json.dumps([k.to_json() for k in inbox]),
+        )
+        doc = await self._call("select bluetick_apply_batch($1::jsonb, $2::jsonb, $3::jsonb)", *args)
         return batch_result(doc)
 
     async def purge(self, max_age: timedelta) -> PurgeResult:
         doc = await self._call("select bluetick_purge($1::interval)", max_age)
         return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+
+    async def purge_inbox(self, max_age: timedelta) -> int:
+        doc = await self._call("select bluetick_purge_inbox($1::interval)", max_age)
+        return int(doc["inbox"])
+
+    async def inbox_summary(self, org_id: UUID | None, since: datetime | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._call("select bluetick_inbox_summary($1, $2)", org_id, since)
+        return rows
+
+    async def inbox_kept(
+        self, org_id: UUID | None, since: datetime | None, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        query = "select bluetick_inbox_kept($1, $2, $3, $4)"
+        rows: list[dict[str, Any]] = await self._call(query, org_id, since, after, limit)
+        return rows
 
     async def ping(self) -> bool:
         try:

@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from bluetick.auth import OrgSecrets
 from bluetick.events import Message, StatusEvent
+from bluetick.inbox import InboxItem
 from bluetick.store import BatchResult, PurgeResult, batch_result, classify, org_secrets_of
 
 log = logging.getLogger("bluetick.store")
@@ -73,13 +75,35 @@ class SupabaseStore:
     async def org_secrets(self) -> dict[UUID, OrgSecrets]:
         return org_secrets_of(await self._rpc("bluetick_org_secrets", {}))
 
-    async def apply_batch(self, messages: list[Message], statuses: list[StatusEvent]) -> BatchResult:
-        params = {"p_messages": [m.to_json() for m in messages], "p_statuses": [s.to_json() for s in statuses]}
+    async def apply_batch(
+        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+    ) -> BatchResult:
+        params = {
+            "p_messages": [m.to_json() for m in messages],
+            "p_statuses": [s.to_json() for s in statuses],
+            "p_inbox": [k.to_json() for k in inbox],
+        }
         return batch_result(await self._rpc("bluetick_apply_batch", params))
 
     async def purge(self, max_age: timedelta) -> PurgeResult:
-        doc = await self._rpc("bluetick_purge", {"p_max_age": f"{int(max_age.total_seconds())} seconds"})
+        doc = await self._rpc("bluetick_purge", {"p_max_age": _interval(max_age)})
         return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+
+    async def purge_inbox(self, max_age: timedelta) -> int:
+        doc = await self._rpc("bluetick_purge_inbox", {"p_max_age": _interval(max_age)})
+        return int(doc["inbox"])
+
+    async def inbox_summary(self, org_id: UUID | None, since: datetime | None) -> list[dict[str, Any]]:
+        params = {"p_org_id": _text(org_id), "p_since": _text(since)}
+        rows: list[dict[str, Any]] = await self._rpc("bluetick_inbox_summary", params)
+        return rows
+
+    async def inbox_kept(
+        self, org_id: UUID | None, since: datetime | None, after: int, limit: int
+    ) -> list[dict[str, Any]]:
+        params = {"p_org_id": _text(org_id), "p_since": _text(since), "p_after": after, "p_limit": limit}
+        rows: list[dict[str, Any]] = await self._rpc("bluetick_inbox_kept", params)
+        return rows
 
     async def ping(self) -> bool:
         try:
@@ -99,3 +123,13 @@ class SupabaseStore:
                 raise refined from exc
             raise
         return response.data
+
+
+def _interval(age: timedelta) -> str:
+    return f"{int(age.total_seconds())} seconds"
+
+
+def _text(value: UUID | datetime | None) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return None if value is None else str(value)

@@ -1,0 +1,157 @@
+"""The webhook inbox: bodies not turned completely into events, kept as received and replayed later.
+
+docs/design.md, The webhook inbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from bluetick import payloads
+from bluetick.auth import form_fields
+from bluetick.events import Message, StatusEvent
+from bluetick.payloads.common import Parsed, storable
+
+if TYPE_CHECKING:
+    from bluetick.store import Store
+
+MAX_DETAIL_CHARS = 500
+MAX_CONTENT_TYPE_CHARS = 200
+REPLAY_PAGE = 100  # kept bodies replayed in one SQL call
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptBody:
+    """One body to keep: `reason` is unknown (no format read it), skipped (an item was bad) or unread."""
+
+    org_id: UUID
+    received_at: datetime
+    content_type: str | None
+    format: str
+    reason: str
+    detail: str | None
+    body: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org_id": str(self.org_id),
+            "received_at": self.received_at.isoformat(),
+            "content_type": self.content_type,
+            "format": self.format,
+            "reason": self.reason,
+            "detail": self.detail,
+            "body": base64.b64encode(self.body).decode("ascii"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    """A kept row after a replay: `replayed` when its body now became events completely."""
+
+    id: int
+    format: str
+    reason: str
+    detail: str | None
+    replayed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "format": self.format,
+            "reason": self.reason,
+            "detail": self.detail,
+            "replayed": self.replayed,
+        }
+
+
+InboxItem = KeptBody | Reparsed
+
+
+def why_kept(parsed: Parsed) -> tuple[str, str | None] | None:
+    """(reason, detail) when `parsed` does not hold the whole body, else None."""
+    if parsed.format == "unknown":
+        return "unknown", None
+    for reason, parts in (("skipped", parsed.errors), ("unread", parsed.unread)):
+        if parts:
+            more = f" (and {len(parts) - 1} more)" if len(parts) > 1 else ""
+            return reason, storable(parts[0][:MAX_DETAIL_CHARS] + more)
+    return None
+
+
+def keep(org_id: UUID, parsed: Parsed, body: bytes, content_type: str | None, received_at: datetime) -> KeptBody | None:
+    """The inbox row for `body`, or None when its events say everything it holds."""
+    why = why_kept(parsed)
+    if why is None:
+        return None
+    shown_type = storable(content_type[:MAX_CONTENT_TYPE_CHARS]) if content_type is not None else None
+    return KeptBody(org_id, received_at, shown_type, parsed.format, why[0], why[1], body)
+
+
+def is_form(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    bodies: int = 0
+    replayed: int = 0  # now turned completely into events, marked replayed
+    still_kept: int = 0  # parsed again, still not completely
+    forms: int = 0  # form bodies (Twilio's) among them
+    not_json: int = 0
+    messages: int = 0
+    statuses: int = 0
+    formats: dict[str, int] = field(default_factory=dict)  # replayed bodies by their format now
+
+
+async def replay(store: Store, org_id: UUID | None, since: datetime | None) -> ReplayReport:
+    """Parse every kept body again with today's parsers and apply what they read, a page per SQL call.
+
+    Idempotent: events merge by the merge rules, and a body marked replayed is not read again. The events
+    carry no delivery id, since the body's first post may have claimed it for the part then understood.
+    """
+    report = ReplayReport()
+    after = 0
+    while rows := await store.inbox_kept(org_id, since, after, REPLAY_PAGE):
+        after = rows[-1]["id"]
+        messages: list[Message] = []
+        statuses: list[StatusEvent] = []
+        updates: list[InboxItem] = []
+        for row in rows:
+            report.bodies += 1
+            parsed = _parse_again(row, report)
+            if parsed is None:
+                continue
+            messages += [replace(m, receipt_id=None) for m in parsed.messages]
+            statuses += [replace(s, receipt_id=None) for s in parsed.statuses]
+            why = why_kept(parsed)
+            if why is None:
+                report.replayed += 1
+                report.formats[parsed.format] = report.formats.get(parsed.format, 0) + 1
+                updates.append(Reparsed(row["id"], parsed.format, row["reason"], row["detail"], replayed=True))
+            else:
+                report.still_kept += 1
+                updates.append(Reparsed(row["id"], parsed.format, why[0], why[1], replayed=False))
+        await store.apply_batch(messages, statuses, updates)
+        report.messages += len(messages)
+        report.statuses += len(statuses)
+    return report
+
+
+def _parse_again(row: dict[str, Any], report: ReplayReport) -> Parsed | None:
+    body = base64.b64decode(row["body"])
+    received_at = datetime.fromisoformat(row["received_at"])
+    if is_form(row["content_type"]):
+        report.forms += 1
+        return payloads.parse_form(UUID(row["org_id"]), form_fields(body), received_at)
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        report.not_json += 1
+        return None
+    return payloads.parse(UUID(row["org_id"]), doc, received_at=received_at)

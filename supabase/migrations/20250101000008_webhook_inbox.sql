@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0008_webhook_inbox.sql
