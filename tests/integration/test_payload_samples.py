@@ -128,11 +128,19 @@ async def test_aisensy_retry_of_same_delivery_is_not_processed_twice(
     assert row["whatsapp_status"]["read"] == "2024-10-03T10:31:00Z"
 
 
-async def test_other_aisensy_topics_are_acknowledged_and_ignored(http: TestClient, org: uuid.UUID):
+async def test_other_aisensy_topics_are_acknowledged_and_kept_in_the_inbox(http: TestClient, org: uuid.UUID):
     doc = payload("aisensy_status_read.json")
     doc["topic"] = "contact.created"
     body = await post(http, org, doc)
-    assert body == {"stored": False, "format": "aisensy", "statuses": 0, "messages": 0, "skipped": [], "kept": False}
+    assert body == {
+        "stored": True,
+        "queued": False,
+        "kept": True,
+        "format": "aisensy",
+        "statuses": 0,
+        "messages": 0,
+        "skipped": [],
+    }
 
 
 @pytest.mark.skipif(not SHARED_PAYLOADS.is_dir(), reason="../shared/payloads is not beside this clone")
