@@ -1,4 +1,4 @@
-"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|url-token|supabase-layout]`."""
+"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|report|url-token|supabase-layout]`."""
 
 from __future__ import annotations
 
@@ -76,6 +76,37 @@ def stats(settings: Settings, org: UUID, days: int, by: str, prog: str) -> int:
     return 0
 
 
+def report(settings: Settings, org: str, days: str | None, tz: str | None, out: Path, prog: str) -> int:
+    """Write one organisation's report page to `out`: all of it, or nothing when anything fails."""
+    import asyncpg
+
+    from bluetick.report import BadInput, report_page, window_of
+
+    try:
+        window = window_of(org, days, tz)
+    except BadInput as exc:
+        print(f"bluetick: report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        page = asyncio.run(report_page(dsn_of(settings), window, settings.database_pooled))
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
+        print(f"bluetick: report: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bluetick: report: {exc}", file=sys.stderr)
+        return 1
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(out)  # the page appears whole or not at all
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        print(f"bluetick: report: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
 def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     """The commands, and `tools` (name: help) that the caller runs itself, listed in --help only."""
     parser = argparse.ArgumentParser(prog=prog, description="WhatsApp delivery receipts merged into Postgres.")
@@ -98,6 +129,11 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     stats_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
     stats_parser.add_argument("--days", type=days_arg, default=7, help="UTC days up to today (default 7)")
     stats_parser.add_argument("--by", choices=("day", "kind"), default="day", help="one row per day or per msg_kind")
+    report_parser = commands.add_parser("report", help="write an organisation's report: one HTML page of charts")
+    report_parser.add_argument("--org", required=True, help="the organisation's id")
+    report_parser.add_argument("--days", help="UTC days up to today, 1 to 366 (default 30)")
+    report_parser.add_argument("--tz", help="time zone of the read-rate heatmap, e.g. Asia/Kolkata (default UTC)")
+    report_parser.add_argument("--out", type=Path, default=Path("report.html"), help="the page (default report.html)")
     return parser
 
 
@@ -139,6 +175,8 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, 
         return sql(settings, extra)
     elif args.command == "stats":
         return stats(settings, args.org, args.days, args.by, prog)
+    elif args.command == "report":
+        return report(settings, args.org, args.days, args.tz, args.out, prog)
     else:
         from bluetick import server
 
