@@ -15,7 +15,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from bluetick import metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, same, webhook_allowed
-from bluetick.cli import dsn_of
 from bluetick.config import ConfigError, Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
@@ -23,6 +22,7 @@ from bluetick.pipeline import Rejected, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import Store
+from bluetick.store.dsn import dsn_of
 
 SERVICE = web.AppKey("service", Service)
 

@@ -15,20 +15,7 @@ from uuid import UUID
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings
 from bluetick.stats import days_arg, funnel_report
-
-
-def dsn_of(settings: Settings) -> str:
-    """A connection string for commands that run SQL: DATABASE_URL, else the embedded server's."""
-    if settings.database_url:
-        return settings.database_url
-    if settings.backend == "supabase":
-        raise ConfigError(
-            "this command runs SQL over a database connection, which Supabase's REST API "
-            "cannot give: set DATABASE_URL to the project's connection string"
-        )
-    from bluetick.store import embedded
-
-    return embedded.start(settings.data_dir)
+from bluetick.store.dsn import dsn_of
 
 
 def migrate(settings: Settings) -> int:
