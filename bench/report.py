@@ -16,6 +16,8 @@ def render(results: dict[str, Any]) -> str:
         out += _apply(results)
     if "analytics" in results:
         out += _analytics(results)
+    if "report" in results:
+        out += _report(results)
     if "memory" in results:
         out += _memory(results)
     if "profile" in results and "skipped" not in results["profile"]:
@@ -139,6 +141,18 @@ def _analytics(results: dict[str, Any]) -> list[str]:
             f"{'; '.join(sd['plan'])} |"
         )
     return out
+
+
+def _report(results: dict[str, Any]) -> list[str]:
+    r = results["report"]
+    return [
+        f"\n## Report page ({r['rows']:,} rows, {r['orgs']} orgs: one organisation of {r['org_rows']:,} rows per "
+        f"run, {r['days']} days, heatmap in {r['tz']}; median of {r['runs']})\n",
+        "| build (queries + HTML) ms | max ms | queries ms | HTML ms | page KB | target |",
+        "|---:|---:|---:|---:|---:|---|",
+        f"| {_f(r['median_ms'])} | {_f(r['max_ms'])} | {_f(r['fetch_median_ms'])} | {_f(r['render_median_ms'])} "
+        f"| {_f(r['page_bytes'] / 1024)} | < 1000 ms: {'met' if r['median_ms'] < 1000 else '**missed**'} |",
+    ]
 
 
 def _memory(results: dict[str, Any]) -> list[str]:

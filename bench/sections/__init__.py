@@ -4,12 +4,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.harness import Bench
-from bench.sections import analytics, apply, ingest, memory, profile
+from bench.sections import analytics, apply, ingest, memory, profile, report
 
 RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "ingest": ingest.run,
     "apply": apply.run,
     "analytics": analytics.run,
+    "report": report.run,
     "memory": memory.run,
     "profile": profile.run,
 }

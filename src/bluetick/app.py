@@ -14,15 +14,16 @@ from uuid import UUID
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import inbox, metrics, payloads
+from bluetick import inbox, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
-from bluetick.config import Settings
+from bluetick.config import ConfigError, Settings
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Rejected, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import Store
+from bluetick.store.dsn import dsn_of
 
 SERVICE = web.AppKey("service", Service)
 
@@ -151,6 +152,24 @@ async def log_message(request: web.Request) -> web.Response:
     return web.json_response(row)
 
 
+async def org_report(request: web.Request) -> web.Response:
+    """The organisation's analyst report (?days=, ?tz=) as one HTML page, behind the logging API's token."""
+    settings = request.app[SERVICE].settings
+    org_id = _org_id(request)
+    book = _secrets(request)
+    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
+        raise Refusal(401, "unauthorized", "bad_api_token")
+    try:
+        window = report.window_of(org_id, request.query.get("days"), request.query.get("tz"))
+        dsn = await asyncio.to_thread(dsn_of, settings)
+    except report.BadInput as exc:
+        raise Refusal(400, str(exc), "bad_report_request") from None
+    except ConfigError as exc:
+        raise Refusal(501, str(exc), "report_unsupported") from None
+    page = await report.report_page(dsn, window, settings.database_pooled, settings.db_timeout_ms / 1000)
+    return web.Response(text=page, content_type="text/html")
+
+
 async def verify_subscription(request: web.Request) -> web.Response:
     """Meta's handshake: echo hub.challenge when hub.verify_token is the organisation's verify token."""
     org_id = _org_id(request)
@@ -198,6 +217,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_post("/webhooks/{org_id}", receive_webhook)
     app.router.add_get("/webhooks/{org_id}", verify_subscription)
     app.router.add_post("/v1/orgs/{org_id}/messages", log_message)
+    app.router.add_get("/v1/orgs/{org_id}/report", org_report)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)

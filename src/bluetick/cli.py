@@ -1,4 +1,4 @@
-"""bluetick's command line: `bluetick [serve [--workers N]|migrate|sql|stats|inbox|url-token|supabase-layout]`."""
+"""bluetick's command line: `bluetick [serve|migrate|sql|stats|report|inbox|url-token|supabase-layout]`."""
 
 from __future__ import annotations
 
@@ -17,23 +17,10 @@ from uuid import UUID
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings, parse_duration
 from bluetick.stats import days_arg, funnel_report
+from bluetick.store.dsn import dsn_of
 
 if TYPE_CHECKING:
     from bluetick.inbox import ReplayReport
-
-
-def dsn_of(settings: Settings) -> str:
-    """A connection string for commands that run SQL: DATABASE_URL, else the embedded server's."""
-    if settings.database_url:
-        return settings.database_url
-    if settings.backend == "supabase":
-        raise ConfigError(
-            "this command runs SQL over a database connection, which Supabase's REST API "
-            "cannot give: set DATABASE_URL to the project's connection string"
-        )
-    from bluetick.store import embedded
-
-    return embedded.start(settings.data_dir)
 
 
 def migrate(settings: Settings) -> int:
@@ -137,6 +124,37 @@ def replay_report(report: ReplayReport) -> str:
     return "\n".join(lines)
 
 
+def report(settings: Settings, org: str, days: str | None, tz: str | None, out: Path, prog: str) -> int:
+    """Write one organisation's report page to `out`: all of it, or nothing when anything fails."""
+    import asyncpg
+
+    from bluetick.report import BadInput, report_page, window_of
+
+    try:
+        window = window_of(org, days, tz)
+    except BadInput as exc:
+        print(f"bluetick: report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        page = asyncio.run(report_page(dsn_of(settings), window, settings.database_pooled))
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
+        print(f"bluetick: report: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bluetick: report: {exc}", file=sys.stderr)
+        return 1
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(out)  # the page appears whole or not at all
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        print(f"bluetick: report: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
 def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     """The commands, and `tools` (name: help) that the caller runs itself, listed in --help only."""
     parser = argparse.ArgumentParser(prog=prog, description="WhatsApp delivery receipts merged into Postgres.")
@@ -165,6 +183,11 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     inbox_parser.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     inbox_parser.add_argument("--org", type=UUID, help="one organisation's bodies only")
     inbox_parser.add_argument("--since", type=since_arg, help="bodies received within this long, like 7d or 12h")
+    report_parser = commands.add_parser("report", help="write an organisation's report: one HTML page of charts")
+    report_parser.add_argument("--org", required=True, help="the organisation's id")
+    report_parser.add_argument("--days", help="UTC days up to today, 1 to 366 (default 30)")
+    report_parser.add_argument("--tz", help="time zone of the read-rate heatmap, e.g. Asia/Kolkata (default UTC)")
+    report_parser.add_argument("--out", type=Path, default=Path("report.html"), help="the page (default report.html)")
     return parser
 
 
@@ -208,6 +231,8 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, 
         return stats(settings, args.org, args.days, args.by, prog)
     elif args.command == "inbox":
         return inbox(settings, args.action, args.org, args.since)
+    elif args.command == "report":
+        return report(settings, args.org, args.days, args.tz, args.out, prog)
     else:
         from bluetick import server
 

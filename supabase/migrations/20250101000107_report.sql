@@ -1,0 +1,1 @@
+../../src/bluetick/sql/analytics/0107_report.sql

@@ -1,0 +1,336 @@
+"""The analyst's report shows exactly the numbers of the sql/analytics functions it names, for the CLI and the
+HTTP route, refuses bad input before touching anything, and opens offline in headless Chromium.
+
+Fixture: organisation A of test_analytics (October 2024: funnel, failures, replies) plus organisation A of
+test_analytics_pricing (November 2024: priced messages and a rate card) under the same id, so every chart has
+data in one 36-day window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bluetick.events import Message, StatusEvent
+from bluetick.report import build_page, window_of
+from bluetick.report.page import mask
+from bluetick.store.postgres import PostgresStore
+from main import main
+from tests.conftest import make_settings, start_client
+from tests.integration.test_analytics import A_DAY1, A_DAY2, A_DAY3, FUNNEL
+from tests.integration.test_analytics import load as load_messages
+from tests.integration.test_analytics_pricing import load as load_pricing
+
+TODAY, DAYS, TZ = date(2024, 11, 7), 36, "Asia/Kolkata"
+SINCE, UNTIL = datetime(2024, 10, 3, tzinfo=UTC), datetime(2024, 11, 8, tzinfo=UTC)
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    a: uuid.UUID
+    page: str
+
+
+@pytest.fixture(scope="module")
+def report(dsn: str) -> Fixture:
+    a = uuid.uuid4()
+
+    async def build() -> str:
+        await load_messages(dsn, a, uuid.uuid4())
+        await load_pricing(dsn, a, uuid.uuid4())
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await build_page(conn, window_of(a, DAYS, TZ, today=TODAY))
+        finally:
+            await conn.close()
+
+    return Fixture(a, asyncio.run(build()))
+
+
+class Tables(HTMLParser):
+    """Every <table data-source>: its header columns and its cells' data-value, plus other data-value holders."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.values: dict[tuple[str, str], str] = {}  # (data-source, data-col) of a data-value outside tables
+        self._table: dict[str, Any] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and "data-source" in a:
+            self._table = {"source": a["data-source"], "columns": [], "rows": []}
+            self.tables[a["id"] or ""] = self._table
+        elif self._table is not None and tag == "th":
+            self._table["columns"].append(a["data-col"])
+        elif self._table is not None and tag == "tr" and self._table["columns"]:
+            self._table["rows"].append([])
+        elif self._table is not None and tag == "td":
+            self._table["rows"][-1].append(a["data-value"])
+        elif "data-value" in a:
+            self.values[(a["data-source"] or "", a["data-col"] or "")] = a["data-value"] or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = None
+
+
+def parse(page: str) -> Tables:
+    parser = Tables()
+    parser.feed(page)
+    return parser
+
+
+def canon(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+def expected_queries(a: uuid.UUID) -> dict[str, tuple[str, str, tuple[Any, ...]]]:
+    """Each table of the page: the function it names, and the call that must give its numbers."""
+    window = (a, SINCE, UNTIL)
+    daily = "select * from message_funnel_daily where org_id = $1 and day between $2 and $3 order by day"
+    return {
+        "funnel-total": ("bluetick_funnel", "select * from bluetick_funnel($1, $2, $3)", window),
+        "responses-total": ("bluetick_response_times", "select * from bluetick_response_times($1, $2, $3)", window),
+        "funnel-daily": ("message_funnel_daily", daily, (a, SINCE.date(), TODAY)),
+        "latency-daily": ("message_funnel_daily", daily, (a, SINCE.date(), TODAY)),
+        "failures": ("bluetick_failure_share", "select * from bluetick_failure_share($1, $2, $3) limit 10", window),
+        "read-heatmap": (
+            "bluetick_read_rate_by_weekday_hour",
+            "select * from bluetick_read_rate_by_weekday_hour($1, $2, $3, $4)",
+            (*window, TZ),
+        ),
+        "responses-daily": (
+            "response_times_daily",
+            "select * from response_times_daily where org_id = $1 and day between $2 and $3 order by day",
+            (a, SINCE.date(), TODAY),
+        ),
+        "unanswered": (
+            "bluetick_unanswered",
+            "select * from bluetick_unanswered($1, $2, interval '0', $3) limit 20",
+            (a, SINCE, UNTIL),
+        ),
+        "kinds": ("bluetick_funnel_by_kind", "select * from bluetick_funnel_by_kind($1, $2, $3)", window),
+        "billable": ("bluetick_billable", "select * from bluetick_billable($1, $2, $3)", window),
+        "spend": ("bluetick_spend", "select * from bluetick_spend($1, $2, $3)", window),
+    }
+
+
+async def test_every_number_on_the_page_is_the_named_functions(conn: asyncpg.Connection, report: Fixture):
+    found = parse(report.page)
+    expected = expected_queries(report.a)
+    assert set(found.tables) == set(expected)
+    for table_id, (source, sql, args) in expected.items():
+        table = found.tables[table_id]
+        records = await conn.fetch(sql, *args)
+        assert records, table_id  # the fixture gives every chart something to show
+        assert table["source"] == source, table_id
+        want = [[canon(mask(r[c]) if c == "customer" else r[c]) for c in table["columns"]] for r in records]
+        assert table["rows"] == want, table_id
+    waiting = await conn.fetchval(
+        "select count(*) from bluetick_unanswered($1, $2, interval '0', $3)", report.a, SINCE, UNTIL
+    )
+    assert found.values[("bluetick_unanswered", "waiting")] == str(waiting)
+
+
+async def test_the_daily_funnel_shows_the_hand_computed_days(report: Fixture):
+    table = parse(report.page).tables["funnel-daily"]
+    shown = {row[0]: row[1:] for row in table["rows"]}
+    columns = table["columns"][1:]
+    for day, numbers in (("2024-10-03", A_DAY1), ("2024-10-04", A_DAY2), ("2024-10-05", A_DAY3)):
+        by_name = dict(zip(FUNNEL, numbers, strict=True))
+        assert shown[day] == [canon(by_name[c]) for c in columns]
+
+
+async def test_every_chart_names_its_source_and_draws_svg(report: Fixture):
+    for name in ("message_funnel_daily", "bluetick_failure_share", "bluetick_read_rate_by_weekday_hour",
+                 "response_times_daily", "bluetick_unanswered", "bluetick_funnel_by_kind", "bluetick_billable",
+                 "bluetick_spend"):  # fmt: skip
+        assert f"From <code>{name}</code>" in report.page
+    assert report.page.count("<svg") == 10  # funnel 2, latency 2, responses 2, and one each
+    assert "No data" not in report.page
+
+
+async def test_the_page_loads_nothing_and_runs_nothing(report: Fixture):
+    page = report.page.lower()
+    for forbidden in ("<script", "http://", "https://", "<link", "@import", "url(", " src=", "<iframe", "<object"):
+        assert forbidden not in page
+
+
+async def test_an_unknown_org_or_a_quiet_period_shows_no_data(conn: asyncpg.Connection, report: Fixture):
+    for window in (
+        window_of(uuid.uuid4(), 30, None, today=TODAY),
+        window_of(report.a, 7, None, today=date(2024, 9, 1)),
+    ):
+        page = await build_page(conn, window)
+        assert "No data" in page
+        assert "<svg" not in page and "<table" not in page
+
+
+async def test_texts_from_the_database_are_escaped(dsn: str, conn: asyncpg.Connection):
+    org = uuid.uuid4()
+    sent = datetime(2024, 10, 3, 10, tzinfo=UTC)
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
+    try:
+        await store.apply_batch(
+            [Message(org, "wamid.x", to_phone="+919800000001", msg_kind="<script>alert(1)</script>", sent_at=sent)],
+            [StatusEvent(org, "wamid.x", "failed", sent, failed_reason='Error 1: <img src=x onerror="y"> - z')],
+        )
+    finally:
+        await store.close()
+    page = await build_page(conn, window_of(org, 1, None, today=sent.date()))
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--org", "not-a-uuid"], "org must be an organisation id"),
+        (["--org", str(uuid.UUID(int=1)), "--days", "0"], "days must be from 1 to 366"),
+        (["--org", str(uuid.UUID(int=1)), "--days", "367"], "days must be from 1 to 366"),
+        (["--org", str(uuid.UUID(int=1)), "--days", "week"], "days must be a whole number"),
+        (["--org", str(uuid.UUID(int=1)), "--tz", "Mars/Olympus_Mons"], "tz must be a time zone name"),
+    ],
+)
+def test_report_command_refuses_bad_input_and_writes_nothing(
+    args: list[str], reason: str, dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # fmt: skip
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("ALLOW_UNSIGNED_WEBHOOKS", "false")
+    out = tmp_path / "report.html"
+    assert main(["report", *args, "--out", str(out)]) == 2
+    assert reason in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_command_writes_the_page(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    org = uuid.uuid4()
+    sent = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
+    asyncio.run(_log_one(dsn, org, sent))
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    monkeypatch.setenv("ALLOW_UNSIGNED_WEBHOOKS", "false")
+    out = tmp_path / "report.html"
+    assert main(["report", "--org", str(org), "--days", "2", "--tz", TZ, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    total = parse(out.read_text()).tables["funnel-total"]
+    assert dict(zip(total["columns"], total["rows"][0], strict=True))["delivered"] == "1"
+
+
+async def _log_one(dsn: str, org: uuid.UUID, sent: datetime) -> None:
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
+    try:
+        await store.apply_batch(
+            [Message(org, "wamid.now", to_phone="+919800000001", msg_kind="TEMPLATE", sent_at=sent)],
+            [StatusEvent(org, "wamid.now", "delivered", sent + timedelta(seconds=3))],
+        )
+    finally:
+        await store.close()
+
+
+async def test_report_route_serves_the_page_behind_the_api_token(dsn: str):
+    org = uuid.uuid4()
+    await _log_one(dsn, org, datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10))
+    store = await PostgresStore.connect(dsn, pool_size=2, timeout_s=10)
+    client = await start_client(make_settings(dsn, open_api=False, api_token="s3cret"), store)
+    try:
+        url = f"/v1/orgs/{org}/report"
+        assert (await client.get(url)).status == 401
+        assert (await client.get(url, headers={"Authorization": "Bearer wrong"})).status == 401
+        auth = {"Authorization": "Bearer s3cret"}
+        resp = await client.get(url, params={"days": "2", "tz": TZ}, headers=auth)
+        assert resp.status == 200 and resp.content_type == "text/html"
+        total = parse(await resp.text()).tables["funnel-total"]
+        assert dict(zip(total["columns"], total["rows"][0], strict=True))["outbound"] == "1"
+        quiet = await client.get(f"/v1/orgs/{uuid.uuid4()}/report", headers=auth)
+        assert quiet.status == 200 and "No data" in await quiet.text()
+    finally:
+        await client.close()
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status", "reason"),
+    [
+        ("/v1/orgs/not-a-uuid/report", {}, 404, "unknown organisation"),
+        (f"/v1/orgs/{uuid.UUID(int=1)}/report", {"days": "0"}, 400, "days must be from 1 to 366"),
+        (f"/v1/orgs/{uuid.UUID(int=1)}/report", {"days": "400"}, 400, "days must be from 1 to 366"),
+        (f"/v1/orgs/{uuid.UUID(int=1)}/report", {"days": "x"}, 400, "days must be a whole number"),
+        (f"/v1/orgs/{uuid.UUID(int=1)}/report", {"tz": "Nowhere/Else"}, 400, "tz must be a time zone name"),
+    ],
+)
+async def test_report_route_refuses_bad_input_with_the_reason(
+    dsn: str, path: str, query: dict[str, str], status: int, reason: str
+):
+    store = await PostgresStore.connect(dsn, pool_size=2, timeout_s=10)
+    client = await start_client(make_settings(dsn), store)
+    try:
+        resp = await client.get(path, params=query)
+        assert resp.status == status
+        assert reason in (await resp.json())["error"]
+    finally:
+        await client.close()
+        await store.close()
+
+
+def test_headless_chromium_renders_the_page_offline(report: Fixture, tmp_path: Path):
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed: `apt-get install chromium` (.ci/run does it as root)")
+    # A control page first: it must trip both detectors, or their silence on the report proves nothing.
+    control = render_in_chromium(
+        '<!doctype html><img src="http://127.0.0.1:9/x.png"><script>console.error("boom")</script>', tmp_path / "c"
+    )
+    assert control.console and control.requests == {"http://127.0.0.1:9/x.png"}
+    rendered = render_in_chromium(report.page, tmp_path / "r")
+    assert rendered.screenshot_bytes > 20_000
+    assert rendered.console == []
+    assert rendered.requests == set()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    screenshot_bytes: int
+    console: list[str]  # the page's console messages (errors included)
+    requests: set[str]  # URLs the page asked for beyond file:, data: (Chromium's own traffic left out)
+
+
+def render_in_chromium(html: str, work: Path) -> Rendered:
+    work.mkdir()
+    page, shot, netlog = work / "page.html", work / "page.png", work / "net.json"
+    page.write_text(html)
+    done = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+         "--enable-logging=stderr", "--v=0", f"--user-data-dir={work / 'profile'}", f"--log-net-log={netlog}",
+         f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    requests = {
+        e["params"]["url"]
+        for e in log["events"]
+        if e["type"] == start_job
+        and str(e["params"].get("network_isolation_key", "")).startswith("file://")  # the page's, not Chromium's
+        and not e["params"]["url"].startswith(("file:", "data:"))
+    }
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return Rendered(shot.stat().st_size if shot.exists() else 0, console, requests)
