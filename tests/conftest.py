@@ -54,16 +54,21 @@ def supabase_dsn(dsn: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pooler_dsn(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
-    """A DSN through PgBouncer in transaction mode, or None where pgbouncer is not installed."""
+def bouncer(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[pgbouncer.Bouncer | None]:
+    """PgBouncer in transaction mode for the session, or None where pgbouncer is not installed."""
     started = pgbouncer.start(dsn, tmp_path_factory.mktemp("pgbouncer"))
-    if started is None:
-        yield None
-        return
-    proc, url = started
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    yield started
+    if started is not None:
+        started.stop()
+
+
+@pytest.fixture
+def pooler_dsn(bouncer: pgbouncer.Bouncer | None) -> str | None:
+    """A DSN through PgBouncer (started again if it died during an earlier test), or None without it."""
+    if bouncer is None:
+        return None
+    assert bouncer.ensure(), "pgbouncer did not start again"
+    return bouncer.url
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,40 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 
-def start(dsn: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    """Start PgBouncer for the embedded server behind `dsn`; return the process and a DSN through it."""
+class Bouncer:
+    """A running PgBouncer, started again on the same port if it has died.
+
+    Debian 12's PgBouncer 1.18 aborts now and then on a cancel request racing a closing client
+    ("FATAL ... disconnect_client(): bad client state"), which asyncpg sends when a query is cancelled; the
+    tests that come after it must not fail for that.
+    """
+
+    def __init__(self, binary: str, config: Path, port: int) -> None:
+        self.binary, self.config, self.port = binary, config, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres?pgbouncer=true"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def ensure(self) -> bool:
+        """Whether PgBouncer answers on its port, starting it when it is not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [self.binary, str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start(dsn: str, workdir: Path) -> Bouncer | None:
+    """Start PgBouncer for the embedded server behind `dsn`, or None where it is not installed or will not start."""
     binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     if binary is None:
         return None
@@ -46,11 +78,8 @@ def start(dsn: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None
             path.touch()
             shutil.chown(path, "embedded_postgres")
     config.write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, f"postgresql://postgres@127.0.0.1:{port}/postgres?pgbouncer=true"
-        time.sleep(0.05)
-    proc.kill()
+    bouncer = Bouncer(binary, config, port)
+    if bouncer.ensure():
+        return bouncer
+    bouncer.stop()
     return None

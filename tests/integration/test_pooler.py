@@ -12,6 +12,7 @@ import pytest
 
 from bluetick.events import Message, StatusEvent
 from bluetick.store.postgres import PostgresStore, pooler_options
+from tests.pgbouncer import Bouncer
 
 AT = datetime(2024, 10, 3, 10, 30, tzinfo=UTC)
 
@@ -57,3 +58,18 @@ async def test_through_pgbouncer_the_cache_must_be_off_and_bluetick_turns_it_off
                 await load(forced, uuid.uuid4())
     finally:
         await forced.close()
+
+
+async def test_a_pgbouncer_that_died_is_started_again_for_the_next_test(bouncer: Bouncer | None):
+    if bouncer is None:
+        pytest.skip("pgbouncer is not installed (.ci/run installs it)")
+    assert bouncer.proc is not None
+    bouncer.proc.kill()
+    bouncer.proc.wait(10)
+    assert bouncer.ensure()
+    url, cache = pooler_options(bouncer.url, None)
+    conn = await asyncpg.connect(url, statement_cache_size=cache)
+    try:
+        assert await conn.fetchval("select 1") == 1
+    finally:
+        await conn.close()
