@@ -14,26 +14,11 @@ from aiohttp.test_utils import TestClient
 from bluetick.auth import twilio_signature
 from bluetick.store import Store
 from tests.conftest import fetch_row, make_settings, start_client
+from tests.twilio_callbacks import SID, callback
 
-SID = "SM1342fe1b2c904d1ab04f0fc7a58abca9"
 SENT_AT = "2025-06-18T16:22:50Z"
 TOKEN = "org-auth-token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def callback(status: str, **extra: str) -> dict[str, str]:
-    """A WhatsApp status callback as Twilio's docs show one."""
-    return {
-        "AccountSid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "ApiVersion": "2010-04-01",
-        "ChannelPrefix": "whatsapp",
-        "From": "whatsapp:+14155238886",
-        "MessageSid": SID,
-        "MessageStatus": status,
-        "SmsSid": SID,
-        "SmsStatus": status,
-        "To": "whatsapp:+15017122661",
-    } | extra
 
 
 @pytest.fixture

@@ -11,26 +11,16 @@ import pytest
 from bluetick.auth import OrgSecrets, form_fields, twilio_allowed, twilio_signature, webhook_allowed
 from bluetick.events import Direction
 from bluetick.payloads import parse_form
+from tests.twilio_callbacks import SID
+from tests.twilio_callbacks import callback as twilio_callback
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 AT = datetime(2024, 10, 3, 10, 30, tzinfo=UTC)
-SID = "SM1342fe1b2c904d1ab04f0fc7a58abca9"
 
 
 def callback(status: str, **extra: str) -> list[tuple[str, str]]:
-    """A WhatsApp status callback as Twilio's docs show one."""
-    fields = {
-        "AccountSid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "ApiVersion": "2010-04-01",
-        "ChannelPrefix": "whatsapp",
-        "From": "whatsapp:+14155238886",
-        "MessageSid": SID,
-        "MessageStatus": status,
-        "SmsSid": SID,
-        "SmsStatus": status,
-        "To": "whatsapp:+15017122661",
-    }
-    return list((fields | extra).items())
+    """The callback's fields in the order a parsed form gives them."""
+    return list(twilio_callback(status, **extra).items())
 
 
 @pytest.mark.parametrize(
