@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,7 @@ class BluetickClient:
         self.timeout_s = (settings.timeout_ms if timeout_ms is None else timeout_ms) / 1000
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncIterator[None] | None = None
 
     async def log_outbound(
         self,
@@ -118,12 +120,14 @@ class BluetickClient:
             await self._session.close()
         self._session = None
 
-    def _current_session(self) -> aiohttp.ClientSession:
+    async def _current_session(self) -> aiohttp.ClientSession:
         """The session of the running event loop (an agent may call asyncio.run once per message)."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session = aiohttp.ClientSession()
             self._session_loop = loop
+            self._closer = _closed_with_the_loop(self._session)
+            await anext(self._closer)
         return self._session
 
     async def _log(self, org_id: UUID | str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,7 +135,8 @@ class BluetickClient:
         try:
             async with asyncio.timeout(self.timeout_s):
                 url = f"{self.base_url}/v1/orgs/{org_id}/messages"
-                async with self._current_session().post(url, json=payload, headers=self._headers) as resp:
+                session = await self._current_session()
+                async with session.post(url, json=payload, headers=self._headers) as resp:
                     if resp.status == 200:
                         row: dict[str, Any] = await resp.json()
                         return row
@@ -144,6 +149,15 @@ class BluetickClient:
         metrics.CLIENT_FAILURES.labels(reason).inc()
         log.warning("log failed reason=%s phone=%s detail=%s", reason, mask_phone(phone), detail)
         return None
+
+
+async def _closed_with_the_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+    """Waits, suspended, until its event loop shuts down its async generators (asyncio.run does), then closes
+    `session` there: an agent calling asyncio.run once per message leaves no session open behind it."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _time(value: datetime | int | str | None) -> int | str | None:

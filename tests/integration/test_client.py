@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import uuid
@@ -112,8 +113,9 @@ async def test_a_malformed_client_setting_is_logged_and_counted_never_raised(mon
     assert failures("config_error") == before + 1
 
 
-def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
-    """A sync agent calling asyncio.run per message: every call logs, not only the first."""
+def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A sync agent calling asyncio.run per message: every call logs, not only the first, and each loop's
+    session is closed with its loop."""
     ready = threading.Event()
     holder: dict[str, object] = {}
 
@@ -149,3 +151,6 @@ def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str) -> None:
     loop.call_soon_threadsafe(holder["stop"].set)  # type: ignore[union-attr]
     thread.join(30)
     assert [r is not None for r in rows] == [True, True, True]
+    del client
+    gc.collect()
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
