@@ -123,12 +123,11 @@ def _parse_echoes(org_id: UUID, value: dict[str, Any], where: str, parsed: Parse
 
 def _business_phone(metadata: Any) -> str | None:
     """The business number the change was received on; None when absent or unusable (it is only context)."""
-    if not isinstance(metadata, dict):
-        return None
-    try:
-        return phone(metadata.get("display_phone_number"))
-    except ItemError:
-        return None
+    return (
+        lenient(phone, metadata.get("display_phone_number"), "display_phone_number")
+        if isinstance(metadata, dict)
+        else None
+    )
 
 
 def _contact_user_ids(contacts: Any) -> dict[str | None, str]:
