@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,18 +53,25 @@ def sql(settings: Settings, psql_args: list[str]) -> int:
     return subprocess.call([psql, dsn, *psql_args])
 
 
-def stats(settings: Settings, org: UUID, days: int, by: str, prog: str) -> int:
-    """Print the funnel of one organisation (sql/analytics views) as a table."""
+def read_analytics(command: str, prog: str, work: Callable[[], Coroutine[Any, Any, str]]) -> str | None:
+    """What `work()` (a read of sql/analytics) returns, or None once the reason it failed is printed."""
     import asyncpg
 
     try:
-        print(asyncio.run(funnel_report(dsn_of(settings), org, days=days, by=by)))
+        return asyncio.run(work())
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
-        print(f"bluetick: stats: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
-        return 1
+        print(f"bluetick: {command}: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
     except (OSError, asyncpg.PostgresError) as exc:
-        print(f"bluetick: stats: {exc}", file=sys.stderr)
+        print(f"bluetick: {command}: {exc}", file=sys.stderr)
+    return None
+
+
+def stats(settings: Settings, org: UUID, days: int, by: str, prog: str) -> int:
+    """Print the funnel of one organisation (sql/analytics views) as a table."""
+    table = read_analytics("stats", prog, lambda: funnel_report(dsn_of(settings), org, days=days, by=by))
+    if table is None:
         return 1
+    print(table)
     return 0
 
 
@@ -126,8 +133,6 @@ def replay_report(report: ReplayReport) -> str:
 
 def report(settings: Settings, org: str, days: str | None, tz: str | None, out: Path, prog: str) -> int:
     """Write one organisation's report page to `out`: all of it, or nothing when anything fails."""
-    import asyncpg
-
     from bluetick.report import BadInput, report_page, window_of
 
     try:
@@ -135,13 +140,8 @@ def report(settings: Settings, org: str, days: str | None, tz: str | None, out: 
     except BadInput as exc:
         print(f"bluetick: report: {exc}", file=sys.stderr)
         return 2
-    try:
-        page = asyncio.run(report_page(dsn_of(settings), window, settings.database_pooled))
-    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
-        print(f"bluetick: report: sql/analytics is not installed here; run `{prog} migrate`", file=sys.stderr)
-        return 1
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"bluetick: report: {exc}", file=sys.stderr)
+    page = read_analytics("report", prog, lambda: report_page(dsn_of(settings), window, settings.database_pooled))
+    if page is None:
         return 1
     partial = out.with_name(f".{out.name}.partial")
     try:
