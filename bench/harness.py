@@ -34,11 +34,16 @@ class Target:
     name: str
     ack_mode: str | None
     workers: int = 1
+    env: tuple[tuple[str, str], ...] = ()  # settings of this variant, e.g. (("EVENT_LOOP", "asyncio"),)
 
 
 BARE = Target("bare aiohttp", None)
 DURABLE = Target("bluetick durable", "durable")
 IMMEDIATE = Target("bluetick immediate", "immediate")
+# the same on the standard library's event loop (EVENT_LOOP=asyncio), to show what uvloop, the default, pays
+PLAIN_LOOP = (("EVENT_LOOP", "asyncio"),)
+DURABLE_ASYNCIO = Target("bluetick durable, asyncio loop", "durable", env=PLAIN_LOOP)
+IMMEDIATE_ASYNCIO = Target("bluetick immediate, asyncio loop", "immediate", env=PLAIN_LOOP)
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Bench:
             "LOG_LEVEL": "warning",
             "ACK_MODE": ack_mode,
             "API_TOKEN": self.api_token,
+            **dict(target.env),
         }
         return procs.Server(target.name, argv, port, log, env)
 

@@ -9,12 +9,12 @@ import sys
 from typing import Any
 
 from bench import ROOT
-from bench.harness import BARE, DURABLE, IMMEDIATE, Bench, Target, log, median
+from bench.harness import BARE, DURABLE, DURABLE_ASYNCIO, IMMEDIATE, IMMEDIATE_ASYNCIO, Bench, Target, log, median
 from bench.measure import load_run
 
 
 async def run(b: Bench) -> dict[str, Any]:
-    targets = [BARE, DURABLE, IMMEDIATE]
+    targets = [BARE, DURABLE, IMMEDIATE, DURABLE_ASYNCIO, IMMEDIATE_ASYNCIO]
     if workers_supported():
         targets += [
             Target("bluetick durable, 2 workers", "durable", 2),

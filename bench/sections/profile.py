@@ -28,7 +28,7 @@ async def run(b: Bench) -> dict[str, Any]:
         summary = profile.summarize(raw) if raw.exists() else {}
         results[target.name] = {
             "py_spy": said,
-            "raw": str(raw.relative_to(ROOT)) if raw.exists() else None,
+            "raw": str(raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw) if raw.exists() else None,
             "rate": record["rate"],
             "cpu_cores": record["cpu_cores"],
             **summary,

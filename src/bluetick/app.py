@@ -110,7 +110,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
     try:
         pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable, kept=kept)
         if pending is not None:
-            await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
+            async with asyncio.timeout(settings.ack_timeout_ms / 1000):
+                await pending
     except (Unavailable, TimeoutError) as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
         metrics.WEBHOOKS.labels(parsed.format, "unavailable").inc()
@@ -141,7 +142,8 @@ async def log_message(request: web.Request) -> web.Response:
     try:
         pending = service.pipeline.submit([message], [], wait=True)
         assert pending is not None
-        rows = await asyncio.wait_for(pending, settings.ack_timeout_ms / 1000)
+        async with asyncio.timeout(settings.ack_timeout_ms / 1000):
+            rows = await pending
     except (Unavailable, TimeoutError):
         return error(503, "cannot store now, retry later")
     except Rejected:

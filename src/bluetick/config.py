@@ -244,6 +244,12 @@ class Settings:
     log_level: str = setting(
         "LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`", choices=("debug", "info", "warning", "error")
     )
+    event_loop: str = setting(
+        "EVENT_LOOP",
+        "uvloop",
+        "`uvloop` (faster, see the bench) or `asyncio`, the standard library's loop",
+        choices=("uvloop", "asyncio"),
+    )
 
     @property
     def durable(self) -> bool:

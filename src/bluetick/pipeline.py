@@ -105,7 +105,10 @@ class Pipeline:
         self._nonempty.set()
         if self._queued >= self._settings.batch_max:
             self._full.set()
-        return _all_rows([t.future for t in tickets if t.future is not None]) if wait else None
+        if not wait:
+            return None
+        futures = [t.future for t in tickets if t.future is not None]
+        return futures[0] if len(futures) == 1 else _all_rows(futures)  # one request, one future: no task
 
     def _parts(self, messages: list[Message], statuses: list[StatusEvent]) -> Iterator[Ticket]:
         step = self._settings.batch_max

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -54,4 +55,14 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
         reuse_port=reuse_port or None,
         access_log=None,
         print=None,
+        loop=new_event_loop(settings.event_loop),
     )
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The loop the service runs on: uvloop's (libuv, in C) or the standard library's."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

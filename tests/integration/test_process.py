@@ -134,11 +134,18 @@ async def stored(dsn: str, org: uuid.UUID) -> set[str]:
         await conn.close()
 
 
-async def test_sigterm_under_load_drains_and_exits_0(dsn: str, tmp_path: Path, servers: list[Server]):
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+async def test_sigterm_under_load_drains_and_exits_0(dsn: str, tmp_path: Path, servers: list[Server], event_loop: str):
     org = uuid.uuid4()
     server = Server(
-        dsn, free_port(), tmp_path / "server.log", ACK_MODE="immediate", BATCH_MAX="100000", BATCH_INTERVAL_MS="5000"
-    )  # acknowledged events wait in the queue
+        dsn,
+        free_port(),
+        tmp_path / "server.log",
+        ACK_MODE="immediate",
+        BATCH_MAX="100000",
+        BATCH_INTERVAL_MS="5000",  # acknowledged events wait in the queue
+        EVENT_LOOP=event_loop,  # each loop handles SIGTERM its own way
+    )
     servers.append(server)
     server.start()
     await server.wait_ready()

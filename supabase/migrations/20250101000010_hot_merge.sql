@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0010_hot_merge.sql
