@@ -32,10 +32,11 @@
 -- filters, and change with every status), and whole-history aggregates such as message_funnel_daily
 -- over all 90 days of the busy organisation (1.7 s, a read of all its rows by nature).
 --
--- Cost. Every status merge rewrites its row outside HOT (whatsapp_status is in a GIN index), so each
--- index here gets an entry per status update: 20,000 status merges in batches of 500 through
--- bluetick_apply_batch took 2.85-2.92 s without these two indexes and 2.97-3.24 s with them (about
--- +6%); 20,000 message inserts, 1.0-1.5 s either way (noise). Sizes at 1M rows: 56 MB and 7 MB.
+-- Cost. When these were measured, every status merge rewrote its row outside HOT (whatsapp_status was in a
+-- GIN index), so each index here got an entry per status update: 20,000 status merges in batches of 500
+-- through bluetick_apply_batch took 2.85-2.92 s without these two indexes and 2.97-3.24 s with them (about
+-- +6%); 20,000 message inserts, 1.0-1.5 s either way (noise). Since migration 0010 a merge is a HOT update
+-- (no index on a column it changes but customer_user_id, set once), so they cost at insert only. Sizes at 1M rows: 56 MB and 7 MB.
 -- Building them took 2.1 s and 0.7 s at 1M rows; a plain CREATE INDEX blocks writes meanwhile, and the
 -- migrations run at start-up in a transaction. On a large existing table, create them first by hand
 -- with `create index concurrently if not exists` (the same definitions); the statements below then do
