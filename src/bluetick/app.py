@@ -107,8 +107,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return web.json_response({"stored": False, **summary})
     if settings.durable and not service.ready.is_set():
         raise _not_ready()
+    wait = settings.durable or service.pipeline.behind  # immediate mode waits too when the database lags
     try:
-        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=settings.durable, kept=kept)
+        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=wait, kept=kept)
         if pending is not None:
             async with asyncio.timeout(settings.ack_timeout_ms / 1000):
                 await pending
@@ -119,11 +120,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
     except Rejected:
         metrics.WEBHOOKS.labels(parsed.format, "refused").inc()
         return error(422, "the database refused this payload's data")
-    metrics.WEBHOOKS.labels(parsed.format, "stored" if settings.durable else "queued").inc()
+    metrics.WEBHOOKS.labels(parsed.format, "stored" if wait else "queued").inc()
     if kept is not None:
         metrics.INBOX_KEPT.labels(kept.format, kept.reason).inc()
     metrics.ACK_SECONDS.labels(settings.ack_mode).observe(time.perf_counter() - started)
-    return web.json_response({"stored": settings.durable, "queued": not settings.durable, **summary})
+    return web.json_response({"stored": wait, "queued": not wait, **summary})
 
 
 async def log_message(request: web.Request) -> web.Response:

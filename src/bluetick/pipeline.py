@@ -70,10 +70,21 @@ class Pipeline:
         self._closing = False
         self._drain_deadline = float("inf")
         self._workers: list[asyncio.Task[None]] = []
+        self._retrying = False  # the last batch failed for a transient reason (the database is away)
 
     @property
     def depth(self) -> int:
         return self._depth
+
+    @property
+    def behind(self) -> bool:
+        """The database is up but applying more slowly than events arrive: half the queue is taken.
+
+        In immediate mode a request then waits for its commit, as in durable mode, so senders slow down to the
+        rate the database keeps instead of filling the queue and getting 503s. While the database is away
+        (batches retrying), the whole queue is used as a buffer, as before.
+        """
+        return not self._retrying and self._depth >= self._settings.queue_max // 2
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
@@ -200,6 +211,7 @@ class Pipeline:
                 continue
             except Exception as exc:  # noqa: BLE001 - any other failure is transient: keep the data, retry
                 metrics.FLUSH_FAILURES.labels("transient").inc()
+                self._retrying = True
                 if self._closing and time.monotonic() > self._drain_deadline:
                     for ticket in batch:
                         self._fail(ticket, Unavailable("database unavailable"))
@@ -209,6 +221,7 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            self._retrying = False
             self._settle(batch, result, time.perf_counter() - started)
             return
 

@@ -139,3 +139,33 @@ async def test_a_frozen_database_link_cannot_hold_shutdown_or_readiness(dsn: str
         relay.thaw()
         await relay.cut()
         await store.close()
+
+
+async def test_immediate_mode_waits_for_the_commit_while_the_database_lags_instead_of_queueing_more(
+    dsn: str, pg: asyncpg.Connection, org: uuid.UUID
+):
+    client, store = await serve(make_settings(dsn, ack_mode="immediate", queue_max=10))
+    blocker = await asyncpg.connect(dsn)
+    try:
+        assert await eventually(lambda: _is_ready(client))
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("lock table message_logs in exclusive mode")  # batches wait: the database lags
+        quick = [await client.post(f"/webhooks/{org}", json=inbound(f"wamid.lag{i}")) for i in range(5)]
+        assert [(r.status, (await r.json())["queued"]) for r in quick] == [(200, True)] * 5
+        # half the queue is taken and the database is up: the next senders wait for their commit
+        waiting = [
+            asyncio.create_task(client.post(f"/webhooks/{org}", json=inbound(f"wamid.lag{i}"))) for i in range(5, 9)
+        ]
+        done, _ = await asyncio.wait(waiting, timeout=0.5)
+        assert not done, "answered before their batch could commit"
+        await lock.rollback()
+        answers = [await t for t in waiting]
+        assert [(r.status, await r.json()) for r in answers] == [
+            (200, {**(await answers[0].json()), "stored": True, "queued": False})
+        ] * 4
+        assert await rows(pg, org) == {f"wamid.lag{i}" for i in range(9)}
+    finally:
+        await blocker.close()
+        await client.close()
+        await store.close()
