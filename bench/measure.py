@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench import load, procs
+from bench import load, procs, waits
 from bench.harness import Bench, Target, Traffic
 from simulator.check import Mismatch, check
 from simulator.expected import Expected, Key
@@ -41,9 +43,11 @@ async def load_run(
     rss_idle = procs.rss_mb(procs.descendants(server.pid))
     samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, events queued)
     sampler = asyncio.create_task(_sample_rss(target, server, rss_every, samples)) if rss_every else None
+    pg_waits: Counter[str] = Counter()
     watch.start()
     try:
-        result = await _drive(b, server, lane_dir, seconds, rate)
+        async with waits.sampled(b.dsn, pg_waits) if target.ack_mode else contextlib.nullcontext():
+            result = await _drive(b, server, lane_dir, seconds, rate)
     finally:
         cpu = watch.stop()
         if sampler is not None:
@@ -52,6 +56,8 @@ async def load_run(
     record = _record(b, target, server, traffic, result, lanes, cpu, rss_idle)
     if samples:
         record["rss_samples"] = samples
+    if pg_waits:
+        record["pg_waits"] = dict(pg_waits)
     if target.ack_mode is not None:
         record["check"] = await settle_and_check(b, target, server, traffic, result, lanes)
         record["server_metrics"] = await scrape_metrics(server.url)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench import waits
 from bench.harness import BARE
 
 
 def render(results: dict[str, Any]) -> str:
     out = _header(results)
     if "ingest" in results:
-        out += _ingest(results) + _open_loop(results) + _correctness(results)
+        out += _ingest(results) + _waits(results) + _open_loop(results) + _correctness(results)
     if "apply" in results:
         out += _apply(results)
     if "analytics" in results:
@@ -68,6 +69,27 @@ def _ingest(results: dict[str, Any]) -> list[str]:
             f"{checked} |"
         )
     return out
+
+
+def _waits(results: dict[str, Any]) -> list[str]:
+    """What Postgres' busy backends waited on during each closed-loop run, all repeats together."""
+    rows = []
+    for name, records in results["ingest"]["runs"].items():
+        counts: dict[str, int] = {}
+        for record in records:
+            for what, n in record.get("pg_waits", {}).items():
+                counts[what] = counts.get(what, 0) + n
+        if counts:
+            top = ", ".join(f"{what} {share:.0%}" for what, share in waits.shares(counts))
+            rows.append(f"| {name} | {_f(waits.busy_backends(counts), 2)} | {top} |")
+    if not rows:
+        return []
+    return [
+        "\n## Postgres during the ingest runs (pg_stat_activity every 5 ms: busy backends and what they wait on)\n",
+        "| server | busy backends (mean) | share of busy-backend samples: CPU = running, else type:event |",
+        "|---|---:|---|",
+        *rows,
+    ]
 
 
 def _open_loop(results: dict[str, Any]) -> list[str]:
