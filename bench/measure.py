@@ -28,21 +28,6 @@ Settle = Callable[[procs.Server, set[int], set[int]], Awaitable[dict[str, Any]]]
 async def load_run(
     b: Bench,
     target: Target,
-    server: procs.Server,
-    traffic: Traffic,
-    seconds: int,
-    *,
-    rate: float | None = None,
-    rss_every: float | None = None,
-    settle: Settle | None = None,
-) -> dict[str, Any]:
-    """Load `server` for `seconds` (closed loop, or open loop at `rate`); bluetick's rows are checked after."""
-    return await load_replicas(b, target, [server], traffic, seconds, rate=rate, rss_every=rss_every, settle=settle)
-
-
-async def load_replicas(
-    b: Bench,
-    target: Target,
     servers: Sequence[procs.Server],
     traffic: Traffic,
     seconds: int,
@@ -51,10 +36,9 @@ async def load_replicas(
     rss_every: float | None = None,
     settle: Settle | None = None,
 ) -> dict[str, Any]:
-    """`load_run` over replicas of one server: the connections are split evenly, one generator per replica.
-
-    `settle`, given the posts issued and those left unacknowledged, checks the rows in place of bluetick's check.
-    """
+    """Load `servers` (replicas of one server, the connections split evenly over them, one generator each) for
+    `seconds`, closed loop, or open loop at `rate` (one server); bluetick's rows are checked after, or `settle`,
+    given the posts issued and those left unacknowledged, checks them."""
     posts = traffic.plan.posts
     one_lane = rate is not None and b.wrk is None  # the Python open loop sends one lane
     lanes = [list(range(len(posts)))] if one_lane else load.lanes_of(range(len(posts)), b.opts.connections)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.harness import DURABLE, IMMEDIATE, Bench, log
-from bench.measure import load_replicas
+from bench.measure import load_run
 from bench.sections.ingest import summarize_runs
 
 REPLICAS = (1, 2, 4)
@@ -22,7 +22,7 @@ async def run(b: Bench) -> dict[str, Any]:
                 log(f"scale {r + 1}/{b.opts.repeat}: {name}")
                 traffic = await b.traffic(target, b.expected_rate(target) * n * b.opts.seconds * 1.3)
                 async with b.replicas(target, n) as servers:
-                    record = await load_replicas(b, target, servers, traffic, b.opts.seconds)
+                    record = await load_run(b, target, servers, traffic, b.opts.seconds)
                 runs.setdefault(name, []).append(record)
                 shape[name] = {"mode": target.ack_mode, "replicas": n, "one": f"{target.name}, 1 replica"}
     summary = {name: {**shape[name], **summarize_runs(records, [])} for name, records in runs.items()}

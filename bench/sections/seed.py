@@ -29,7 +29,7 @@ async def run(b: Bench) -> dict[str, Any]:
     log(f"seed: {DURABLE.name}, {seconds}s")
     traffic = await b.traffic(DURABLE, b.expected_rate(DURABLE) * seconds * 1.3)
     async with b.server(DURABLE) as server:
-        durable = await load_run(b, DURABLE, server, traffic, seconds, rss_every=RSS_EVERY_S)
+        durable = await load_run(b, DURABLE, [server], traffic, seconds, rss_every=RSS_EVERY_S)
     log(f"seed: the seed peer, {seconds}s, then its backlog drains")
     peer = await _peer_run(b, seconds)
     return {"bluetick": bluetick_row(durable), "seed": seed_row(peer), "runs": {DURABLE.name: durable, PEER.name: peer}}
@@ -59,7 +59,7 @@ async def _peer_run(b: Bench, seconds: int) -> dict[str, Any]:
         }  # fmt: skip
 
     async with b.serve(server, "/healthz"):
-        return await load_run(b, PEER, server, traffic, seconds, rss_every=RSS_EVERY_S, settle=settle)
+        return await load_run(b, PEER, [server], traffic, seconds, rss_every=RSS_EVERY_S, settle=settle)
 
 
 async def _drain(url: str) -> dict[str, Any]:

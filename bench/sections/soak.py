@@ -12,7 +12,8 @@ from bench.measure import load_run, split
 
 SAMPLES = 120  # about this many samples per run, one per second at the least
 WARMUP_SHARE = 0.10  # the first tenth of a run is warm-up: buffers and pools grow to their working size
-WINDOWS = 10  # the samples after warm-up are judged as medians of this many consecutive windows
+WINDOWS = 10  # the samples after warm-up are judged as medians of this many consecutive windows,
+MIN_WINDOW = 3  # each of at least this many samples
 TOLERANCE = 0.10
 
 
@@ -25,7 +26,7 @@ async def run(b: Bench) -> dict[str, Any]:
         traffic = await b.traffic(target, b.expected_rate(target) * seconds * 1.3)
         async with b.server(target) as server:
             await asyncio.sleep(1.0)
-            record = await load_run(b, target, server, traffic, seconds, rss_every=every)
+            record = await load_run(b, target, [server], traffic, seconds, rss_every=every)
         results[target.name] = soak_summary(record, seconds * WARMUP_SHARE)
     return results
 
@@ -44,7 +45,8 @@ def drift(values: Sequence[float]) -> dict[str, Any]:
     within TOLERANCE of the first's (medians, so one burst of the queue is not taken for growth)."""
     if not values:
         return {"first": None, "end": None, "max": None, "end_vs_first_pct": None, "within": False}
-    medians = [statistics.median(values[w.start : w.stop]) for w in split(len(values), min(WINDOWS, len(values)))]
+    windows = split(len(values), max(1, min(WINDOWS, len(values) // MIN_WINDOW)))
+    medians = [statistics.median(values[w.start : w.stop]) for w in windows]
     first = medians[0]
     return {
         "first": first, "end": medians[-1], "max": max(values),
