@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.harness import DURABLE, IMMEDIATE, Bench, log
@@ -9,6 +10,7 @@ from bench.measure import load_run
 from bench.sections.ingest import summarize_runs
 
 REPLICAS = (1, 2, 4)
+CORES = os.cpu_count() or 1
 
 
 async def run(b: Bench) -> dict[str, Any]:
@@ -20,7 +22,8 @@ async def run(b: Bench) -> dict[str, Any]:
             for n in REPLICAS:
                 name = f"{target.name}, {n} {'replica' if n == 1 else 'replicas'}"
                 log(f"scale {r + 1}/{b.opts.repeat}: {name}")
-                traffic = await b.traffic(target, b.expected_rate(target) * n * b.opts.seconds * 1.3)
+                # sized for at most one process per core; a short plan only wraps around
+                traffic = await b.traffic(target, b.expected_rate(target) * min(n, CORES) * b.opts.seconds * 1.3)
                 async with b.replicas(target, n) as servers:
                     record = await load_run(b, target, servers, traffic, b.opts.seconds)
                 runs.setdefault(name, []).append(record)

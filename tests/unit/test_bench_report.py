@@ -125,4 +125,5 @@ def test_drift_judges_window_medians_so_one_burst_is_not_growth() -> None:
     assert drift([100, 100, 500, 100, 100, 100])["within"]  # two windows of three
     assert not drift([100, 100, 100, 150, 150, 150])["within"]
     assert drift([100.0] * 40)["end_vs_first_pct"] == 0.0
+    assert drift([90, 90, 90, 150, 150, 150], slack=64)["within"]  # the queue: within one event per connection
     assert split(10, 4) == [range(0, 2), range(2, 5), range(5, 7), range(7, 10)]
