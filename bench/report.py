@@ -242,7 +242,7 @@ def _seed(results: dict[str, Any]) -> list[str]:
         f"\nseed peer over bluetick durable: webhooks/s {_f(sd['rate'] / bt['rate'], 2)}, events applied/s over load "
         f"and drain {_f(sd['applied_per_s_total'] / bt['applied_per_s_total'], 2)}; the peer's rows wrong: "
         f"{sd['rows_wrong']:,} of {messages:,} messages (updates lost between concurrent read-merge-writes of a row; "
-        "a finding, not a bench failure)."
+        f"a finding, not a bench failure); events it failed to apply or found no row for: {sd['errors']:,}."
     )
     return out
 

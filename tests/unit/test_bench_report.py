@@ -52,7 +52,7 @@ def _peer_row(rate: float, rows_wrong: int) -> dict[str, Any]:
     return {"rate": rate, "events_acked_per_s": rate * 1.5, "applied_per_s_load": 90.0, "applied_per_s_total": rate,
             "pending_at_end": 12048, "drain_s": 6.5, "apply_ms": {"p50": 1.0, "p99": 2.0, "max": 3.0},
             "peak_rss_mb": 300.0, "cpu_cores": {"server": 1.0, "postgres": 0.0, "loadgen": 0.25},
-            "rows_wrong": rows_wrong}  # fmt: skip
+            "rows_wrong": rows_wrong, "errors": 0}  # fmt: skip
 
 
 def _soak(within: bool) -> dict[str, Any]:
