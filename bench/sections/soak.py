@@ -34,7 +34,8 @@ async def run(b: Bench) -> dict[str, Any]:
 def soak_summary(record: dict[str, Any], warmup_s: float, connections: int) -> dict[str, Any]:
     """RSS and queue depth after `warmup_s`: first and last window, the maximum, and whether they held (the
     queue also when within `connections` events of its first window: what the requests in flight swing by)."""
-    after = [s for s in record.get("rss_samples", []) if s[0] >= warmup_s]
+    # the sampler runs a little past the load's end (the generator's exit): those samples are of an idle server
+    after = [s for s in record.get("rss_samples", []) if warmup_s <= s[0] <= record["seconds"]]
     return {
         "rate": record["rate"], "warmup_s": warmup_s, "samples": len(after), "rss_idle_mb": record["rss_idle_mb"],
         "rss": drift([mb for _, mb, _ in after]), "queue": drift([depth for _, _, depth in after], connections),
