@@ -79,14 +79,26 @@ class Bench:
             server = procs.Server(target.name, [sys.executable, "-m", "bench.bare", str(port)], port, log)
         else:
             server = self._bluetick(target, target.ack_mode, port, log)
+        async with self.serve(server, "/healthz" if target.ack_mode is None else "/readyz"):
+            yield server
+
+    @contextlib.asynccontextmanager
+    async def serve(self, server: procs.Server, ready_path: str) -> AsyncIterator[procs.Server]:
+        """`server` started and answering 200 at `ready_path`; SIGTERM on exit (a bad exit is a failure)."""
         server.start()
         try:
-            await server.wait_ready("/healthz" if target.ack_mode is None else "/readyz")
+            await server.wait_ready(ready_path)
             yield server
         finally:
             code = server.stop()
             if code not in (0, None):
-                self.failures.append(f"{target.name}: exited with {code} on SIGTERM (log {log})")
+                self.failures.append(f"{server.name}: exited with {code} on SIGTERM (log {server.log})")
+
+    @contextlib.asynccontextmanager
+    async def replicas(self, target: Target, count: int) -> AsyncIterator[list[procs.Server]]:
+        """`count` processes of `target`, each on its own port with its own pool, all on the bench's Postgres."""
+        async with contextlib.AsyncExitStack() as stack:
+            yield [await stack.enter_async_context(self.server(target)) for _ in range(count)]
 
     def _bluetick(self, target: Target, ack_mode: str, port: int, log: Path) -> procs.Server:
         argv = [sys.executable, "main.py", "serve"] + (["--workers", str(target.workers)] if target.workers > 1 else [])
@@ -114,9 +126,13 @@ class Bench:
             if self.bare_plan is None:
                 self.bare_plan = make_plan(SimConfig(messages=MAX_PLAN_MESSAGES // 2, orgs=ORGS, seed=1))
             return Traffic(self.bare_plan, [])
+        return await self.logged_traffic(posts)
+
+    async def logged_traffic(self, posts: float, *, parked: bool = True) -> Traffic:
+        """A fresh plan of about `posts` posts, its messages logged beforehand, but the early ones if `parked`."""
         messages = min(MAX_PLAN_MESSAGES, max(200, math.ceil(posts / POSTS_PER_MESSAGE)))
         the_plan = await self.new_plan(messages)
-        early = the_plan.early()
+        early = the_plan.early() if parked else []
         await self.prelog(the_plan, skip=set(early))
         return Traffic(the_plan, early)
 

@@ -151,6 +151,32 @@ async def closed_loop(url: str, lane_dir: Path, connections: int, seconds: float
     return await _run("python", argv, seconds)
 
 
+async def closed_loop_split(
+    urls: Sequence[str], lane_dirs: Sequence[Path], connections: Sequence[int], seconds: float, use_wrk: bool
+) -> LoadResult:
+    """One closed-loop generator per URL at once (`connections[i]` lanes from `lane_dirs[i]`), added up."""
+    before = _children_cpu()  # the runs overlap, so their own CPU deltas would count each other: measure once
+    runs = await asyncio.gather(
+        *(closed_loop(url, d, n, seconds, use_wrk) for url, d, n in zip(urls, lane_dirs, connections, strict=True))
+    )
+    return combine(list(runs), _children_cpu() - before)
+
+
+def combine(runs: Sequence[LoadResult], loadgen_cpu_s: float) -> LoadResult:
+    """Runs over consecutive groups of lanes as one run over all lanes; each latency figure is the runs' worst."""
+    offsets = [sum(len(r.issued) for r in runs[:k]) for k in range(len(runs))]
+    requests = sum(r.requests for r in runs)
+    latency = {k: max(r.latency_ms[k] for r in runs) for k in runs[0].latency_ms}
+    latency["mean"] = sum(r.latency_ms["mean"] * r.requests for r in runs) / max(requests, 1)
+    return LoadResult(
+        tool=f"{runs[0].tool} x{len(runs)}", seconds=max(r.seconds for r in runs), requests=requests,
+        latency_ms=latency, errors=sum(r.errors for r in runs), non_2xx=sum(r.non_2xx for r in runs),
+        issued=[n for r in runs for n in r.issued],
+        unacked=[(lane + off, i) for r, off in zip(runs, offsets, strict=True) for lane, i in r.unacked],
+        loadgen_cpu_s=loadgen_cpu_s, extra={},
+    )  # fmt: skip
+
+
 async def open_loop(
     url: str, lane_dir: Path, connections: int, seconds: float, rate: float, use_wrk: bool
 ) -> LoadResult:

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import re
 import shutil
+import statistics
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,74 +21,101 @@ from bench.harness import Bench, Target, Traffic
 from simulator.check import Mismatch, check
 from simulator.expected import Expected, Key
 from simulator.plan import Plan, Step
-from simulator.send import Secrets, run
+from simulator.send import RunResult, Secrets, run
 
 SETTLE_TIMEOUT_S = 60.0
+Settle = Callable[[procs.Server, set[int], set[int]], Awaitable[dict[str, Any]]]
 
 
 async def load_run(
     b: Bench,
     target: Target,
-    server: procs.Server,
+    servers: Sequence[procs.Server],
     traffic: Traffic,
     seconds: int,
     *,
     rate: float | None = None,
     rss_every: float | None = None,
+    settle: Settle | None = None,
 ) -> dict[str, Any]:
-    """Load `server` for `seconds` (closed loop, or open loop at `rate`); bluetick's rows are checked after."""
+    """Load `servers` (replicas of one server, the connections split evenly over them, one generator each) for
+    `seconds`, closed loop, or open loop at `rate` (one server); bluetick's rows are checked after, or `settle`,
+    given the posts issued and those left unacknowledged, checks them."""
     posts = traffic.plan.posts
     one_lane = rate is not None and b.wrk is None  # the Python open loop sends one lane
     lanes = [list(range(len(posts)))] if one_lane else load.lanes_of(range(len(posts)), b.opts.connections)
-    lane_dir = load.write_lanes(b.work / f"lanes-{next(b.runs)}", posts, lanes)
-    watch = procs.CpuWatch({"server": server.pid, "postgres": procs.postmaster_pid(b.pgdata)})
-    rss_idle = procs.rss_mb(procs.descendants(server.pid))
+    groups = split(len(lanes), len(servers))
+    lane_dirs = [
+        load.write_lanes(b.work / f"lanes-{next(b.runs)}", posts, lanes[group.start : group.stop]) for group in groups
+    ]
+    pids = [s.pid for s in servers]
+    watch = procs.CpuWatch({"server": pids, "postgres": [procs.postmaster_pid(b.pgdata)]})
+    rss_idle = procs.rss_mb(procs.trees(pids))
     samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, events queued)
-    sampler = asyncio.create_task(_sample_rss(target, server, rss_every, samples)) if rss_every else None
+    sampler = asyncio.create_task(_sample_rss(target, servers, rss_every, samples)) if rss_every else None
     pg_waits: Counter[str] = Counter()
     watch.start()
     try:
         async with waits.sampled(b.dsn, pg_waits) if target.ack_mode else contextlib.nullcontext():
-            result = await _drive(b, server, lane_dir, seconds, rate)
+            result = await _drive(b, servers, lane_dirs, [len(g) for g in groups], seconds, rate)
     finally:
         cpu = watch.stop()
         if sampler is not None:
             sampler.cancel()
-        shutil.rmtree(lane_dir, ignore_errors=True)
-    record = _record(b, target, server, traffic, result, lanes, cpu, rss_idle)
+        for lane_dir in lane_dirs:
+            shutil.rmtree(lane_dir, ignore_errors=True)
+    record = _record(b, target, pids, traffic, result, lanes, cpu, rss_idle)
     if samples:
         record["rss_samples"] = samples
     if pg_waits:
         record["pg_waits"] = dict(pg_waits)
-    if target.ack_mode is not None:
-        record["check"] = await settle_and_check(b, target, server, traffic, result, lanes)
-        record["server_metrics"] = await scrape_metrics(server.url)
+    if settle is not None:
+        record["check"] = await settle(servers[0], result.issued_posts(lanes), result.unacked_posts(lanes))
+    elif target.ack_mode is not None:
+        record["check"] = await settle_and_check(b, target, servers[0], traffic, result, lanes)
+        record["server_metrics"] = await replica_metrics(servers)
         await empty_tables(b.dsn)
     return record
 
 
+def split(count: int, parts: int) -> list[range]:
+    """`range(count)` cut into `parts` consecutive pieces whose sizes differ by at most one."""
+    return [range(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
+
+
 async def _sample_rss(
-    target: Target, server: procs.Server, every: float, samples: list[tuple[float, float, int]]
+    target: Target, servers: Sequence[procs.Server], every: float, samples: list[tuple[float, float, int]]
 ) -> None:
     started = time.perf_counter()
     while True:
         await asyncio.sleep(every)
-        rss = procs.rss_mb(procs.descendants(server.pid))
-        depth = await queue_depth(server.url) if target.ack_mode else 0
+        rss = procs.rss_mb(procs.trees([s.pid for s in servers]))
+        depth = sum([await queue_depth(s.url) for s in servers]) if target.ack_mode else 0
         samples.append((round(time.perf_counter() - started, 1), rss, depth))
 
 
-async def _drive(b: Bench, server: procs.Server, lane_dir: Path, seconds: int, rate: float | None) -> load.LoadResult:
+async def _drive(
+    b: Bench,
+    servers: Sequence[procs.Server],
+    lane_dirs: Sequence[Path],
+    connections: Sequence[int],
+    seconds: int,
+    rate: float | None,
+) -> load.LoadResult:
     use_wrk = b.wrk is not None
+    if len(servers) > 1:
+        if rate is not None:
+            raise ValueError("replicas are only driven in a closed loop")
+        return await load.closed_loop_split([s.url for s in servers], lane_dirs, connections, seconds, use_wrk)
     if rate is None:
-        return await load.closed_loop(server.url, lane_dir, b.opts.connections, seconds, use_wrk=use_wrk)
-    return await load.open_loop(server.url, lane_dir, b.opts.connections, seconds, rate, use_wrk=use_wrk)
+        return await load.closed_loop(servers[0].url, lane_dirs[0], b.opts.connections, seconds, use_wrk=use_wrk)
+    return await load.open_loop(servers[0].url, lane_dirs[0], b.opts.connections, seconds, rate, use_wrk=use_wrk)
 
 
 def _record(
     b: Bench,
     target: Target,
-    server: procs.Server,
+    pids: list[int],
     traffic: Traffic,
     result: load.LoadResult,
     lanes: list[list[int]],
@@ -104,7 +133,7 @@ def _record(
         "events_per_s": result.rate * _events_per_post(traffic.plan, issued),
         "latency_ms": result.latency_ms, "errors": result.errors, "non_2xx": result.non_2xx,
         "cpu_cores": {k: round(v, 2) for k, v in cpu.items()}, "rss_idle_mb": rss_idle,
-        "rss_end_mb": procs.rss_mb(procs.descendants(server.pid)), **result.extra,
+        "rss_end_mb": procs.rss_mb(procs.trees(pids)), **result.extra,
     }  # fmt: skip
 
 
@@ -135,15 +164,7 @@ async def settle_and_check(
     the_plan = traffic.plan
     issued = result.issued_posts(lanes)
     unacked = result.unacked_posts(lanes)
-    steps = [Step("post", p) for p in sorted(unacked)] + [Step("log", m) for m in traffic.early]
-    retry = await run(
-        the_plan,
-        server.url,
-        concurrency=16,
-        steps=steps,
-        max_seconds=SETTLE_TIMEOUT_S,
-        secrets=Secrets(api_token=b.api_token),
-    )
+    retry = await resend(b, server, traffic, unacked)
     expected = the_plan.expected(issued)
     mismatches = await _settled_check(b.dsn, the_plan, expected)
     wrong = len({m.key for m in mismatches})
@@ -159,6 +180,19 @@ async def settle_and_check(
         "resent_after_run": len(unacked), "logged_after_run": len(traffic.early), "rows_wrong": wrong,
         "examples": [str(m) for m in mismatches[:3]], "resend_ok": retry.ok,
     }  # fmt: skip
+
+
+async def resend(b: Bench, server: procs.Server, traffic: Traffic, unacked: set[int]) -> RunResult:
+    """Post again what got no 2xx (as a BSP retries), then log the messages logged only after the run."""
+    steps = [Step("post", p) for p in sorted(unacked)] + [Step("log", m) for m in traffic.early]
+    return await run(
+        traffic.plan,
+        server.url,
+        concurrency=16,
+        steps=steps,
+        max_seconds=SETTLE_TIMEOUT_S,
+        secrets=Secrets(api_token=b.api_token),
+    )
 
 
 async def _settled_check(dsn: str, the_plan: Plan, expected: dict[Key, Expected]) -> list[Mismatch]:
@@ -179,6 +213,13 @@ async def queue_depth(url: str) -> int:
             return depth
     except (aiohttp.ClientError, ValueError, KeyError):
         return -1
+
+
+async def replica_metrics(servers: Sequence[procs.Server]) -> dict[str, float]:
+    """`scrape_metrics` of each replica, each figure averaged over the replicas that report it."""
+    scraped = [await scrape_metrics(s.url) for s in servers]
+    names = {name for values in scraped for name in values}
+    return {name: statistics.fmean(v[name] for v in scraped if name in v) for name in sorted(names)}
 
 
 async def scrape_metrics(url: str) -> dict[str, float]:

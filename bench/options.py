@@ -1,4 +1,4 @@
-"""`python -m bench`: bluetick's ingest, apply, analytics, memory and profile on this machine, in one run.
+"""`python -m bench`: bluetick's ingest, apply, analytics, memory, profile, replicas, the seed and a soak, in one run.
 
 Prints a markdown table and writes bench/results/bench-<time>.json and .md. Every server runs as a
 subprocess on 127.0.0.1 against a Postgres the bench starts under a temporary directory; every load run is
@@ -17,7 +17,9 @@ from bench import ROOT, load
 
 CONNECTIONS = 64
 MAX_RUN_SECONDS = 120  # longest load run the options allow
-SECTIONS = ("ingest", "apply", "analytics", "report", "memory", "profile")  # in the order they run
+MAX_SOAK_SECONDS = 1800  # but for the soak section's one run per mode
+# in the order they run
+SECTIONS = ("ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Options:
     memory_seconds: int
     memory_step: float
     profile_seconds: int
+    soak_seconds: int
     rows: int
     apply_events: int
     analytics_runs: int
@@ -46,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=int, help="length of each ingest run; full 10, quick 3")
     parser.add_argument("--memory-seconds", type=int, help="sustained load for the memory check; full 20, quick 6")
     parser.add_argument("--profile-seconds", type=int, help="py-spy sampling per mode; full 10, quick 3")
+    parser.add_argument("--soak-seconds", type=int, help="sustained load per mode in the soak; full 600, quick 20")
     parser.add_argument("--rows", type=int, help="rows of the analytics and report tables; full 1000000, quick 100000")
     parser.add_argument("--apply-events", type=int, help="events per apply measurement; full 20000, quick 3000")
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"default {CONNECTIONS}")
@@ -80,6 +84,7 @@ def parse(argv: Sequence[str]) -> Options:
         memory_seconds=pick(args.memory_seconds, 20, 6),
         memory_step=1.0 if quick else 2.0,
         profile_seconds=pick(args.profile_seconds, 10, 3),
+        soak_seconds=pick(args.soak_seconds, 600, 20),
         rows=pick(args.rows, 1_000_000, 100_000),
         apply_events=pick(args.apply_events, 20_000, 3_000),
         analytics_runs=7 if quick else 15,
@@ -91,6 +96,8 @@ def parse(argv: Sequence[str]) -> Options:
     for name in ("seconds", "memory_seconds", "profile_seconds"):
         if not 1 <= getattr(opts, name) <= MAX_RUN_SECONDS:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and {MAX_RUN_SECONDS}")
+    if not 1 <= opts.soak_seconds <= MAX_SOAK_SECONDS:
+        parser.error(f"--soak-seconds must be between 1 and {MAX_SOAK_SECONDS}")
     if not 1 <= opts.connections <= 512 or not 1 <= opts.repeat <= 20:
         parser.error("--connections must be 1..512 and --repeat 1..20")
     if opts.loadgen == "wrk" and load.wrk_version() is None:

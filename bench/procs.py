@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def trees(roots: Sequence[int]) -> list[int]:
+    """Every process of the trees below `roots`."""
+    return [p for root in roots for p in descendants(root)]
+
+
 def rss_mb(pids: list[int]) -> float:
     """Resident memory of `pids` added up, in MiB."""
     total_kb = 0
@@ -82,13 +88,13 @@ def machine_jiffies() -> tuple[int, int]:
 class CpuWatch:
     """CPU seconds used by groups of process trees between `start` and `stop`, and by the whole machine."""
 
-    roots: dict[str, int]
+    roots: dict[str, Sequence[int]]  # a group is the process trees of one or more roots
     _before: dict[int, float] = field(default_factory=dict)
     _machine: tuple[int, int] = (0, 0)
     _started: float = 0.0
 
     def start(self) -> None:
-        self._before = {p: cpu_seconds(p) for root in self.roots.values() for p in descendants(root)}
+        self._before = {p: cpu_seconds(p) for roots in self.roots.values() for p in trees(roots)}
         self._machine = machine_jiffies()
         self._started = time.perf_counter()
 
@@ -96,8 +102,8 @@ class CpuWatch:
         """Share of one core each group used (1.0 = one full core), plus `machine` (all cores, all processes)."""
         seconds = max(time.perf_counter() - self._started, 1e-9)
         shares = {}
-        for name, root in self.roots.items():
-            used = sum(cpu_seconds(p) - self._before.get(p, 0.0) for p in descendants(root))
+        for name, roots in self.roots.items():
+            used = sum(cpu_seconds(p) - self._before.get(p, 0.0) for p in trees(roots))
             shares[name] = used / seconds
         busy, total = machine_jiffies()
         cores = os.cpu_count() or 1

@@ -12,7 +12,9 @@ from bench.harness import BARE
 def render(results: dict[str, Any]) -> str:
     out = _header(results)
     if "ingest" in results:
-        out += _ingest(results) + _waits(results) + _open_loop(results) + _correctness(results)
+        out += _ingest(results) + _waits(results) + _open_loop(results)
+    if _all_checked(results):
+        out += _correctness(results)
     if "apply" in results:
         out += _apply(results)
     if "analytics" in results:
@@ -23,6 +25,12 @@ def render(results: dict[str, Any]) -> str:
         out += _memory(results)
     if "profile" in results and "skipped" not in results["profile"]:
         out += _profile(results)
+    if "scale" in results:
+        out += _scale(results)
+    if "seed" in results:
+        out += _seed(results)
+    if "soak" in results:
+        out += _soak(results)
     if results.get("failures"):
         out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
     return "\n".join(out) + "\n"
@@ -210,6 +218,84 @@ def _profile(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _scale(results: dict[str, Any]) -> list[str]:
+    o = results["options"]
+    out = [
+        f"\n## Scale (1, 2, 4 bluetick processes, each on its own port with its own pool, one Postgres; "
+        f"{results['load_generator']['connections']} connections split evenly, one load generator per process; "
+        f"{o['seconds']} s per run, median of {o['repeat']})\n",
+        "| server | webhooks/s (2xx) | events/s | vs 1 replica | ack p99 ms (worst replica) | non-2xx |"
+        " CPU cores: server (all replicas) / postgres / loadgen / other | events per batch, flush ms |"
+        " rows as merge rules say |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for name, s in results["scale"]["summary"].items():
+        out.append(
+            f"| {name} | {_f(s['rate'], 0)} | {_f(s['events_per_s'], 0)} | {_f(s['vs_one'], 2)} | "
+            f"{_f(s['p99_ms'], 2)} | {_non_2xx(s)} | {_cpu(s['cpu_cores'], 'other')} | "
+            f"{_f(s['batch_size_mean'], 0)}, {_f(s['flush_ms_mean'], 1)} | {'yes' if s['checks_ok'] else '**NO**'} |"
+        )
+    return out
+
+
+def _seed(results: dict[str, Any]) -> list[str]:
+    rows = {"bluetick durable (200 after the commit)": results["seed"]["bluetick"], "seed peer (200 at once, "
+            "a task per event: select, merge in Python, update)": results["seed"]["seed"]}  # fmt: skip
+    out = [
+        f"\n## The seed design as a running peer, beside bluetick durable (same closed-loop load, "
+        f"{results['load_generator']['connections']} connections, {results['options']['seconds']} s each, "
+        "same section run)\n",
+        "| server | webhooks/s (2xx) | events acked/s | events applied/s during load | events applied/s, load + "
+        "drain | pending at load end | drain after load s | apply latency p50 / p99 / max ms | peak RSS MB |"
+        " CPU cores: server / postgres / loadgen | rows wrong |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|",
+    ]
+    for name, r in rows.items():
+        ms = r["apply_ms"]
+        out.append(
+            f"| {name} | {_f(r['rate'], 0)} | {_f(r['events_acked_per_s'], 0)} | {_f(r['applied_per_s_load'], 0)} | "
+            f"{_f(r['applied_per_s_total'], 0)} | {r['pending_at_end']:,} | {_f(r['drain_s'], 1)} | "
+            f"{_f(ms['p50'], 1)} / {_f(ms['p99'], 1)} / {_f(ms['max'], 1)} | {_f(r['peak_rss_mb'])} | "
+            f"{_cpu(r['cpu_cores'])} | {r['rows_wrong']:,} |"
+        )
+    bt, sd = rows.values()
+    messages = results["seed"]["runs"]["seed peer"]["check"]["messages"]
+    out.append(
+        f"\nseed peer over bluetick durable: webhooks/s {_f(sd['rate'] / bt['rate'], 2)}, events applied/s over load "
+        f"and drain {_f(sd['applied_per_s_total'] / bt['applied_per_s_total'], 2)}; the peer's rows wrong: "
+        f"{sd['rows_wrong']:,} of {messages:,} messages (updates lost between concurrent read-merge-writes of a row; "
+        f"a finding, not a bench failure); events it failed to apply or found no row for: {sd['errors']:,}."
+    )
+    return out
+
+
+def _soak(results: dict[str, Any]) -> list[str]:
+    out = [
+        f"\n## Soak ({results['options']['soak_seconds']} s of sustained closed-loop load per mode; after the "
+        "warm-up, medians of up to 10 consecutive windows of 3 samples or more)\n",
+        "| mode | webhooks/s | warm-up s | samples after it | idle MB | RSS MB: first, end, max | RSS end vs first |"
+        " RSS within 10% | events queued: first, end, max | queue within 10% |",
+        "|---|---:|---:|---:|---:|---|---:|---|---|---|",
+    ]
+    for name, k in results["soak"].items():
+        rss, queue = k["rss"], k["queue"]
+        out.append(
+            f"| {name} | {_f(k['rate'], 0)} | {_f(k['warmup_s'])} | {k['samples']} | {_f(k['rss_idle_mb'])} | "
+            f"{_f(rss['first'])}, {_f(rss['end'])}, {_f(rss['max'])} | {_f(rss['end_vs_first_pct'])}% | "
+            f"{_yes(rss['within'])} | {_f(queue['first'], 0)}, {_f(queue['end'], 0)}, {_f(queue['max'], 0)} | "
+            f"{_yes(queue['within'])} |"
+        )
+    return out
+
+
+def _cpu(cores: dict[str, float], *extra: str) -> str:
+    return " / ".join(_f(cores.get(k), 2) for k in ("server", "postgres", "loadgen", *extra))
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "**no**"
+
+
 def _non_2xx(summary: dict[str, Any]) -> str:
     bad = summary["non_2xx"] + summary["errors"]
     return f"{bad:,} ({100 * bad / summary['requests']:.0f}%)" if bad else "0"
@@ -218,7 +304,7 @@ def _non_2xx(summary: dict[str, Any]) -> str:
 def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     ingest = results.get("ingest", {})
-    for name, records in ingest.get("runs", {}).items():
+    for name, records in [*ingest.get("runs", {}).items(), *results.get("scale", {}).get("runs", {}).items()]:
         for n, rec in enumerate(records, 1):
             if "check" in rec:
                 found.append({**rec, "label": f"{name}, run {n}"})
@@ -227,4 +313,8 @@ def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
             found.append({**rec, "label": f"{name}, open loop {o['rate']}/s, run {n}"})
     for name, mem in results.get("memory", {}).items():
         found.append({**mem["run"], "label": f"{name}, memory run"})
+    if "seed" in results:
+        found.append({**results["seed"]["runs"]["bluetick durable"], "label": "bluetick durable, beside the seed peer"})
+    for name, soak in results.get("soak", {}).items():
+        found.append({**soak["run"], "label": f"{name}, soak run"})
     return found

@@ -40,14 +40,19 @@ def merge(status: dict[str, str], reason: str | None, event: StatusEvent) -> tup
     return merged, reason
 
 
+async def apply_one(db: asyncpg.Connection | asyncpg.Pool, event: StatusEvent) -> bool:
+    """Read `event`'s row, merge it in Python and write it back; False when it has no row (the seed dropped it)."""
+    row = await db.fetchrow(SELECT_ROW, event.org_id, event.bsp_msg_id)
+    if row is None:
+        return False
+    status, reason = merge(json.loads(row[0]), row[1], event)
+    await db.execute(WRITE_ROW, event.org_id, event.bsp_msg_id, json.dumps(status), reason)
+    return True
+
+
 async def apply(conn: asyncpg.Connection, events: Sequence[StatusEvent]) -> int:
-    """Apply `events` one by one; returns how many found their row (the seed dropped the others)."""
+    """Apply `events` one by one; returns how many found their row."""
     applied = 0
     for event in events:
-        row = await conn.fetchrow(SELECT_ROW, event.org_id, event.bsp_msg_id)
-        if row is None:
-            continue
-        status, reason = merge(json.loads(row[0]), row[1], event)
-        await conn.execute(WRITE_ROW, event.org_id, event.bsp_msg_id, json.dumps(status), reason)
-        applied += 1
+        applied += await apply_one(conn, event)
     return applied

@@ -26,7 +26,7 @@ async def run(b: Bench) -> dict[str, Any]:
             log(f"ingest {r + 1}/{b.opts.repeat}: {target.name}")
             traffic = await b.traffic(target, b.expected_rate(target) * b.opts.seconds * 1.3)
             async with b.server(target) as server:
-                record = await load_run(b, target, server, traffic, b.opts.seconds)
+                record = await load_run(b, target, [server], traffic, b.opts.seconds)
             runs[target.name].append(record)
             b.rates.setdefault(target.name, []).append(record["rate"])
             if target == DURABLE and record["server_metrics"].get("batch_size_mean"):
@@ -48,10 +48,10 @@ async def open_loop(b: Bench) -> dict[str, Any]:
             log(f"open loop {r + 1}/{b.opts.repeat}: {target.name} at {rate}/s, then the bare handler")
             traffic = await b.traffic(target, rate * b.opts.seconds * 1.1)
             async with b.server(target) as server:
-                runs.append(await load_run(b, target, server, traffic, b.opts.seconds, rate=rate))
+                runs.append(await load_run(b, target, [server], traffic, b.opts.seconds, rate=rate))
             bare_traffic = await b.traffic(BARE, 0)
             async with b.server(BARE) as server:
-                floors.append(await load_run(b, BARE, server, bare_traffic, b.opts.seconds, rate=rate))
+                floors.append(await load_run(b, BARE, [server], bare_traffic, b.opts.seconds, rate=rate))
         results[target.name] = {
             "rate": rate, "achieved": median([x["rate"] for x in runs]),
             **{k: median([x["latency_ms"][k] for x in runs]) for k in ("p50", "p99", "max")},

@@ -16,7 +16,7 @@ async def run(b: Bench) -> dict[str, Any]:
         traffic = await b.traffic(target, b.expected_rate(target) * b.opts.memory_seconds * 1.3)
         async with b.server(target) as server:
             await asyncio.sleep(1.0)
-            record = await load_run(b, target, server, traffic, b.opts.memory_seconds, rss_every=b.opts.memory_step)
+            record = await load_run(b, target, [server], traffic, b.opts.memory_seconds, rss_every=b.opts.memory_step)
         results[target.name] = growth(record)
     return results
 

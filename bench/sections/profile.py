@@ -21,7 +21,7 @@ async def run(b: Bench) -> dict[str, Any]:
         traffic = await b.traffic(target, b.expected_rate(target) * seconds * 1.3)
         raw = b.opts.out / f"pyspy-{target.ack_mode}-{stamp()}.txt"
         async with b.server(target) as server:
-            loaded = asyncio.create_task(load_run(b, target, server, traffic, seconds))
+            loaded = asyncio.create_task(load_run(b, target, [server], traffic, seconds))
             await asyncio.sleep(1.0)
             said = await profile.record(server.pid, b.opts.profile_seconds, raw)
             record = await loaded
