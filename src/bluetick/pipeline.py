@@ -22,6 +22,7 @@ log = logging.getLogger("bluetick.pipeline")
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
 DRAIN_GRACE_S = 5.0
+BEHIND_BATCHES = 4  # immediate mode waits for commits beyond this many full batches in memory
 
 Rows = dict[tuple[UUID, str], dict[str, Any]]
 
@@ -78,13 +79,16 @@ class Pipeline:
 
     @property
     def behind(self) -> bool:
-        """The database is up but applying more slowly than events arrive: half the queue is taken.
+        """The database is up but applying more slowly than events arrive: more than BEHIND_BATCHES full batches
+        (or half the queue, if that is less) wait.
 
         In immediate mode a request then waits for its commit, as in durable mode, so senders slow down to the
-        rate the database keeps instead of filling the queue and getting 503s. While the database is away
-        (batches retrying), the whole queue is used as a buffer, as before.
+        rate the database keeps instead of filling the queue and getting 503s, and no more than that many
+        acknowledged events wait in memory (lost on kill -9). While the database is away (batches retrying),
+        the whole queue is used as a buffer, as before.
         """
-        return not self._retrying and self._depth >= self._settings.queue_max // 2
+        mark = min(self._settings.queue_max // 2, BEHIND_BATCHES * self._settings.batch_max)
+        return not self._retrying and self._depth >= mark
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
