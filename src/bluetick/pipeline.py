@@ -87,7 +87,7 @@ class Pipeline:
         acknowledged events wait in memory (lost on kill -9). While the database is away (batches retrying),
         the whole queue is used as a buffer, as before.
         """
-        mark = min(self._settings.queue_max // 2, BEHIND_BATCHES * self._settings.batch_max)
+        mark = max(1, min(self._settings.queue_max // 2, BEHIND_BATCHES * self._settings.batch_max))
         return not self._retrying and self._depth >= mark
 
     def start(self) -> None:
