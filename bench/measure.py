@@ -223,15 +223,16 @@ async def replica_metrics(servers: Sequence[procs.Server]) -> dict[str, float]:
 
 
 async def scrape_metrics(url: str) -> dict[str, float]:
-    """Mean batch size and flush time from the service's /metrics."""
+    """Mean batch size, flush time and ack time (from the handler's start to its answer) from /metrics."""
     async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
         text = await resp.text()
     values: dict[str, float] = {}
-    for name in ("bluetick_batch_size", "bluetick_flush_seconds"):
+    for name in ("bluetick_batch_size", "bluetick_flush_seconds", "bluetick_ack_seconds"):
         total = re.search(rf"^{name}_sum(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
         count = re.search(rf"^{name}_count(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
         if total and count and float(count.group(1)):
             values[f"{name.removeprefix('bluetick_')}_mean"] = float(total.group(1)) / float(count.group(1))
-    if "flush_seconds_mean" in values:
-        values["flush_ms_mean"] = values.pop("flush_seconds_mean") * 1000
+    for what in ("flush", "ack"):
+        if f"{what}_seconds_mean" in values:
+            values[f"{what}_ms_mean"] = values.pop(f"{what}_seconds_mean") * 1000
     return values
