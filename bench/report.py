@@ -22,6 +22,8 @@ def render(results: dict[str, Any]) -> str:
         out += _memory(results)
     if "profile" in results and "skipped" not in results["profile"]:
         out += _profile(results)
+    if "retention" in results:
+        out += _retention(results)
     if results.get("failures"):
         out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
     return "\n".join(out) + "\n"
@@ -206,3 +208,23 @@ def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
     for name, mem in results.get("memory", {}).items():
         found.append({**mem["run"], "label": f"{name}, memory run"})
     return found
+
+
+def _retention(results: dict[str, Any]) -> list[str]:
+    r = results["retention"]
+    alone = r["purge_alone"]
+    out = [
+        f"\n## Retention purge ({r['rows']:,} rows past retention, {r['orgs']} organisations, batches of "
+        f"{r['batch']}; durable ingest, {results['options']['seconds']} s per run, median of "
+        f"{results['options']['repeat']})\n",
+        "| measure | result |",
+        "|---|---:|",
+        f"| purge alone: rows erased, seconds, rows/s | {alone['rows']:,} in {_f(alone['seconds'])} s = "
+        f"{_f(alone['rows_per_s'], 0)}/s ({alone['batches']} batches; {alone['left']:,} left) |",
+    ]
+    for name, rate in r["rates"].items():
+        out.append(f"| {name}: webhooks/s (2xx) | {_f(rate, 0)} |")
+    out.append(f"| ingest during the purge / ingest alone | {_f(r['ratio'], 2)} |")
+    out.append(f"| purge during ingest: rows erased/s | {_f(r['purge_during_rows_per_s'], 0)} |")
+    out.append(f"| rows wrong after the runs | {r['rows_wrong']} |")
+    return out

@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.harness import Bench
-from bench.sections import analytics, apply, ingest, memory, profile, report
+from bench.sections import analytics, apply, ingest, memory, profile, report, retention
 
 RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "ingest": ingest.run,
@@ -13,4 +13,5 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "report": report.run,
     "memory": memory.run,
     "profile": profile.run,
+    "retention": retention.run,
 }
