@@ -12,13 +12,14 @@ import asyncpg
 from bench import ROOT
 from bench.harness import DURABLE, Bench, log, median
 from bench.measure import load_run
-from bluetick.customers import RetentionResult
+from bluetick.config import Settings
+from bluetick.retention import run_retention
 
 ORGS = 10  # generate.sql's organisations 1..ORGS, each with its own retention
 RETENTION_DAYS = 30
 AGE_DAYS = 60  # the generated rows end this long ago, so every one is past its retention
 HISTORY_DAYS = 90
-BATCH = 1000  # RETENTION_BATCH's default
+DEFAULTS = Settings()  # RETENTION_BATCH and RETENTION_PAUSE_MS as a deployment has them
 SEED = 0.11
 SQL = ROOT / "bench" / "sql"
 
@@ -33,7 +34,8 @@ async def run(b: Bench) -> dict[str, Any]:
             traffic = await b.traffic(DURABLE, b.expected_rate(DURABLE) * b.opts.seconds * 1.3)
             async with b.server(DURABLE) as server:
                 deadline = time.monotonic() + b.opts.seconds
-                purge = asyncio.create_task(purge_until(b, deadline)) if purging else None
+                pause = DEFAULTS.retention_pause_ms / 1000
+                purge = asyncio.create_task(purge_until(b, deadline, pause)) if purging else None
                 record = await load_run(b, DURABLE, server, traffic, b.opts.seconds)
                 if purge is not None:
                     record["purge"] = await purge
@@ -41,7 +43,9 @@ async def run(b: Bench) -> dict[str, Any]:
     rates = {name: median([x["rate"] for x in records]) for name, records in runs.items()}
     during = runs["ingest during the purge"]
     return {
-        "rows": b.opts.rows, "orgs": ORGS, "batch": BATCH, "purge_alone": alone, "rates": rates,
+        "rows": b.opts.rows, "orgs": ORGS, "batch": DEFAULTS.retention_batch,
+        "pause_ms": DEFAULTS.retention_pause_ms, "purge_alone": alone, "rates": rates,
+        "latency_ms": {name: median([x["latency_ms"]["p99"] for x in records]) for name, records in runs.items()},
         "ratio": rates["ingest during the purge"] / rates["ingest alone"] if rates["ingest alone"] else None,
         "purge_during_rows_per_s": median([x["purge"]["rows"] / x["purge"]["seconds"] for x in during]),
         "rows_wrong": sum(x["check"]["rows_wrong"] for records in runs.values() for x in records),
@@ -72,21 +76,17 @@ async def fill(b: Bench) -> float:
         await conn.close()
 
 
-async def purge_until(b: Bench, deadline: float) -> dict[str, Any]:
+async def purge_until(b: Bench, deadline: float, pause_s: float) -> dict[str, Any]:
     """The service's retention loop (bluetick.retention), stopped at `deadline` or when nothing is left."""
-    total, batches, started = RetentionResult(), 0, time.monotonic()
-    while time.monotonic() < deadline:
-        result = await b.store.retention_batch(None, BATCH)
-        total, batches = total + result, batches + 1
-        if not result.full(BATCH):
-            break
+    started = time.monotonic()
+    total, batches = await run_retention(b.store, None, DEFAULTS.retention_batch, pause_s, until=deadline)
     return {"rows": total.rows, "batches": batches, "seconds": time.monotonic() - started}
 
 
 async def purge_alone(b: Bench) -> dict[str, Any]:
-    log(f"retention: generating {b.opts.rows} old rows, then purging them with no load")
+    log(f"retention: generating {b.opts.rows} old rows, then purging them with no load and no pause")
     fill_s = await fill(b)
-    purged = await purge_until(b, time.monotonic() + 600)
+    purged = await purge_until(b, time.monotonic() + 600, 0)
     conn = await asyncpg.connect(b.dsn)
     try:
         left = await conn.fetchval("select count(*) from message_logs where erased_at is null")

@@ -199,6 +199,9 @@ class Settings:
     retention_batch: int = setting(
         "RETENTION_BATCH", 1000, "most rows the retention purge erases in one transaction", minimum=1
     )
+    retention_pause_ms: int = setting(
+        "RETENTION_PAUSE_MS", 100, "the retention purge's pause between two batches, left to ingest", minimum=0
+    )
     shutdown_drain_s: int = setting(
         "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
     )

@@ -154,7 +154,10 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 log.warning("purge failed error=%s", type(exc).__name__)
             try:
-                await run_retention(self.store, self.settings.retention_days, self.settings.retention_batch)
+                settings = self.settings
+                await run_retention(
+                    self.store, settings.retention_days, settings.retention_batch, settings.retention_pause_ms / 1000
+                )
             except Exception as exc:  # noqa: BLE001 - the next round goes on where this one stopped
                 log.warning("retention failed error=%s", type(exc).__name__)
             await asyncio.sleep(every.total_seconds())
