@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from bluetick import inbox, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import ConfigError, Settings
-from bluetick.customers import Customer, parse_customer
+from bluetick.customers import Customer, forget, parse_customer
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Rejected, Unavailable
@@ -191,7 +191,8 @@ async def forget_customer(request: web.Request) -> web.Response:
     """Erase one customer's text and identifiers in the organisation; answers the counts and the record."""
     org_id, customer = _customer_request(request)
     try:
-        erasure = await request.app[SERVICE].store.forget_customer(org_id, customer)
+        service = request.app[SERVICE]
+        erasure = await forget(service.store, org_id, customer, service.settings.batch_max)
     except PermanentError as exc:
         raise Refusal(400, str(exc), "bad_customer") from None
     metrics.CUSTOMER_REQUESTS.labels("erase").inc()

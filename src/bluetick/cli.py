@@ -17,7 +17,7 @@ from uuid import UUID
 
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings, parse_duration
-from bluetick.customers import Customer, parse_customer
+from bluetick.customers import Customer, forget, parse_customer
 from bluetick.payloads.common import ItemError
 from bluetick.stats import days_arg, funnel_report
 from bluetick.store.dsn import dsn_of
@@ -126,7 +126,7 @@ def customer_data(settings: Settings, action: str, org: UUID, customer: Customer
         try:
             await store.prepare()
             if action == "forget":
-                return (await store.forget_customer(org, customer)).to_json()
+                return (await forget(store, org, customer, settings.batch_max)).to_json()
             return await store.export_customer(org, customer)
         finally:
             await store.close()

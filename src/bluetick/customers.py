@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from bluetick.logs import mask_phone
 from bluetick.payloads.common import ItemError, lenient, phone, user_id
+
+if TYPE_CHECKING:
+    from bluetick.store import Store
 
 NOT_A_CUSTOMER = (
     "the customer must be a phone number (E.164, like +919876543210) "
@@ -48,9 +52,11 @@ class Erasure:
     rows: int  # message_logs rows that lost text and identifiers
     parked: int  # parked events that lost the BSUID
     inbox: int  # kept webhook bodies deleted
+    erasure_id: int  # the customer_erasures row (the latest one, for a repeat that erased nothing)
     customer_hash: str  # hex sha256 of the organisation's salt and the identifier
-    erased_at: str  # the record's time (the first record's, for a repeat that erased nothing)
-    recorded: bool  # whether this call added an erasure record
+    erased_at: str  # the record's time
+    recorded: bool  # whether this erasure added a record
+    more: bool = False  # whether rows past this part's limit may be left
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Erasure:
@@ -58,13 +64,36 @@ class Erasure:
             rows=int(doc["rows"]),
             parked=int(doc["parked"]),
             inbox=int(doc["inbox"]),
+            erasure_id=int(doc["erasure_id"]),
             customer_hash=str(doc["customer_hash"]),
             erased_at=str(doc["erased_at"]),
             recorded=bool(doc["recorded"]),
+            more=bool(doc["more"]),
+        )
+
+    def then(self, part: Erasure) -> Erasure:
+        """This erasure followed by a later part of it."""
+        return replace(
+            self,
+            rows=self.rows + part.rows,
+            parked=self.parked + part.parked,
+            inbox=self.inbox + part.inbox,
+            more=part.more,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        doc = asdict(self)
+        del doc["more"]
+        return doc
+
+
+async def forget(store: Store, org_id: UUID, customer: Customer, part_rows: int) -> Erasure:
+    """Erase one customer of `org_id`, `part_rows` rows per transaction (as many advisory locks as a batch takes),
+    into one erasure record."""
+    erasure = await store.forget_customer(org_id, customer, part_rows, None)
+    while erasure.more:
+        erasure = erasure.then(await store.forget_customer(org_id, customer, part_rows, erasure.erasure_id))
+    return erasure
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,8 +82,9 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]:
         """Up to `limit` kept bodies not yet replayed with an id above `after`, by id (body in base64)."""
 
-    async def forget_customer(self, org_id: UUID, customer: Customer) -> Erasure:
-        """Erase one customer's text and identifiers in `org_id` and record it (docs/design.md, Customer data)."""
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        """Erase up to `limit` of one customer's rows in `org_id`, recorded in a new record or `erasure_id`'s
+        (docs/design.md, Customer data)."""
 
     async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
         """Everything stored about one customer of `org_id`: messages in time order, parked events, inbox bodies."""

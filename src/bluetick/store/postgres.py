@@ -228,9 +228,9 @@ class PostgresStore:
         rows: list[dict[str, Any]] = await self._call(query, org_id, since, after, limit)
         return rows
 
-    async def forget_customer(self, org_id: UUID, customer: Customer) -> Erasure:
-        query = "select bluetick_forget_customer($1, $2, $3)"
-        return Erasure.of(await self._call(query, org_id, customer.phone, customer.user_id))
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        query = "select bluetick_forget_customer($1, $2, $3, $4, $5)"
+        return Erasure.of(await self._call(query, org_id, customer.phone, customer.user_id, limit, erasure_id))
 
     async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
         query = "select bluetick_export_customer($1, $2, $3)"

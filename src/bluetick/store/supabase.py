@@ -106,8 +106,14 @@ class SupabaseStore:
         rows: list[dict[str, Any]] = await self._rpc("bluetick_inbox_kept", params)
         return rows
 
-    async def forget_customer(self, org_id: UUID, customer: Customer) -> Erasure:
-        params = {"p_org": str(org_id), "p_phone": customer.phone, "p_user_id": customer.user_id}
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        params = {
+            "p_org": str(org_id),
+            "p_phone": customer.phone,
+            "p_user_id": customer.user_id,
+            "p_limit": limit,
+            "p_erasure_id": erasure_id,
+        }
         return Erasure.of(await self._rpc("bluetick_forget_customer", params))
 
     async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:

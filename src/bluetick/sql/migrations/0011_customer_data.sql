@@ -115,13 +115,18 @@ as $$
     where position(convert_to(needle, 'UTF8') in body) > 0)
 $$;
 
--- Erase one customer of p_org (by p_phone or p_user_id, exactly one): their rows lose body, phones, BSUID and
--- metadata; their parked events lose the BSUID (the status itself stays, so nothing acknowledged is lost); kept
--- webhook bodies naming them are deleted; and an erasure record is kept. Takes the advisory locks of every key it
--- touches in ascending order before touching a row, as bluetick_apply_batch does, so the two cannot deadlock.
--- Idempotent: a repeat finds nothing to erase and adds no record when one for this identifier exists.
--- Returns {"rows", "parked", "inbox", "customer_hash", "erased_at", "recorded"}.
-create or replace function bluetick_forget_customer(p_org uuid, p_phone text, p_user_id text)
+-- Erase one customer of p_org (by p_phone or p_user_id, exactly one), one part per call: up to p_limit of their
+-- rows lose body, phones, BSUID and metadata; up to p_limit of their parked events lose the BSUID (the status itself
+-- stays, so nothing acknowledged is lost); kept webhook bodies naming them are deleted. Takes the advisory locks of
+-- every key it touches in ascending order before touching a row, as bluetick_apply_batch does, so the two cannot
+-- deadlock; p_limit bounds them as BATCH_MAX bounds a batch's. Rows naming both a phone and a BSUID, which link the
+-- customer's identifiers (bluetick_customer_identifiers), go last, so a later part still finds every identifier.
+-- The first part (p_erasure_id null) writes the erasure record, unless it erased nothing and a record for this
+-- identifier exists (a repeat: idempotent); later parts, given its id, add their counts to it.
+-- Returns {"rows", "parked", "inbox", "more", "erasure_id", "customer_hash", "erased_at", "recorded"}; call again
+-- with the same p_erasure_id while "more".
+create or replace function bluetick_forget_customer(
+  p_org uuid, p_phone text, p_user_id text, p_limit integer, p_erasure_id bigint)
 returns jsonb
 language plpgsql
 set search_path = public, pg_temp
@@ -136,6 +141,7 @@ declare
   v_inbox integer;
   v_salt bytea;
   v_hash text;
+  v_id bigint := p_erasure_id;
   v_at timestamptz;
   v_recorded boolean := false;
 begin
@@ -145,17 +151,21 @@ begin
     select m.bsp_msg_id from message_logs m
     where m.org_id = p_org
       and (bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id) = any (v_phones)
-           or m.customer_user_id = any (v_users)));
+           or m.customer_user_id = any (v_users))
+    order by (m.customer_user_id is not null
+              and bluetick_customer(m.direction, m.to_phone, m.from_phone, null) is not null), m.created_at
+    limit p_limit);
   v_parked_ids := array(
     select distinct p.bsp_msg_id from message_status_parked p
-    where p.org_id = p_org and p.user_id = any (v_users));
+    where p.org_id = p_org and p.user_id = any (v_users)
+    limit p_limit);
 
   perform pg_advisory_xact_lock(k)
   from (
     select distinct bluetick_lock_key(p_org, id) as k from unnest(v_msg_ids || v_parked_ids) as id order by k
   ) keys;
 
-  -- Only the keys locked: a row logged after the read above is logged after the erasure.
+  -- Only the keys locked: a row logged after the read above is logged after this part.
   update message_logs m
   set body = null, to_phone = null, from_phone = null, customer_user_id = null, metadata = '{}'::jsonb,
       erased_at = now()
@@ -178,18 +188,30 @@ begin
   returning s.erasure_salt into v_salt;
   v_hash := encode(sha256(v_salt || convert_to(coalesce(p_phone, p_user_id), 'UTF8')), 'hex');
 
-  if v_rows + v_parked + v_inbox > 0
-     or not exists (select 1 from customer_erasures e where e.org_id = p_org and e.customer_hash = v_hash) then
+  if v_id is not null then
+    update customer_erasures e
+    set rows = e.rows + v_rows, parked = e.parked + v_parked, inbox = e.inbox + v_inbox
+    where e.id = v_id and e.org_id = p_org and e.customer_hash = v_hash
+    returning e.erased_at into v_at;
+    if not found then
+      raise exception 'erasure record % is not this customer''s', v_id using errcode = '22023';
+    end if;
+  elsif v_rows + v_parked + v_inbox > 0
+        or not exists (select 1 from customer_erasures e where e.org_id = p_org and e.customer_hash = v_hash) then
     insert into customer_erasures (org_id, customer_hash, rows, parked, inbox)
     values (p_org, v_hash, v_rows, v_parked, v_inbox)
-    returning erased_at into v_at;
+    returning id, erased_at into v_id, v_at;
     v_recorded := true;
   else
-    select max(e.erased_at) into v_at from customer_erasures e where e.org_id = p_org and e.customer_hash = v_hash;
+    select e.id, e.erased_at into v_id, v_at from customer_erasures e
+    where e.org_id = p_org and e.customer_hash = v_hash
+    order by e.erased_at desc, e.id desc
+    limit 1;
   end if;
 
-  return jsonb_build_object('rows', v_rows, 'parked', v_parked, 'inbox', v_inbox, 'customer_hash', v_hash,
-                            'erased_at', v_at, 'recorded', v_recorded);
+  return jsonb_build_object('rows', v_rows, 'parked', v_parked, 'inbox', v_inbox,
+                            'more', v_rows >= p_limit or v_parked >= p_limit, 'erasure_id', v_id,
+                            'customer_hash', v_hash, 'erased_at', v_at, 'recorded', v_recorded);
 end
 $$;
 
@@ -339,7 +361,7 @@ begin
   end loop;
 
   foreach fn in array array[
-    'bluetick_customer_identifiers(uuid, text, text)', 'bluetick_forget_customer(uuid, text, text)',
+    'bluetick_customer_identifiers(uuid, text, text)', 'bluetick_forget_customer(uuid, text, text, integer, bigint)',
     'bluetick_export_customer(uuid, text, text)', 'bluetick_retention_days(uuid, integer)',
     'bluetick_retention_batch(integer, integer)', 'bluetick_keep_erased()'
   ] loop
