@@ -152,6 +152,22 @@ async def test_a_status_for_an_erased_message_still_merges_without_bringing_the_
     assert row["erased_at"] is not None
 
 
+async def test_an_erasure_in_parts_still_finds_the_bsuid_only_rows_after_the_row_linking_them(
+    store: Store, db: asyncpg.Connection, org: uuid.UUID
+):
+    """The one row naming both the phone and the BSUID is the oldest; the BSUID-only row is the newest."""
+    linking = out(org, "link", PHONE, "linking", OLD, customer_user_id=USER)
+    by_phone = [out(org, f"p{i}", PHONE, f"phone {i}", OLD + timedelta(minutes=i + 1)) for i in range(3)]
+    only_user = inbound(org, "u", None, "bsuid only", OLD + timedelta(minutes=9), customer_user_id=USER)
+    await store.apply_batch([linking, *by_phone, only_user], [])
+
+    erasure = await forget(store, org, Customer(phone=PHONE), part_rows=2)
+
+    assert erasure.rows == 5
+    assert await traces(db, org, [PHONE.removeprefix("+"), USER, "linking", "phone 0", "phone 2", "bsuid only"]) == []
+    assert await db.fetchval("select rows from customer_erasures where id = $1", erasure.erasure_id) == 5
+
+
 async def test_export_returns_every_row_of_the_customer_in_time_order(store: Store, org: uuid.UUID):
     other_org = uuid.uuid4()
     await seed_customer(store, org, OLD)
