@@ -19,7 +19,7 @@ CONNECTIONS = 64
 MAX_RUN_SECONDS = 120  # longest load run the options allow
 MAX_SOAK_SECONDS = 1800  # but for the soak section's one run per mode
 # in the order they run
-SECTIONS = ("ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak")
+SECTIONS = ("ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-seconds", type=int, help="sustained load for the memory check; full 20, quick 6")
     parser.add_argument("--profile-seconds", type=int, help="py-spy sampling per mode; full 10, quick 3")
     parser.add_argument("--soak-seconds", type=int, help="sustained load per mode in the soak; full 600, quick 20")
-    parser.add_argument("--rows", type=int, help="rows of the analytics and report tables; full 1000000, quick 100000")
+    parser.add_argument(
+        "--rows", type=int, help="rows of the analytics, report and retention tables; full 1000000, quick 100000"
+    )
     parser.add_argument("--apply-events", type=int, help="events per apply measurement; full 20000, quick 3000")
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"default {CONNECTIONS}")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"any of {','.join(SECTIONS)}")

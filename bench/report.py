@@ -31,6 +31,8 @@ def render(results: dict[str, Any]) -> str:
         out += _seed(results)
     if "soak" in results:
         out += _soak(results)
+    if "retention" in results:
+        out += _retention(results)
     if results.get("failures"):
         out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
     return "\n".join(out) + "\n"
@@ -318,3 +320,23 @@ def _all_checked(results: dict[str, Any]) -> list[dict[str, Any]]:
     for name, soak in results.get("soak", {}).items():
         found.append({**soak["run"], "label": f"{name}, soak run"})
     return found
+
+
+def _retention(results: dict[str, Any]) -> list[str]:
+    r = results["retention"]
+    alone = r["purge_alone"]
+    out = [
+        f"\n## Retention purge ({r['rows']:,} rows past retention, {r['orgs']} organisations, batches of "
+        f"{r['batch']} {r['pause_ms']} ms apart; durable ingest, {results['options']['seconds']} s per run, median of "
+        f"{results['options']['repeat']})\n",
+        "| measure | result |",
+        "|---|---:|",
+        f"| purge alone, no pause: rows erased, seconds, rows/s | {alone['rows']:,} in {_f(alone['seconds'])} s = "
+        f"{_f(alone['rows_per_s'], 0)}/s ({alone['batches']} batches; {alone['left']:,} left) |",
+    ]
+    for name, rate in r["rates"].items():
+        out.append(f"| {name}: webhooks/s (2xx), ack p99 ms | {_f(rate, 0)}, {_f(r['latency_ms'][name])} |")
+    out.append(f"| ingest during the purge / ingest alone | {_f(r['ratio'], 2)} |")
+    out.append(f"| purge during ingest: rows erased/s | {_f(r['purge_during_rows_per_s'], 0)} |")
+    out.append(f"| rows wrong after the runs | {r['rows_wrong']} |")
+    return out

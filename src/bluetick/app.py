@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
@@ -17,15 +18,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from bluetick import inbox, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import ConfigError, Settings
+from bluetick.customers import Customer, forget, parse_customer
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Rejected, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
-from bluetick.store import Store
+from bluetick.store import PermanentError, Store
 from bluetick.store.dsn import dsn_of
 
 SERVICE = web.AppKey("service", Service)
+
+log = logging.getLogger("bluetick.app")
 
 QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
 FORM = "application/x-www-form-urlencoded"
@@ -173,6 +177,46 @@ async def org_report(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+def _customer_request(request: web.Request) -> tuple[UUID, Customer]:
+    """The organisation and the customer of /v1/orgs/{org_id}/customers/{customer}, behind the API token."""
+    settings = request.app[SERVICE].settings
+    org_id = _org_id(request)
+    book = _secrets(request)
+    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
+        raise Refusal(401, "unauthorized", "bad_api_token")
+    try:
+        return org_id, parse_customer(request.match_info["customer"])
+    except ItemError as exc:
+        raise Refusal(400, str(exc), "bad_customer") from None
+
+
+async def forget_customer(request: web.Request) -> web.Response:
+    """Erase one customer's text and identifiers in the organisation; answers the counts and the record."""
+    org_id, customer = _customer_request(request)
+    try:
+        service = request.app[SERVICE]
+        erasure = await forget(service.store, org_id, customer, service.settings.batch_max)
+    except PermanentError as exc:
+        raise Refusal(400, str(exc), "bad_customer") from None
+    metrics.CUSTOMER_REQUESTS.labels("erase").inc()
+    log.info(
+        "customer erased org=%s customer=%s rows=%d parked=%d inbox=%d recorded=%s",
+        org_id, customer.masked, erasure.rows, erasure.parked, erasure.inbox, erasure.recorded,
+    )  # fmt: skip
+    return web.json_response(erasure.to_json())
+
+
+async def export_customer(request: web.Request) -> web.Response:
+    """Everything stored about one customer of the organisation, as JSON, messages in time order."""
+    org_id, customer = _customer_request(request)
+    try:
+        doc = await request.app[SERVICE].store.export_customer(org_id, customer)
+    except PermanentError as exc:
+        raise Refusal(400, str(exc), "bad_customer") from None
+    metrics.CUSTOMER_REQUESTS.labels("export").inc()
+    return web.json_response(doc)
+
+
 async def verify_subscription(request: web.Request) -> web.Response:
     """Meta's handshake: echo hub.challenge when hub.verify_token is the organisation's verify token."""
     org_id = _org_id(request)
@@ -221,6 +265,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/webhooks/{org_id}", verify_subscription)
     app.router.add_post("/v1/orgs/{org_id}/messages", log_message)
     app.router.add_get("/v1/orgs/{org_id}/report", org_report)
+    app.router.add_delete("/v1/orgs/{org_id}/customers/{customer}", forget_customer)
+    app.router.add_get("/v1/orgs/{org_id}/customers/{customer}", export_customer)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)

@@ -1,9 +1,10 @@
-"""bluetick's command line: `bluetick [serve|migrate|sql|stats|report|inbox|url-token|supabase-layout]`."""
+"""bluetick's command line: serve, migrate, sql, stats, report, inbox, forget, export, url-token, supabase-layout."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from uuid import UUID
 
 from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings, parse_duration
+from bluetick.customers import Customer, forget, parse_customer
+from bluetick.payloads.common import ItemError
 from bluetick.stats import days_arg, funnel_report
 from bluetick.store.dsn import dsn_of
 
@@ -107,6 +110,36 @@ def inbox(settings: Settings, action: str, org: UUID | None, since: timedelta | 
     return 0
 
 
+def customer_arg(raw: str) -> Customer:
+    try:
+        return parse_customer(raw)
+    except ItemError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def customer_data(settings: Settings, action: str, org: UUID, customer: Customer) -> int:
+    """Erase one customer of `org` (`forget`) or print everything stored about them (`export`), as JSON."""
+    from bluetick.service import open_store
+
+    async def run() -> dict[str, Any]:
+        store = await open_store(settings)
+        try:
+            await store.prepare()
+            if action == "forget":
+                return (await forget(store, org, customer, settings.batch_max)).to_json()
+            return await store.export_customer(org, customer)
+        finally:
+            await store.close()
+
+    try:
+        doc = asyncio.run(run())
+    except Exception as exc:  # noqa: BLE001 - any failure of the database is reported, not raised
+        print(f"bluetick: {action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    return 0
+
+
 def inbox_table(groups: list[dict[str, Any]]) -> str:
     if not groups:
         return "the inbox is empty"
@@ -183,6 +216,15 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     inbox_parser.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     inbox_parser.add_argument("--org", type=UUID, help="one organisation's bodies only")
     inbox_parser.add_argument("--since", type=since_arg, help="bodies received within this long, like 7d or 12h")
+    for name, text in (
+        ("forget", "erase one customer's message text and identifiers in an organisation, and record it"),
+        ("export", "print everything stored about one customer of an organisation, as JSON"),
+    ):
+        customer_parser = commands.add_parser(name, help=text)
+        customer_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
+        customer_parser.add_argument(
+            "--customer", type=customer_arg, required=True, help="a phone (any form, matched as E.164) or a BSUID"
+        )
     report_parser = commands.add_parser("report", help="write an organisation's report: one HTML page of charts")
     report_parser.add_argument("--org", required=True, help="the organisation's id")
     report_parser.add_argument("--days", help="UTC days up to today, 1 to 366 (default 30)")
@@ -231,6 +273,8 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, 
         return stats(settings, args.org, args.days, args.by, prog)
     elif args.command == "inbox":
         return inbox(settings, args.action, args.org, args.since)
+    elif args.command in ("forget", "export"):
+        return customer_data(settings, args.command, args.org, args.customer)
     elif args.command == "report":
         return report(settings, args.org, args.days, args.tz, args.out, prog)
     else:

@@ -189,6 +189,19 @@ class Settings:
         timedelta(hours=1),
         "how often the purge runs",
     )
+    retention_days: int | None = setting(
+        "RETENTION_DAYS",
+        None,
+        "message text and customer identifiers older than this many days are erased by the purge, for "
+        "organisations without their own `org_settings.retention_days`; unset = kept",
+        minimum=1,
+    )
+    retention_batch: int = setting(
+        "RETENTION_BATCH", 1000, "most rows the retention purge erases in one transaction", minimum=1
+    )
+    retention_pause_ms: int = setting(
+        "RETENTION_PAUSE_MS", 100, "the retention purge's pause between two batches, left to ingest", minimum=0
+    )
     shutdown_drain_s: int = setting(
         "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
     )

@@ -30,6 +30,14 @@ ACK_SECONDS = Histogram(
 )
 FLUSH_FAILURES = Counter("bluetick_flush_failures_total", "Batch attempts that failed, by kind.", ["kind"])
 PURGED = Counter("bluetick_purged_total", "Rows purged past ORPHAN_TTL or INBOX_TTL, by table.", ["table"])
+RETENTION = Counter(
+    "bluetick_retention_total",
+    "Past their retention: message_logs rows erased, inbox bodies deleted, parked events stripped of the BSUID.",
+    ["table"],
+)
+CUSTOMER_REQUESTS = Counter(
+    "bluetick_customer_requests_total", "Customer erasures and exports answered, by action.", ["action"]
+)
 INBOX_KEPT = Counter(
     "bluetick_inbox_kept_total",
     "Webhook bodies acknowledged and kept in the inbox (not turned completely into events), by format and reason.",

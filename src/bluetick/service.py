@@ -13,6 +13,7 @@ from bluetick import metrics
 from bluetick.auth import OrgSecrets, SecretBook
 from bluetick.config import Settings
 from bluetick.pipeline import Pipeline, PipelineSettings
+from bluetick.retention import run_retention
 from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore
 
@@ -152,4 +153,11 @@ class Service:
                     log.info("purge parked=%d receipts=%d inbox=%d", result.parked, result.receipts, inbox)
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 log.warning("purge failed error=%s", type(exc).__name__)
+            try:
+                settings = self.settings
+                await run_retention(
+                    self.store, settings.retention_days, settings.retention_batch, settings.retention_pause_ms / 1000
+                )
+            except Exception as exc:  # noqa: BLE001 - the next round goes on where this one stopped
+                log.warning("retention failed error=%s", type(exc).__name__)
             await asyncio.sleep(every.total_seconds())

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from bluetick.auth import OrgSecrets
+from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import InboxItem
 
@@ -80,6 +81,16 @@ class Store(Protocol):
         self, org_id: UUID | None, since: datetime | None, after: int, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` kept bodies not yet replayed with an id above `after`, by id (body in base64)."""
+
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        """Erase up to `limit` of one customer's rows in `org_id`, recorded in a new record or `erasure_id`'s
+        (docs/design.md, Customer data)."""
+
+    async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
+        """Everything stored about one customer of `org_id`: messages in time order, parked events, inbox bodies."""
+
+    async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
+        """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
 
     async def ping(self) -> bool: ...
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from bluetick.auth import OrgSecrets
+from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import InboxItem
 from bluetick.store import (
@@ -226,6 +227,18 @@ class PostgresStore:
         query = "select bluetick_inbox_kept($1, $2, $3, $4)"
         rows: list[dict[str, Any]] = await self._call(query, org_id, since, after, limit)
         return rows
+
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        query = "select bluetick_forget_customer($1, $2, $3, $4, $5)"
+        return Erasure.of(await self._call(query, org_id, customer.phone, customer.user_id, limit, erasure_id))
+
+    async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
+        query = "select bluetick_export_customer($1, $2, $3)"
+        doc: dict[str, Any] = await self._call(query, org_id, customer.phone, customer.user_id)
+        return doc
+
+    async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
+        return RetentionResult.of(await self._call("select bluetick_retention_batch($1, $2)", default_days, limit))
 
     async def ping(self) -> bool:
         try:

@@ -16,6 +16,7 @@ from postgrest.exceptions import APIError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from bluetick.auth import OrgSecrets
+from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import InboxItem
 from bluetick.store import BatchResult, PurgeResult, batch_result, classify, org_secrets_of
@@ -104,6 +105,25 @@ class SupabaseStore:
         params = {"p_org_id": _text(org_id), "p_since": _text(since), "p_after": after, "p_limit": limit}
         rows: list[dict[str, Any]] = await self._rpc("bluetick_inbox_kept", params)
         return rows
+
+    async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
+        params = {
+            "p_org": str(org_id),
+            "p_phone": customer.phone,
+            "p_user_id": customer.user_id,
+            "p_limit": limit,
+            "p_erasure_id": erasure_id,
+        }
+        return Erasure.of(await self._rpc("bluetick_forget_customer", params))
+
+    async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
+        params = {"p_org": str(org_id), "p_phone": customer.phone, "p_user_id": customer.user_id}
+        doc: dict[str, Any] = await self._rpc("bluetick_export_customer", params)
+        return doc
+
+    async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
+        params = {"p_default_days": default_days, "p_limit": limit}
+        return RetentionResult.of(await self._rpc("bluetick_retention_batch", params))
 
     async def ping(self) -> bool:
         try:

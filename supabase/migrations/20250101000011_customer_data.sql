@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0011_customer_data.sql
