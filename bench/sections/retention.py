@@ -36,7 +36,7 @@ async def run(b: Bench) -> dict[str, Any]:
                 deadline = time.monotonic() + b.opts.seconds
                 pause = DEFAULTS.retention_pause_ms / 1000
                 purge = asyncio.create_task(purge_until(b, deadline, pause)) if purging else None
-                record = await load_run(b, DURABLE, server, traffic, b.opts.seconds)
+                record = await load_run(b, DURABLE, [server], traffic, b.opts.seconds)
                 if purge is not None:
                     record["purge"] = await purge
             runs[name].append(record)
