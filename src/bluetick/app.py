@@ -131,14 +131,21 @@ async def receive_webhook(request: web.Request) -> web.Response:
     return web.json_response({"stored": wait, "queued": not wait, **summary})
 
 
+def _api_org(request: web.Request) -> UUID:
+    """The organisation of an API route (/v1/orgs/{org_id}/...), once the bearer token is the API's for it."""
+    org_id = _org_id(request)
+    book = _secrets(request)
+    settings = request.app[SERVICE].settings
+    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
+        raise Refusal(401, "unauthorized", "bad_api_token")
+    return org_id
+
+
 async def log_message(request: web.Request) -> web.Response:
     """Log one message for the agent; always answers after the commit, with the stored row."""
     service = request.app[SERVICE]
     settings = service.settings
-    org_id = _org_id(request)
-    book = _secrets(request)
-    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
-        raise Refusal(401, "unauthorized", "bad_api_token")
+    org_id = _api_org(request)
     doc = _json(await _read_body(request, settings.max_body_bytes))
     try:
         message = parse_message(org_id, doc)
@@ -162,10 +169,7 @@ async def log_message(request: web.Request) -> web.Response:
 async def org_report(request: web.Request) -> web.Response:
     """The organisation's analyst report (?days=, ?tz=) as one HTML page, behind the logging API's token."""
     settings = request.app[SERVICE].settings
-    org_id = _org_id(request)
-    book = _secrets(request)
-    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
-        raise Refusal(401, "unauthorized", "bad_api_token")
+    org_id = _api_org(request)
     try:
         window = report.window_of(org_id, request.query.get("days"), request.query.get("tz"))
         dsn = await asyncio.to_thread(dsn_of, settings)
@@ -179,11 +183,7 @@ async def org_report(request: web.Request) -> web.Response:
 
 def _customer_request(request: web.Request) -> tuple[UUID, Customer]:
     """The organisation and the customer of /v1/orgs/{org_id}/customers/{customer}, behind the API token."""
-    settings = request.app[SERVICE].settings
-    org_id = _org_id(request)
-    book = _secrets(request)
-    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
-        raise Refusal(401, "unauthorized", "bad_api_token")
+    org_id = _api_org(request)
     try:
         return org_id, parse_customer(request.match_info["customer"])
     except ItemError as exc:

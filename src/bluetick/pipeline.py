@@ -72,6 +72,7 @@ class Pipeline:
         self._drain_deadline = float("inf")
         self._workers: list[asyncio.Task[None]] = []
         self._retrying = False  # the last batch failed for a transient reason (the database is away)
+        self._behind_mark = max(1, min(settings.queue_max // 2, BEHIND_BATCHES * settings.batch_max))
 
     @property
     def depth(self) -> int:
@@ -87,8 +88,7 @@ class Pipeline:
         acknowledged events wait in memory (lost on kill -9). While the database is away (batches retrying),
         the whole queue is used as a buffer, as before.
         """
-        mark = max(1, min(self._settings.queue_max // 2, BEHIND_BATCHES * self._settings.batch_max))
-        return not self._retrying and self._depth >= mark
+        return not self._retrying and self._depth >= self._behind_mark
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
