@@ -99,33 +99,34 @@ def canon(value: Any) -> str:
 
 
 def expected_queries(a: uuid.UUID) -> dict[str, tuple[str, str, tuple[Any, ...]]]:
-    """Each table of the page: the function it names, and the call that must give its numbers."""
+    """Each table of the page: the rollup function it names, and the call of the analytics function over the
+    messages themselves that must give the same numbers."""
     window = (a, SINCE, UNTIL)
     daily = "select * from message_funnel_daily where org_id = $1 and day between $2 and $3 order by day"
     return {
-        "funnel-total": ("bluetick_funnel", "select * from bluetick_funnel($1, $2, $3)", window),
-        "responses-total": ("bluetick_response_times", "select * from bluetick_response_times($1, $2, $3)", window),
-        "funnel-daily": ("message_funnel_daily", daily, (a, SINCE.date(), TODAY)),
-        "latency-daily": ("message_funnel_daily", daily, (a, SINCE.date(), TODAY)),
-        "failures": ("bluetick_failure_share", "select * from bluetick_failure_share($1, $2, $3) limit 10", window),
+        "funnel-total": ("bluetick_report_funnel", "select * from bluetick_funnel($1, $2, $3)", window),
+        "responses-total": ("bluetick_report_responses", "select * from bluetick_response_times($1, $2, $3)", window),
+        "funnel-daily": ("bluetick_report_funnel_daily", daily, (a, SINCE.date(), TODAY)),
+        "latency-daily": ("bluetick_report_funnel_daily", daily, (a, SINCE.date(), TODAY)),
+        "failures": ("bluetick_report_failures", "select * from bluetick_failure_share($1, $2, $3) limit 10", window),
         "read-heatmap": (
-            "bluetick_read_rate_by_weekday_hour",
+            "bluetick_report_read_heatmap",
             "select * from bluetick_read_rate_by_weekday_hour($1, $2, $3, $4)",
             (*window, TZ),
         ),
         "responses-daily": (
-            "response_times_daily",
+            "bluetick_report_responses_daily",
             "select * from response_times_daily where org_id = $1 and day between $2 and $3 order by day",
             (a, SINCE.date(), TODAY),
         ),
         "unanswered": (
-            "bluetick_unanswered",
+            "bluetick_report_unanswered",
             "select * from bluetick_unanswered($1, $2, interval '0', $3) limit 20",
             (a, SINCE, UNTIL),
         ),
-        "kinds": ("bluetick_funnel_by_kind", "select * from bluetick_funnel_by_kind($1, $2, $3)", window),
-        "billable": ("bluetick_billable", "select * from bluetick_billable($1, $2, $3)", window),
-        "spend": ("bluetick_spend", "select * from bluetick_spend($1, $2, $3)", window),
+        "kinds": ("bluetick_report_kinds", "select * from bluetick_funnel_by_kind($1, $2, $3)", window),
+        "billable": ("bluetick_report_billable", "select * from bluetick_billable($1, $2, $3)", window),
+        "spend": ("bluetick_report_spend", "select * from bluetick_spend($1, $2, $3)", window),
     }
 
 
@@ -143,7 +144,7 @@ async def test_every_number_on_the_page_is_the_named_functions(conn: asyncpg.Con
     waiting = await conn.fetchval(
         "select count(*) from bluetick_unanswered($1, $2, interval '0', $3)", report.a, SINCE, UNTIL
     )
-    assert found.values[("bluetick_unanswered", "waiting")] == str(waiting)
+    assert found.values[("bluetick_report_unanswered", "waiting")] == str(waiting)
 
 
 async def test_the_daily_funnel_shows_the_hand_computed_days(report: Fixture):
@@ -156,9 +157,9 @@ async def test_the_daily_funnel_shows_the_hand_computed_days(report: Fixture):
 
 
 async def test_every_chart_names_its_source_and_draws_svg(report: Fixture):
-    for name in ("message_funnel_daily", "bluetick_failure_share", "bluetick_read_rate_by_weekday_hour",
-                 "response_times_daily", "bluetick_unanswered", "bluetick_funnel_by_kind", "bluetick_billable",
-                 "bluetick_spend"):  # fmt: skip
+    for name in ("bluetick_report_funnel_daily", "bluetick_report_failures", "bluetick_report_read_heatmap",
+                 "bluetick_report_responses_daily", "bluetick_report_unanswered", "bluetick_report_kinds",
+                 "bluetick_report_billable", "bluetick_report_spend"):  # fmt: skip
         assert f"From <code>{name}</code>" in report.page
     assert report.page.count("<svg") == 10  # funnel 2, latency 2, responses 2, and one each
     assert "No data" not in report.page

@@ -20,50 +20,51 @@ class Query:
 
     id: str
     source: str  # the view or function, as the page names it
-    sql: str  # $1 org, $2 since, $3 until (or first and last UTC day for a daily view), $4 as given
+    sql: str  # $1 org, $2 the first and $3 the last UTC day, $4 the heatmap's time zone or the unanswered's as_of
 
 
-FUNNEL_TOTAL = Query("funnel-total", "bluetick_funnel", "select * from bluetick_funnel($1, $2, $3)")
+FUNNEL_TOTAL = Query(
+    "funnel-total", "bluetick_report_funnel", "select * from bluetick_report_funnel($1, $2, $3)"
+)
 FUNNEL_DAILY = Query(
     "funnel-daily",
-    "message_funnel_daily",
+    "bluetick_report_funnel_daily",
     "select day, outbound, sent, delivered, read, failed, delivery_rate_pct, read_rate_pct,"
     " median_seconds_to_deliver, p95_seconds_to_deliver, median_seconds_to_read, p95_seconds_to_read"
-    " from message_funnel_daily where org_id = $1 and day >= $2 and day <= $3 order by day",
+    " from bluetick_report_funnel_daily($1, $2, $3)",
 )
 FAILURES = Query(
     "failures",
-    "bluetick_failure_share",
-    f"select error_code, error_title, failures, share_pct from bluetick_failure_share($1, $2, $3) limit {TOP_FAILURES}",
+    "bluetick_report_failures",
+    f"select error_code, error_title, failures, share_pct from bluetick_report_failures($1, $2, $3) limit {TOP_FAILURES}",
 )
 HEATMAP = Query(
     "read-heatmap",
-    "bluetick_read_rate_by_weekday_hour",
-    "select * from bluetick_read_rate_by_weekday_hour($1, $2, $3, $4)",
+    "bluetick_report_read_heatmap",
+    "select * from bluetick_report_read_heatmap($1, $2, $3, $4)",
 )
 RESPONSES_TOTAL = Query(
-    "responses-total", "bluetick_response_times", "select * from bluetick_response_times($1, $2, $3)"
+    "responses-total", "bluetick_report_responses", "select * from bluetick_report_responses($1, $2, $3)"
 )
 RESPONSES_DAILY = Query(
     "responses-daily",
-    "response_times_daily",
+    "bluetick_report_responses_daily",
     "select day, inbound, answered, unanswered, median_seconds_to_reply, p95_seconds_to_reply"
-    " from response_times_daily where org_id = $1 and day >= $2 and day <= $3 order by day",
+    " from bluetick_report_responses_daily($1, $2, $3)",
 )
 UNANSWERED = Query(
     "unanswered",
-    "bluetick_unanswered",
-    "select received_at, customer, seconds_waiting, count(*) over () as waiting"
-    f" from bluetick_unanswered($1, $2, interval '0', $3) limit {UNANSWERED_SHOWN}",
+    "bluetick_report_unanswered",
+    f"select received_at, customer, seconds_waiting, waiting from bluetick_report_unanswered($1, $2, $3, $4, {UNANSWERED_SHOWN})",
 )
 KINDS = Query(
     "kinds",
-    "bluetick_funnel_by_kind",
+    "bluetick_report_kinds",
     "select msg_kind, outbound, delivered, read, failed, delivery_rate_pct, read_rate_pct"
-    " from bluetick_funnel_by_kind($1, $2, $3)",
+    " from bluetick_report_kinds($1, $2, $3)",
 )
-BILLABLE = Query("billable", "bluetick_billable", "select * from bluetick_billable($1, $2, $3)")
-SPEND = Query("spend", "bluetick_spend", "select * from bluetick_spend($1, $2, $3)")
+BILLABLE = Query("billable", "bluetick_report_billable", "select * from bluetick_report_billable($1, $2, $3)")
+SPEND = Query("spend", "bluetick_report_spend", "select * from bluetick_report_spend($1, $2, $3)")
 
 QUERIES = (FUNNEL_TOTAL, FUNNEL_DAILY, FAILURES, HEATMAP, RESPONSES_TOTAL, RESPONSES_DAILY, UNANSWERED, KINDS,
            BILLABLE, SPEND)  # fmt: skip
@@ -80,7 +81,7 @@ class Rows:
 @dataclass(frozen=True, slots=True)
 class Report:
     window: Window
-    as_of: datetime  # unanswered messages are those with no reply by then
+    as_of: datetime  # seconds waiting are counted up to then: now, or the window's end when it is past
     tables: dict[str, Rows]  # by Query.id
 
     def __getitem__(self, query: Query) -> Rows:
@@ -95,18 +96,18 @@ class Report:
 async def fetch_report(
     conn: asyncpg.Connection, window: Window, timeout_s: float | None = None, now: datetime | None = None
 ) -> Report:
-    """Every chart's rows, in one read-only snapshot so the charts agree with each other."""
+    """Every chart's rows: first the organisation's rollups are brought up to date (bluetick_report_refresh, in its
+    own transaction), then all are read in one read-only snapshot so the charts agree with each other."""
+    await conn.execute("select bluetick_report_refresh($1)", window.org, timeout=timeout_s)
     as_of = min(now or datetime.now(UTC), window.until)
-    args = {
-        FUNNEL_DAILY.id: (window.org, window.first, window.last),
-        RESPONSES_DAILY.id: (window.org, window.first, window.last),
-        HEATMAP.id: (window.org, window.since, window.until, window.tz),
-        UNANSWERED.id: (window.org, window.since, as_of),
-    }
     tables = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         for query in QUERIES:
-            params = args.get(query.id, (window.org, window.since, window.until))
+            params: tuple[Any, ...] = (window.org, window.first, window.last)
+            if query is HEATMAP:
+                params += (window.tz,)
+            elif query is UNANSWERED:
+                params += (as_of,)
             records = await conn.fetch(query.sql, *params, timeout=timeout_s)
             columns = tuple(records[0].keys()) if records else ()
             tables[query.id] = Rows(query, _call(query, params), columns, [dict(r) for r in records])

@@ -56,8 +56,10 @@ def render(report: Report) -> str:
     head = (
         f'<h1>Delivery report</h1><p class="meta">Organisation <code>{escape(str(w.org))}</code>, '
         f"UTC days {w.first.isoformat()} to {w.last.isoformat()} ({w.days} days); heatmap in "
-        f"{escape(w.tz)}. Every number comes from the view or function named under its chart, in the "
-        "Supabase SQL editor or <code>python main.py sql</code>.</p>"
+        f"{escape(w.tz)}. Every number comes from the function named under its chart, in the Supabase SQL editor "
+        "or <code>python main.py sql</code>. They read the report's daily rollups, brought up to date by "
+        f"<code>select bluetick_report_refresh('{escape(str(w.org))}')</code> (done just before this page was read); "
+        "the analytics views they mirror give the same numbers from the messages themselves.</p>"
     )
     if report.empty:
         body = _section(
@@ -219,7 +221,7 @@ def _responses(report: Report) -> str:
     total = waiting.rows[0]["waiting"] if waiting.rows else 0
     as_of = report.as_of.isoformat(timespec="seconds")
     listing = (
-        f'<p>Customer messages with no reply as of {escape(as_of)}: <strong data-source="bluetick_unanswered" '
+        f'<p>Customer messages with no reply as of {escape(as_of)}: <strong data-source="{UNANSWERED.source}" '
         f'data-col="waiting" data-value="{total}">{total}</strong>'
         + (f"; the oldest {len(waiting.rows)}:</p>" if waiting.rows else ".</p>")
     )

@@ -1,0 +1,435 @@
+-- The analyst's report reads rollups (migrations/0012_report_rollups.sql), not every message of its window: the
+-- functions below give what bluetick_funnel, message_funnel_daily, bluetick_funnel_by_kind,
+-- bluetick_failure_share, bluetick_read_rate_by_weekday_hour, bluetick_response_times, response_times_daily,
+-- bluetick_unanswered, bluetick_billable and bluetick_spend give for whole UTC days, equal to them as of the last
+-- refresh (tests/integration/test_report_rollups.py checks that on the fixtures and on random histories).
+--
+-- The rollups are as of the last `select bluetick_report_refresh(org)`, which recomputes the days changed since;
+-- the service calls it every REPORT_REFRESH_S and before it builds a page. In the SQL editor:
+--   select bluetick_report_refresh('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10');
+--   select * from bluetick_report_funnel_daily('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 29, current_date);
+
+-- bluetick_report_refresh(org): recompute the organisation's days noted in report_dirty, in one transaction, from
+-- the analytics views; returns how many days. One refresh of an organisation runs at a time.
+create or replace function bluetick_report_refresh(p_org uuid)
+returns integer
+language plpgsql
+as $$
+begin
+  perform pg_advisory_xact_lock(hashtext('bluetick_report'), hashtext(p_org::text));
+  return bluetick_report_recompute(p_org);
+end
+$$;
+
+-- bluetick_report_refresh_some(limit): bluetick_report_refresh for up to `limit` organisations with changed days,
+-- skipping any being refreshed already; returns {"orgs": n, "days": n}.
+create or replace function bluetick_report_refresh_some(p_limit integer)
+returns jsonb
+language plpgsql
+as $$
+declare
+  v_org uuid;
+  v_orgs integer := 0;
+  v_days integer := 0;
+begin
+  for v_org in select distinct d.org_id from report_dirty d limit p_limit loop
+    if pg_try_advisory_xact_lock(hashtext('bluetick_report'), hashtext(v_org::text)) then
+      v_days := v_days + bluetick_report_recompute(v_org);
+      v_orgs := v_orgs + 1;
+    end if;
+  end loop;
+  return jsonb_build_object('orgs', v_orgs, 'days', v_days);
+end
+$$;
+
+-- The work of a refresh, under its lock: take the noted days (only those of committed writes are visible, and so
+-- are their rows below), drop their rollup rows and compute them again.
+create or replace function bluetick_report_recompute(p_org uuid)
+returns integer
+language plpgsql
+as $$
+declare
+  v_days date[];
+begin
+  with seen as (delete from report_dirty where org_id = p_org returning day)
+  select array_agg(distinct day) into v_days from seen;
+  if v_days is null then
+    return 0;
+  end if;
+  delete from report_outbound where org_id = p_org and day = any (v_days);
+  delete from report_latency where org_id = p_org and day = any (v_days);
+  delete from report_failures where org_id = p_org and day = any (v_days);
+  delete from report_pricing where org_id = p_org and day = any (v_days);
+  delete from report_days where org_id = p_org and day = any (v_days);
+  delete from report_unanswered where org_id = p_org and day = any (v_days);
+
+  with t as materialized (
+    select t.day, t.created_at, t.direction, t.msg_kind, t.status, t.is_event, t.sent_at, t.delivered_at, t.read_at,
+           t.failed_at, t.seconds_to_deliver, t.seconds_to_read, t.error_code, t.failed_reason
+    from message_status_timeline t
+    where t.org_id = p_org and t.day = any (v_days)
+  ), outbound as (
+    insert into report_outbound (org_id, day, slot, msg_kind, outbound, sent, delivered, read, failed)
+    select p_org, t.day,
+           (extract(hour from t.created_at at time zone 'UTC') * 4
+            + floor(extract(minute from t.created_at at time zone 'UTC') / 15))::smallint,
+           t.msg_kind, count(*), count(t.sent_at), count(t.delivered_at), count(t.read_at), count(t.failed_at)
+    from t
+    where t.direction = 'OUTBOUND' and not t.is_event
+    group by 2, 3, 4
+  ), latency as (
+    insert into report_latency (org_id, day, metric, seconds, n)
+    select p_org, t.day, m.metric, m.seconds, count(*)
+    from t
+    cross join lateral (values ('deliver', t.seconds_to_deliver), ('read', t.seconds_to_read)) as m(metric, seconds)
+    where t.direction = 'OUTBOUND' and not t.is_event and m.seconds is not null
+    group by 2, 3, 4
+  ), days as (
+    insert into report_days (org_id, day, median_seconds_to_deliver, p95_seconds_to_deliver, median_seconds_to_read,
+                             p95_seconds_to_read)
+    select p_org, t.day,
+           round((percentile_cont(0.5) within group (order by t.seconds_to_deliver))::numeric, 1),
+           round((percentile_cont(0.95) within group (order by t.seconds_to_deliver))::numeric, 1),
+           round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1),
+           round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1)
+    from t
+    where t.direction = 'OUTBOUND' and not t.is_event
+    group by 2
+  )
+  insert into report_failures (org_id, day, error_code, failures, last_failed_at, newest_at, newest_reason)
+  select p_org, t.day, t.error_code, count(*), max(t.failed_at),
+         (array_agg(t.failed_at order by t.failed_at desc, t.failed_reason))[1],
+         (array_agg(t.failed_reason order by t.failed_at desc, t.failed_reason))[1]
+  from t
+  where t.status = 'FAILED' and not t.is_event
+  group by 2, 3;
+
+  insert into report_pricing (org_id, day, pricing_category, pricing_type, billable, priced, market, messages)
+  select p_org, (m.created_at at time zone 'UTC')::date, m.pricing_category, m.pricing_type, m.billable,
+         m.pricing_at is not null,
+         bluetick_market(bluetick_contact_phone(m.direction, m.to_phone, m.from_phone), m.customer_user_id),
+         count(*)
+  from message_logs m
+  where m.org_id = p_org and (m.created_at at time zone 'UTC')::date = any (v_days)
+    and (m.pricing_at is not null or m.billable)
+  group by 2, 3, 4, 5, 6, 7;
+
+  with r as materialized (
+    select r.id, r.day, r.received_at, r.replied_at, r.seconds_to_reply
+    from message_response_times r
+    where r.org_id = p_org and r.day = any (v_days)
+  ), replies as (
+    insert into report_days (org_id, day, inbound, answered, median_seconds_to_reply, p95_seconds_to_reply)
+    select p_org, r.day, count(*), count(r.replied_at),
+           round((percentile_cont(0.5) within group (order by r.seconds_to_reply))::numeric, 1),
+           round((percentile_cont(0.95) within group (order by r.seconds_to_reply))::numeric, 1)
+    from r
+    group by 2
+    on conflict (org_id, day) do update
+      set inbound = excluded.inbound, answered = excluded.answered,
+          median_seconds_to_reply = excluded.median_seconds_to_reply, p95_seconds_to_reply = excluded.p95_seconds_to_reply
+  ), unanswered as (
+    insert into report_unanswered (org_id, day, received_at, id)
+    select p_org, r.day, r.received_at, r.id from r where r.replied_at is null
+  )
+  insert into report_latency (org_id, day, metric, seconds, n)
+  select p_org, r.day, 'reply', r.seconds_to_reply, count(*)
+  from r
+  where r.seconds_to_reply is not null
+  group by 2, 4;
+
+  return cardinality(v_days);
+end
+$$;
+
+-- bluetick_report_percentiles(org, first, last, metric, daily): median and p95 of report_latency's seconds for
+-- `metric` over the UTC days first..last, per day when `daily`, else over them all (day NULL). The same numbers as
+-- round(percentile_cont(...)::numeric, 1) over the messages themselves: the ranks are found in the counts, and
+-- the value between two ranks is interpolated in double precision as percentile_cont does.
+create or replace function bluetick_report_percentiles(
+  p_org uuid, p_first date, p_last date, p_metric text, p_daily boolean
+)
+returns table (day date, median numeric, p95 numeric)
+language sql stable
+as $$
+  with h as (
+    select case when p_daily then l.day end as day, l.seconds, sum(l.n)::bigint as n
+    from report_latency l
+    where l.org_id = p_org and l.metric = p_metric and l.day between p_first and p_last
+    group by 1, 2
+  ), c as (
+    select h.day, h.seconds,
+           (sum(h.n) over (partition by h.day order by h.seconds))::bigint - h.n as below,
+           (sum(h.n) over (partition by h.day order by h.seconds))::bigint as upto,
+           (0.5::float8 * ((sum(h.n) over (partition by h.day)) - 1)::float8) as x50,
+           (0.95::float8 * ((sum(h.n) over (partition by h.day)) - 1)::float8) as x95
+    from h
+  ), v as (
+    select c.day, max(c.x50) as x50, max(c.x95) as x95,
+           max(c.seconds) filter (where floor(c.x50) >= c.below and floor(c.x50) < c.upto)::float8 as lo50,
+           max(c.seconds) filter (where ceil(c.x50) >= c.below and ceil(c.x50) < c.upto)::float8 as hi50,
+           max(c.seconds) filter (where floor(c.x95) >= c.below and floor(c.x95) < c.upto)::float8 as lo95,
+           max(c.seconds) filter (where ceil(c.x95) >= c.below and ceil(c.x95) < c.upto)::float8 as hi95
+    from c
+    group by c.day
+  )
+  select v.day,
+         round((v.lo50 + (v.x50 - floor(v.x50)) * (v.hi50 - v.lo50))::numeric, 1),
+         round((v.lo95 + (v.x95 - floor(v.x95)) * (v.hi95 - v.lo95))::numeric, 1)
+  from v
+$$;
+
+comment on function bluetick_report_percentiles(uuid, date, date, text, boolean) is
+  'Median and p95 seconds of report_latency''s metric (deliver, read, reply) over UTC days first..last, per day '
+  'when daily, else one row with day NULL.';
+
+-- bluetick_report_funnel(org, first, last): bluetick_funnel over the UTC days first..last, from the rollups.
+create or replace function bluetick_report_funnel(p_org uuid, p_first date, p_last date)
+returns table (
+  outbound bigint,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  failed bigint,
+  delivery_rate_pct numeric,
+  read_rate_pct numeric,
+  median_seconds_to_deliver numeric,
+  p95_seconds_to_deliver numeric,
+  median_seconds_to_read numeric,
+  p95_seconds_to_read numeric
+)
+language sql stable
+as $$
+  select f.outbound, f.sent, f.delivered, f.read, f.failed,
+         bluetick_pct(f.delivered, f.sent), bluetick_pct(f.read, f.delivered),
+         d.median, d.p95, r.median, r.p95
+  from (
+    select coalesce(sum(o.outbound), 0)::bigint as outbound, coalesce(sum(o.sent), 0)::bigint as sent,
+           coalesce(sum(o.delivered), 0)::bigint as delivered, coalesce(sum(o.read), 0)::bigint as read,
+           coalesce(sum(o.failed), 0)::bigint as failed
+    from report_outbound o
+    where o.org_id = p_org and o.day between p_first and p_last
+  ) f
+  left join bluetick_report_percentiles(p_org, p_first, p_last, 'deliver', false) d on true
+  left join bluetick_report_percentiles(p_org, p_first, p_last, 'read', false) r on true
+$$;
+
+-- bluetick_report_funnel_daily(org, first, last): message_funnel_daily's rows of the UTC days first..last.
+create or replace function bluetick_report_funnel_daily(p_org uuid, p_first date, p_last date)
+returns table (
+  day date,
+  outbound bigint,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  failed bigint,
+  delivery_rate_pct numeric,
+  read_rate_pct numeric,
+  median_seconds_to_deliver numeric,
+  p95_seconds_to_deliver numeric,
+  median_seconds_to_read numeric,
+  p95_seconds_to_read numeric
+)
+language sql stable
+as $$
+  select f.day, f.outbound, f.sent, f.delivered, f.read, f.failed,
+         bluetick_pct(f.delivered, f.sent), bluetick_pct(f.read, f.delivered),
+         d.median_seconds_to_deliver, d.p95_seconds_to_deliver, d.median_seconds_to_read, d.p95_seconds_to_read
+  from (
+    select o.day, sum(o.outbound)::bigint as outbound, sum(o.sent)::bigint as sent,
+           sum(o.delivered)::bigint as delivered, sum(o.read)::bigint as read, sum(o.failed)::bigint as failed
+    from report_outbound o
+    where o.org_id = p_org and o.day between p_first and p_last
+    group by o.day
+  ) f
+  left join report_days d on d.org_id = p_org and d.day = f.day
+  order by f.day
+$$;
+
+-- bluetick_report_kinds(org, first, last): bluetick_funnel_by_kind's counts and rates, busiest kind first.
+create or replace function bluetick_report_kinds(p_org uuid, p_first date, p_last date)
+returns table (
+  msg_kind text,
+  outbound bigint,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  failed bigint,
+  delivery_rate_pct numeric,
+  read_rate_pct numeric
+)
+language sql stable
+as $$
+  select k.msg_kind, k.outbound, k.sent, k.delivered, k.read, k.failed,
+         bluetick_pct(k.delivered, k.sent), bluetick_pct(k.read, k.delivered)
+  from (
+    select o.msg_kind, sum(o.outbound)::bigint as outbound, sum(o.sent)::bigint as sent,
+           sum(o.delivered)::bigint as delivered, sum(o.read)::bigint as read, sum(o.failed)::bigint as failed
+    from report_outbound o
+    where o.org_id = p_org and o.day between p_first and p_last
+    group by o.msg_kind
+  ) k
+  order by k.outbound desc, k.msg_kind nulls last
+$$;
+
+-- bluetick_report_read_heatmap(org, first, last, time_zone): bluetick_read_rate_by_weekday_hour over the UTC days
+-- first..last, each 15-minute slot read in `time_zone`.
+create or replace function bluetick_report_read_heatmap(p_org uuid, p_first date, p_last date,
+                                                        p_time_zone text default 'UTC')
+returns table (
+  day_of_week integer,
+  hour_of_day integer,
+  outbound bigint,
+  delivered bigint,
+  read bigint,
+  read_rate_pct numeric
+)
+language sql stable
+as $$
+  select extract(isodow from x.local)::integer, extract(hour from x.local)::integer,
+         sum(o.outbound)::bigint, sum(o.delivered)::bigint, sum(o.read)::bigint,
+         bluetick_pct(sum(o.read)::bigint, sum(o.delivered)::bigint)
+  from report_outbound o
+  cross join lateral (
+    select ((o.day + o.slot * interval '15 minutes') at time zone 'UTC') at time zone p_time_zone as local
+  ) x
+  where o.org_id = p_org and o.day between p_first and p_last
+  group by 1, 2
+  order by 1, 2
+$$;
+
+-- bluetick_report_failures(org, first, last): bluetick_failure_share over the UTC days first..last.
+create or replace function bluetick_report_failures(p_org uuid, p_first date, p_last date)
+returns table (
+  error_code text,
+  error_title text,
+  failures bigint,
+  share_pct numeric,
+  newest_reason text
+)
+language sql stable
+as $$
+  select f.error_code, bluetick_error_title(f.newest_reason), f.failures,
+         bluetick_pct(f.failures, (sum(f.failures) over ())::bigint), f.newest_reason
+  from (
+    select r.error_code, sum(r.failures)::bigint as failures,
+           (array_agg(r.newest_reason order by r.newest_at desc, r.newest_reason))[1] as newest_reason
+    from report_failures r
+    where r.org_id = p_org and r.day between p_first and p_last
+    group by r.error_code
+  ) f
+  order by f.failures desc, f.error_code nulls last
+$$;
+
+-- bluetick_report_responses(org, first, last): bluetick_response_times over the UTC days first..last.
+create or replace function bluetick_report_responses(p_org uuid, p_first date, p_last date)
+returns table (
+  inbound bigint,
+  answered bigint,
+  unanswered bigint,
+  median_seconds_to_reply numeric,
+  p95_seconds_to_reply numeric
+)
+language sql stable
+as $$
+  select r.inbound, r.answered, r.inbound - r.answered, p.median, p.p95
+  from (
+    select coalesce(sum(x.inbound), 0)::bigint as inbound, coalesce(sum(x.answered), 0)::bigint as answered
+    from report_days x
+    where x.org_id = p_org and x.day between p_first and p_last
+  ) r
+  left join bluetick_report_percentiles(p_org, p_first, p_last, 'reply', false) p on true
+$$;
+
+-- bluetick_report_responses_daily(org, first, last): response_times_daily's rows of the UTC days first..last.
+create or replace function bluetick_report_responses_daily(p_org uuid, p_first date, p_last date)
+returns table (
+  day date,
+  inbound bigint,
+  answered bigint,
+  unanswered bigint,
+  median_seconds_to_reply numeric,
+  p95_seconds_to_reply numeric
+)
+language sql stable
+as $$
+  select x.day, x.inbound::bigint, x.answered::bigint, (x.inbound - x.answered)::bigint, x.median_seconds_to_reply,
+         x.p95_seconds_to_reply
+  from report_days x
+  where x.org_id = p_org and x.day between p_first and p_last and x.inbound > 0
+  order by x.day
+$$;
+
+-- bluetick_report_unanswered(org, first, last, as_of, limit): the oldest `limit` customer messages of the UTC days
+-- first..last with no reply by the refresh (as bluetick_unanswered), with seconds waiting by `as_of`, and `waiting`,
+-- how many there are in all.
+create or replace function bluetick_report_unanswered(p_org uuid, p_first date, p_last date, p_as_of timestamptz,
+                                                      p_limit integer)
+returns table (
+  received_at timestamptz,
+  customer text,
+  seconds_waiting integer,
+  waiting bigint
+)
+language sql stable
+as $$
+  select u.received_at, m.customer, extract(epoch from p_as_of - u.received_at)::integer,
+         (select coalesce(sum(x.inbound - x.answered), 0)::bigint
+          from report_days x
+          where x.org_id = p_org and x.day between p_first and p_last)
+  from (
+    select x.received_at, x.id
+    from report_unanswered x
+    where x.org_id = p_org and x.received_at >= p_first::timestamp at time zone 'UTC'
+      and x.received_at < (p_last + 1)::timestamp at time zone 'UTC'
+    order by x.received_at
+    fetch first p_limit rows with ties
+  ) u
+  join message_status_timeline m on m.id = u.id
+  order by u.received_at, m.bsp_msg_id
+  limit p_limit
+$$;
+
+-- bluetick_report_billable(org, first, last): bluetick_billable over the UTC days first..last.
+create or replace function bluetick_report_billable(p_org uuid, p_first date, p_last date)
+returns table (
+  day date,
+  pricing_category text,
+  pricing_type text,
+  billable boolean,
+  messages bigint
+)
+language sql stable
+as $$
+  select p.day, p.pricing_category, p.pricing_type, p.billable, sum(p.messages)::bigint
+  from report_pricing p
+  where p.org_id = p_org and p.day between p_first and p_last and p.priced
+  group by 1, 2, 3, 4
+  order by 1, 2 nulls last, 3 nulls last, 4 nulls last
+$$;
+
+-- bluetick_report_spend(org, first, last): bluetick_spend over the UTC days first..last (rates as they are now).
+create or replace function bluetick_report_spend(p_org uuid, p_first date, p_last date)
+returns table (
+  day date,
+  pricing_category text,
+  currency text,
+  messages bigint,
+  spend numeric
+)
+language sql stable
+as $$
+  select p.day, p.pricing_category, r.currency, sum(p.messages)::bigint, sum(p.messages * r.price_per_message)
+  from report_pricing p
+  left join lateral (
+    select x.currency, x.price_per_message
+    from pricing_rates x
+    where x.org_id = p_org and x.category = p.pricing_category and x.market in (p.market, '*')
+      and x.valid_from <= p.day
+    order by x.market = '*', x.valid_from desc
+    limit 1
+  ) r on true
+  where p.org_id = p_org and p.day between p_first and p_last and p.billable
+  group by p.day, p.pricing_category, r.currency
+  order by p.day, p.pricing_category nulls last, r.currency nulls last
+$$;
