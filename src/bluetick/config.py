@@ -202,6 +202,12 @@ class Settings:
     retention_pause_ms: int = setting(
         "RETENTION_PAUSE_MS", 100, "the retention purge's pause between two batches, left to ingest", minimum=0
     )
+    report_refresh_s: int = setting(
+        "REPORT_REFRESH_S",
+        60,
+        "how often the report's rollups are recomputed for the days written since; 0 = only when a report is read",
+        minimum=0,
+    )
     shutdown_drain_s: int = setting(
         "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from datetime import timedelta
 from types import TracebackType
@@ -20,6 +21,8 @@ from bluetick.store.postgres import PostgresStore
 log = logging.getLogger("bluetick.service")
 
 BOOTSTRAP_RETRY_MAX_S = 10.0
+REPORT_ORGS = 20  # organisations per refresh transaction
+REPORT_ROUNDS = 50  # most transactions per refresh round; what is left waits for the next round
 
 
 async def open_store(settings: Settings) -> Store:
@@ -90,6 +93,8 @@ class Service:
         self._pipeline.start()
         self.spawn("bootstrap", self._bootstrap())
         self.spawn("purge", self._purge_forever(settings.orphan_ttl, settings.inbox_ttl, settings.purge_interval))
+        if settings.report_refresh_s:
+            self.spawn("reports", self._refresh_reports_forever(settings.report_refresh_s))
         for warning in settings.warnings():
             log.warning(warning)
         log.info("serving ack_mode=%s batch_max=%d", settings.ack_mode, settings.batch_max)
@@ -139,6 +144,25 @@ class Service:
                 self.secrets.replace(await self.store.org_secrets())
             except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
                 log.warning("secrets refresh failed error=%s", type(exc).__name__)
+
+    async def _refresh_reports_forever(self, every_s: int) -> None:
+        """Keep the report rollups close to the data, so a page only recomputes what changed since (design.md)."""
+        await self.ready.wait()
+        while True:
+            started, days = time.monotonic(), 0
+            try:
+                for _ in range(REPORT_ROUNDS):
+                    orgs, refreshed = await self.store.refresh_reports(REPORT_ORGS)
+                    days += refreshed
+                    if orgs < REPORT_ORGS:
+                        break
+                metrics.REPORT_DAYS.inc(days)
+                if days:
+                    ms = (time.monotonic() - started) * 1000
+                    log.info("report refresh days=%d ms=%.0f", days, ms)
+            except Exception as exc:  # noqa: BLE001 - the days stay noted; the next round does them
+                log.warning("report refresh failed error=%s", type(exc).__name__)
+            await asyncio.sleep(every_s)
 
     async def _purge_forever(self, ttl: timedelta, inbox_ttl: timedelta, every: timedelta) -> None:
         await self.ready.wait()

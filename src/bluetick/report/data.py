@@ -23,9 +23,7 @@ class Query:
     sql: str  # $1 org, $2 the first and $3 the last UTC day, $4 the heatmap's time zone or the unanswered's as_of
 
 
-FUNNEL_TOTAL = Query(
-    "funnel-total", "bluetick_report_funnel", "select * from bluetick_report_funnel($1, $2, $3)"
-)
+FUNNEL_TOTAL = Query("funnel-total", "bluetick_report_funnel", "select * from bluetick_report_funnel($1, $2, $3)")
 FUNNEL_DAILY = Query(
     "funnel-daily",
     "bluetick_report_funnel_daily",
@@ -36,7 +34,8 @@ FUNNEL_DAILY = Query(
 FAILURES = Query(
     "failures",
     "bluetick_report_failures",
-    f"select error_code, error_title, failures, share_pct from bluetick_report_failures($1, $2, $3) limit {TOP_FAILURES}",
+    "select error_code, error_title, failures, share_pct from bluetick_report_failures($1, $2, $3)"
+    f" limit {TOP_FAILURES}",
 )
 HEATMAP = Query(
     "read-heatmap",
@@ -55,7 +54,8 @@ RESPONSES_DAILY = Query(
 UNANSWERED = Query(
     "unanswered",
     "bluetick_report_unanswered",
-    f"select received_at, customer, seconds_waiting, waiting from bluetick_report_unanswered($1, $2, $3, $4, {UNANSWERED_SHOWN})",
+    "select received_at, customer, seconds_waiting, waiting"
+    f" from bluetick_report_unanswered($1, $2, $3, $4, {UNANSWERED_SHOWN})",
 )
 KINDS = Query(
     "kinds",

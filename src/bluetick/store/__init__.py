@@ -92,6 +92,10 @@ class Store(Protocol):
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
 
+    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
+        """Recompute the report rollups of up to `orgs` organisations with days written since their last refresh,
+        skipping those being refreshed already; return (organisations, days)."""
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...

@@ -240,6 +240,10 @@ class PostgresStore:
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         return RetentionResult.of(await self._call("select bluetick_retention_batch($1, $2)", default_days, limit))
 
+    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
+        doc = await self._call("select bluetick_report_refresh_some($1)", orgs)
+        return int(doc["orgs"]), int(doc["days"])
+
     async def ping(self) -> bool:
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:

@@ -125,6 +125,10 @@ class SupabaseStore:
         params = {"p_default_days": default_days, "p_limit": limit}
         return RetentionResult.of(await self._rpc("bluetick_retention_batch", params))
 
+    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
+        doc = await self._rpc("bluetick_report_refresh_some", {"p_limit": orgs})
+        return int(doc["orgs"]), int(doc["days"])
+
     async def ping(self) -> bool:
         try:
             return bool(await self._rpc("bluetick_ping", {}))

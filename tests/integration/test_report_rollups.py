@@ -1,0 +1,305 @@
+"""The report's rollups give the analytics views' numbers, whatever was written, in whatever order, with refreshes
+in between: every bluetick_report_* function equals the function or view over the messages that it mirrors.
+
+The histories are written with plain SQL on message_logs (inserts, status and pricing changes, deletes, customers
+changed or erased, as ingest, erasure, retention or an analyst's own SQL would), so the triggers that note the
+changed days are exercised the way any writer does, and the refreshes fall at random points among the writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bluetick.events import Message, StatusEvent
+from bluetick.store import Store
+
+D0 = date(2024, 10, 3)
+BASE = datetime(2024, 10, 3, tzinfo=UTC)
+FIRST, LAST = D0, D0 + timedelta(days=3)
+SINCE, UNTIL = BASE, BASE + timedelta(days=4)
+AS_OF = datetime(2024, 10, 9, tzinfo=UTC)
+CUSTOMERS = ("+919800000001", "+919800000002", "+449800000003", None)  # None: known by BSUID only
+USER_ID = "IN.bsuid-only-customer"
+KINDS = ("TEMPLATE", "AI_REPLY_FREEFORM", None, "REACTION")
+REASONS = (
+    None,
+    "Error 131026: Message Undeliverable",
+    "Error 131047: Re-engagement message - More than 24 hours",
+    "Error: Unknown failure",
+)
+ZONES = ("UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York")
+
+minutes = st.integers(0, 4 * 24 * 60 - 1)  # when, within the four days
+lag = st.one_of(st.none(), st.integers(0, 3000))  # seconds to the next stage, or never
+
+message = st.fixed_dictionaries(
+    {
+        "op": st.just("insert"),
+        "inbound": st.booleans(),
+        "customer": st.sampled_from(CUSTOMERS),
+        "kind": st.sampled_from(KINDS),
+        "minute": minutes,
+        "second": st.integers(0, 59),
+        "deliver": lag,
+        "read": lag,
+        "fail": st.sampled_from(REASONS),
+        "priced": st.sampled_from((None, ("marketing", True), ("utility", False), ("service", True))),
+    }
+)
+change = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(("status", "delete", "customer", "erase", "move", "refresh", "refresh", "refresh")),
+        "pick": st.integers(0, 1000),
+        "customer": st.sampled_from(CUSTOMERS),
+        "minute": minutes,
+        "read": lag,
+        "fail": st.sampled_from(REASONS),
+    }
+)
+history = st.lists(st.one_of(message, message, change), min_size=1, max_size=25)
+
+
+@pytest.fixture(scope="module")
+def run(dsn: str) -> Iterator[tuple[asyncio.Runner, asyncpg.Connection]]:
+    runner = asyncio.Runner()
+    conn = runner.run(asyncpg.connect(dsn))
+    yield runner, conn
+    runner.run(conn.close())
+    runner.close()
+
+
+def stages(created: datetime, deliver: int | None, read: int | None, fail: str | None) -> dict[str, str]:
+    doc = {"sent": created}
+    if deliver is not None:
+        doc["delivered"] = created + timedelta(seconds=deliver)
+        if read is not None:
+            doc["read"] = doc["delivered"] + timedelta(seconds=read)
+    if fail is not None:
+        doc["failed"] = created + timedelta(seconds=7)
+    return {k: v.isoformat() for k, v in doc.items()}
+
+
+async def write(conn: asyncpg.Connection, org: uuid.UUID, step: dict[str, Any], n: int) -> None:
+    ids = [r["id"] for r in await conn.fetch("select id from message_logs where org_id = $1 order by id", org)]
+    picked = ids[step["pick"] % len(ids)] if ids and "pick" in step else None
+    when = BASE + timedelta(minutes=step.get("minute", 0))
+    if step["op"] == "insert":
+        created = when + timedelta(seconds=step["second"])
+        phone = step["customer"]
+        inbound = step["inbound"]
+        doc = {} if inbound else stages(created, step["deliver"], step["read"], step["fail"])
+        category, billable = step["priced"] or (None, None)
+        await conn.execute(
+            "insert into message_logs (org_id, bsp_msg_id, direction, msg_kind, to_phone, from_phone,"
+            " customer_user_id, whatsapp_status, failed_reason, created_at, pricing_category, pricing_type, billable,"
+            " pricing_at) values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)",
+            org, f"wamid.r{n}", "INBOUND" if inbound else "OUTBOUND", "TEXT" if inbound else step["kind"],
+            None if inbound else phone, phone if inbound else None, USER_ID if phone is None else None,
+            json.dumps(doc), None if inbound else step["fail"], created, category,
+            "regular" if category else None, billable, created if category else None,
+        )  # fmt: skip
+    elif step["op"] == "status" and picked:
+        await conn.execute(
+            "update message_logs set whatsapp_status = whatsapp_status || $2::jsonb, failed_reason = $3"
+            " where id = $1 and direction = 'OUTBOUND'",
+            picked, json.dumps(stages(when, 5, step["read"], step["fail"])), step["fail"],
+        )  # fmt: skip
+    elif step["op"] == "delete" and picked:
+        await conn.execute("delete from message_logs where id = $1", picked)
+    elif step["op"] == "customer" and picked:
+        phone = step["customer"]
+        await conn.execute(
+            "update message_logs set to_phone = case when direction = 'OUTBOUND' then $2 end,"
+            " from_phone = case when direction = 'INBOUND' then $2 end, customer_user_id = $3 where id = $1",
+            picked, phone, USER_ID if phone is None else None,
+        )  # fmt: skip
+    elif step["op"] == "erase" and picked:
+        await conn.execute(
+            "update message_logs set to_phone = null, from_phone = null, customer_user_id = null, body = null,"
+            " erased_at = now() where id = $1",
+            picked,
+        )
+    elif step["op"] == "move" and picked:
+        await conn.execute("update message_logs set created_at = $2 where id = $1", picked, when)
+    elif step["op"] == "refresh":
+        await conn.execute("select bluetick_report_refresh($1)", org)
+
+
+def rows(records: list[asyncpg.Record], columns: tuple[str, ...] | None = None) -> list[tuple[Any, ...]]:
+    return [tuple(r[c] for c in (columns or tuple(r.keys()))) for r in records]
+
+
+async def compare(conn: asyncpg.Connection, org: uuid.UUID, first: date, last: date) -> None:
+    """Each rollup function against what it mirrors, over the UTC days first..last."""
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    window, days = (org, since, until), (org, first, last)
+
+    async def both(mine: str, theirs: str, mine_args: tuple[Any, ...], their_args: tuple[Any, ...],
+                   columns: tuple[str, ...] | None = None) -> None:  # fmt: skip
+        got, want = await conn.fetch(mine, *mine_args), await conn.fetch(theirs, *their_args)
+        assert rows(got, columns) == rows(want, columns), mine
+
+    await both("select * from bluetick_report_funnel($1, $2, $3)", "select * from bluetick_funnel($1, $2, $3)",
+               days, window)  # fmt: skip
+    await both(
+        "select * from bluetick_report_funnel_daily($1, $2, $3)",
+        "select * from message_funnel_daily where org_id = $1 and day between $2 and $3 order by day",
+        days, days, ("day", "outbound", "sent", "delivered", "read", "failed", "delivery_rate_pct", "read_rate_pct",
+                     "median_seconds_to_deliver", "p95_seconds_to_deliver", "median_seconds_to_read",
+                     "p95_seconds_to_read"),
+    )  # fmt: skip
+    await both("select * from bluetick_report_kinds($1, $2, $3)", "select * from bluetick_funnel_by_kind($1, $2, $3)",
+               days, window, ("msg_kind", "outbound", "sent", "delivered", "read", "failed", "delivery_rate_pct",
+                              "read_rate_pct"))  # fmt: skip
+    for zone in ZONES:
+        await both(
+            "select * from bluetick_report_read_heatmap($1, $2, $3, $4)",
+            "select * from bluetick_read_rate_by_weekday_hour($1, $2, $3, $4)",
+            (*days, zone),
+            (*window, zone),
+        )
+    await both("select * from bluetick_report_failures($1, $2, $3)",
+               "select * from bluetick_failure_share($1, $2, $3)", days, window,
+               ("error_code", "error_title", "failures", "share_pct", "newest_reason"))  # fmt: skip
+    await both("select * from bluetick_report_responses($1, $2, $3)",
+               "select * from bluetick_response_times($1, $2, $3)", days, window)  # fmt: skip
+    await both(
+        "select * from bluetick_report_responses_daily($1, $2, $3)",
+        "select * from response_times_daily where org_id = $1 and day between $2 and $3 order by day",
+        days, days, ("day", "inbound", "answered", "unanswered", "median_seconds_to_reply", "p95_seconds_to_reply"),
+    )  # fmt: skip
+    await both(
+        "select * from bluetick_report_unanswered($1, $2, $3, $4, 1000)",
+        "select received_at, customer, seconds_waiting, count(*) over () as waiting"
+        " from bluetick_unanswered($1, $2, interval '0', $4) where received_at < $3",
+        (*days, AS_OF),
+        (org, since, until, AS_OF),
+    )
+    await both("select * from bluetick_report_billable($1, $2, $3)", "select * from bluetick_billable($1, $2, $3)",
+               days, window)  # fmt: skip
+    await both("select * from bluetick_report_spend($1, $2, $3)", "select * from bluetick_spend($1, $2, $3)",
+               days, window)  # fmt: skip
+
+
+async def play(conn: asyncpg.Connection, steps: list[dict[str, Any]]) -> None:
+    org, other = uuid.uuid4(), uuid.uuid4()
+    await conn.execute(
+        "insert into pricing_rates (org_id, category, market, currency, price_per_message, valid_from)"
+        " values ($1, 'marketing', 'IN', 'INR', 0.8631, '2024-01-01'), ($1, 'marketing', '*', 'USD', 0.025,"
+        " '2024-01-01'), ($1, 'service', 'GB', 'GBP', 0.0, '2024-10-04')",
+        org,
+    )
+    for n, step in enumerate(steps):
+        await write(conn, org, step, n)
+        if n % 3 == 0:  # another organisation writes the same ids and customers meanwhile
+            await write(conn, other, {**step, "op": "insert"} if step["op"] == "insert" else step, n)
+    await conn.execute("select bluetick_report_refresh($1)", org)
+    await compare(conn, org, FIRST, LAST)
+    await compare(conn, org, FIRST + timedelta(days=1), FIRST + timedelta(days=2))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=history)
+def test_rollups_equal_the_analytics_views_after_any_history(
+    run: tuple[asyncio.Runner, asyncpg.Connection], steps: list[dict[str, Any]]
+):
+    runner, conn = run
+    runner.run(play(conn, steps))
+
+
+def test_a_write_committed_after_a_refresh_began_is_in_the_next_one(
+    run: tuple[asyncio.Runner, asyncpg.Connection], dsn: str
+):
+    """The refresh takes only the noted days of committed writes, so a write still open when it runs is refreshed
+    by the next one, not lost."""
+    runner, conn = run
+
+    async def scenario() -> None:
+        org = uuid.uuid4()
+        writer = await asyncpg.connect(dsn)
+        try:
+            open_tx = writer.transaction()
+            await open_tx.start()
+            await writer.execute(
+                "insert into message_logs (org_id, bsp_msg_id, whatsapp_status, created_at, to_phone)"
+                " values ($1, 'wamid.late', $2::jsonb, $3, '+919800000001')",
+                org, json.dumps(stages(BASE, 3, 60, None)), BASE,
+            )  # fmt: skip
+            await conn.execute("select bluetick_report_refresh($1)", org)
+            await open_tx.commit()
+            assert await conn.fetchval("select outbound from bluetick_report_funnel($1, $2, $3)", org, D0, D0) == 0
+            assert await conn.fetchval("select bluetick_report_refresh($1)", org) == 1
+            assert await conn.fetchval("select outbound from bluetick_report_funnel($1, $2, $3)", org, D0, D0) == 1
+            await compare(conn, org, D0, D0)
+            assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", org) == 0
+        finally:
+            await writer.close()
+
+    runner.run(scenario())
+
+
+def test_a_reply_on_a_later_day_refreshes_the_day_of_the_customer_message(
+    run: tuple[asyncio.Runner, asyncpg.Connection],
+):
+    """Written one at a time with a refresh after each: the reply's day is not the customer message's day, so only
+    the trigger's search for the messages a reply answers can tell the rollup of the earlier day to change."""
+    runner, conn = run
+    steps: list[dict[str, Any]] = [
+        {"op": "insert", "inbound": True, "customer": CUSTOMERS[0], "kind": None, "minute": 60, "second": 0,
+         "deliver": None, "read": None, "fail": None, "priced": None},
+        {"op": "refresh"},
+        {"op": "insert", "inbound": False, "customer": CUSTOMERS[0], "kind": "AI_REPLY_FREEFORM", "minute": 1500,
+         "second": 0, "deliver": 2, "read": None, "fail": None, "priced": None},
+        {"op": "refresh"},
+    ]  # fmt: skip
+
+    async def scenario() -> None:
+        org = uuid.uuid4()
+        for n, step in enumerate(steps):
+            await write(conn, org, step, n)
+        await compare(conn, org, FIRST, LAST)
+        answered = "select answered from bluetick_report_responses($1, $2, $3)"
+        assert await conn.fetchval(answered, org, FIRST, LAST) == 1
+        reply = await conn.fetchval("select id from message_logs where org_id = $1 and direction = 'OUTBOUND'", org)
+        for change in (
+            "update message_logs set to_phone = '+919800000002' where id = $1",  # now to someone else
+            "update message_logs set to_phone = $2 where id = $1",  # and back
+            "update message_logs set created_at = created_at - interval '2 days' where id = $1",  # before the question
+            "update message_logs set created_at = created_at + interval '2 days' where id = $1",  # and back
+            "delete from message_logs where id = $1",
+        ):
+            args = (reply, CUSTOMERS[0]) if "$2" in change else (reply,)
+            await conn.execute(change, *args)
+            await conn.execute("select bluetick_report_refresh($1)", org)
+            await compare(conn, org, FIRST, LAST)
+        assert await conn.fetchval(answered, org, FIRST, LAST) == 0
+
+    runner.run(scenario())
+
+
+async def test_the_store_refreshes_the_rollups_on_every_backend(store: Store, db: asyncpg.Connection, org: uuid.UUID):
+    """What the service's refresh round calls: through asyncpg, PgBouncer and the Supabase client alike."""
+    sent = BASE + timedelta(hours=3)
+    await store.apply_batch(
+        [Message(org, "wamid.refreshed", to_phone=CUSTOMERS[0], sent_at=sent)],
+        [StatusEvent(org, "wamid.refreshed", "delivered", sent + timedelta(seconds=4))],
+    )
+    assert await db.fetchval("select count(*) from report_dirty where org_id = $1", org) > 0
+    for _ in range(100):  # other tests' organisations may be noted too; each call takes up to 20
+        orgs, days = await store.refresh_reports(20)
+        assert orgs <= 20 and days >= 0
+        if not await db.fetchval("select count(*) from report_dirty where org_id = $1", org):
+            break
+    funnel = await db.fetchrow("select * from bluetick_report_funnel($1, $2, $2)", org, D0)
+    assert (funnel["outbound"], funnel["delivered"], funnel["median_seconds_to_deliver"]) == (1, 1, 4)
