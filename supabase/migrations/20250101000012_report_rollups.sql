@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0012_report_rollups.sql

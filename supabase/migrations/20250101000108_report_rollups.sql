@@ -1,0 +1,1 @@
+../../src/bluetick/sql/analytics/0108_report_rollups.sql
