@@ -99,7 +99,8 @@ async def _change_one_day(conn: asyncpg.Connection, org: UUID, n: int) -> None:
         set whatsapp_status = m.whatsapp_status || jsonb_build_object('read', bluetick_ts_text(m.created_at
               + interval '1 hour')), updated_at = now()
         where m.id in (select id from message_logs
-                       where org_id = $1 and direction = 'OUTBOUND' and created_at >= $2 - ($3 + 1) * interval '1 day'
+                       where org_id = $1 and direction = 'OUTBOUND'
+                         and created_at >= $2::timestamptz - ($3::int + 1) * interval '1 day'
                        order by created_at limit $4)
         """,
         org, datetime.now(UTC), n, CHANGED,
