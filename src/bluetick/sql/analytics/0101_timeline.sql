@@ -42,7 +42,11 @@ select
   m.customer_user_id,
   m.ref_bsp_msg_id,
   bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id) as customer,
-  bluetick_is_event(m.msg_kind) as is_event
+  bluetick_is_event(m.msg_kind) as is_event,
+  m.billable,
+  m.pricing_category,
+  m.pricing_type,
+  m.pricing_at
 from message_logs m
 cross join lateral (
   select
@@ -56,4 +60,5 @@ comment on view message_status_timeline is
   'One row per message (both directions): sent_at, delivered_at, read_at, failed_at as timestamptz, '
   'seconds_to_deliver (sent to delivered), seconds_to_read (delivered to read), error_code, day (UTC date of '
   'created_at), customer (phone, else BSUID), contact_phone (phone only), customer_user_id, is_event and '
-  'ref_bsp_msg_id (reactions, edits, revokes, system messages). Filter by org_id.';
+  'ref_bsp_msg_id (reactions, edits, revokes, system messages), billable, pricing_category, pricing_type and '
+  'pricing_at (Meta''s pricing, when it came). Filter by org_id.';

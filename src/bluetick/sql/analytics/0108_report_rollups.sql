@@ -65,7 +65,8 @@ begin
 
   with t as materialized (
     select t.day, t.created_at, t.direction, t.msg_kind, t.status, t.is_event, t.sent_at, t.delivered_at, t.read_at,
-           t.failed_at, t.seconds_to_deliver, t.seconds_to_read, t.error_code, t.failed_reason
+           t.failed_at, t.seconds_to_deliver, t.seconds_to_read, t.error_code, t.failed_reason, t.billable,
+           t.pricing_category, t.pricing_type, t.pricing_at, t.contact_phone, t.customer_user_id
     from message_status_timeline t
     where t.org_id = p_org and t.day = any (v_days)
   ), outbound as (
@@ -84,6 +85,13 @@ begin
     cross join lateral (values ('deliver', t.seconds_to_deliver), ('read', t.seconds_to_read)) as m(metric, seconds)
     where t.direction = 'OUTBOUND' and not t.is_event and m.seconds is not null
     group by 2, 3, 4
+  ), pricing as (
+    insert into report_pricing (org_id, day, pricing_category, pricing_type, billable, priced, market, messages)
+    select p_org, t.day, t.pricing_category, t.pricing_type, t.billable, t.pricing_at is not null,
+           bluetick_market(t.contact_phone, t.customer_user_id), count(*)
+    from t
+    where t.pricing_at is not null or t.billable
+    group by 2, 3, 4, 5, 6, 7
   ), days as (
     insert into report_days (org_id, day, median_seconds_to_deliver, p95_seconds_to_deliver, median_seconds_to_read,
                              p95_seconds_to_read)
@@ -103,16 +111,6 @@ begin
   from t
   where t.status = 'FAILED' and not t.is_event
   group by 2, 3;
-
-  insert into report_pricing (org_id, day, pricing_category, pricing_type, billable, priced, market, messages)
-  select p_org, (m.created_at at time zone 'UTC')::date, m.pricing_category, m.pricing_type, m.billable,
-         m.pricing_at is not null,
-         bluetick_market(bluetick_contact_phone(m.direction, m.to_phone, m.from_phone), m.customer_user_id),
-         count(*)
-  from message_logs m
-  where m.org_id = p_org and (m.created_at at time zone 'UTC')::date = any (v_days)
-    and (m.pricing_at is not null or m.billable)
-  group by 2, 3, 4, 5, 6, 7;
 
   with r as materialized (
     select r.id, r.day, r.received_at, r.replied_at, r.seconds_to_reply
