@@ -1,6 +1,7 @@
 -- bench: fill message_logs with $1 generated rows in one INSERT ... SELECT generate_series.
 -- $1 rows, $2 organisations (an equal share each), $3 the end of the window ("now"), $4 days of history.
--- Deterministic when the session ran `select setseed(...)` just before. Shaped like what bluetick stores:
+-- Deterministic when the session ran `select setseed(...)` just before. Rows go in in created_at order, as a live
+-- table's do. Shaped like what bluetick stores:
 -- 10% inbound, and of outbound: 5% failed, 88% delivered (65% of those read), the rest only sent.
 with drawn as (
   select g, random() as r_time, random() as r_dir, random() as r_fate, random() as r_deliver, random() as r_read,
@@ -47,3 +48,4 @@ select
   created,
   coalesce(read_at, failed_at, delivered_at, created)
 from timed
+order by created  -- in time order, as logging appends rows: a day's rows lie together, as in a live table

@@ -35,8 +35,8 @@ RETENTION = Counter(
     "Past their retention: message_logs rows erased, inbox bodies deleted, parked events stripped of the BSUID.",
     ["table"],
 )
-REPORT_DAYS = Counter(
-    "bluetick_report_days_refreshed_total", "Days of an organisation whose report rollups were recomputed."
+REPORT_HOURS = Counter(
+    "bluetick_report_hours_refreshed_total", "Hours of an organisation whose report rollups were recomputed."
 )
 CUSTOMER_REQUESTS = Counter(
     "bluetick_customer_requests_total", "Customer erasures and exports answered, by action.", ["action"]

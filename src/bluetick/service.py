@@ -149,18 +149,18 @@ class Service:
         """Keep the report rollups close to the data, so a page only recomputes what changed since (design.md)."""
         await self.ready.wait()
         while True:
-            started, days = time.monotonic(), 0
+            started, hours = time.monotonic(), 0
             try:
                 for _ in range(REPORT_ROUNDS):
                     orgs, refreshed = await self.store.refresh_reports(REPORT_ORGS)
-                    days += refreshed
+                    hours += refreshed
                     if orgs < REPORT_ORGS:
                         break
-                metrics.REPORT_DAYS.inc(days)
-                if days:
+                metrics.REPORT_HOURS.inc(hours)
+                if hours:
                     ms = (time.monotonic() - started) * 1000
-                    log.info("report refresh days=%d ms=%.0f", days, ms)
-            except Exception as exc:  # noqa: BLE001 - the days stay noted; the next round does them
+                    log.info("report refresh hours=%d ms=%.0f", hours, ms)
+            except Exception as exc:  # noqa: BLE001 - the hours stay noted; the next round does them
                 log.warning("report refresh failed error=%s", type(exc).__name__)
             await asyncio.sleep(every_s)
 

@@ -93,8 +93,8 @@ class Store(Protocol):
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
 
     async def refresh_reports(self, orgs: int) -> tuple[int, int]:
-        """Recompute the report rollups of up to `orgs` organisations with days written since their last refresh,
-        skipping those being refreshed already; return (organisations, days)."""
+        """Recompute the report rollups of up to `orgs` organisations with hours written since their last refresh,
+        skipping those being refreshed already; return (organisations, hours)."""
 
     async def ping(self) -> bool: ...
 

@@ -242,7 +242,7 @@ class PostgresStore:
 
     async def refresh_reports(self, orgs: int) -> tuple[int, int]:
         doc = await self._call("select bluetick_report_refresh_some($1)", orgs)
-        return int(doc["orgs"]), int(doc["days"])
+        return int(doc["orgs"]), int(doc["hours"])
 
     async def ping(self) -> bool:
         try:

@@ -127,7 +127,7 @@ class SupabaseStore:
 
     async def refresh_reports(self, orgs: int) -> tuple[int, int]:
         doc = await self._rpc("bluetick_report_refresh_some", {"p_limit": orgs})
-        return int(doc["orgs"]), int(doc["days"])
+        return int(doc["orgs"]), int(doc["hours"])
 
     async def ping(self) -> bool:
         try:

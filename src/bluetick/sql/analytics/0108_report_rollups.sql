@@ -9,8 +9,8 @@
 --   select bluetick_report_refresh('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10');
 --   select * from bluetick_report_funnel_daily('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 29, current_date);
 
--- bluetick_report_refresh(org): recompute the organisation's days noted in report_dirty, in one transaction, from
--- the analytics views; returns how many days. One refresh of an organisation runs at a time.
+-- bluetick_report_refresh(org): recompute the organisation's hours noted in report_dirty, and their days, in one
+-- transaction, from the analytics views; returns how many hours. One refresh of an organisation runs at a time.
 create or replace function bluetick_report_refresh(p_org uuid)
 returns integer
 language plpgsql
@@ -22,7 +22,7 @@ end
 $$;
 
 -- bluetick_report_refresh_some(limit): bluetick_report_refresh for up to `limit` organisations with changed days,
--- skipping any being refreshed already; returns {"orgs": n, "days": n}.
+-- skipping any being refreshed already; returns {"orgs": n, "hours": n}.
 create or replace function bluetick_report_refresh_some(p_limit integer)
 returns jsonb
 language plpgsql
@@ -30,117 +30,142 @@ as $$
 declare
   v_org uuid;
   v_orgs integer := 0;
-  v_days integer := 0;
+  v_hours integer := 0;
 begin
   for v_org in select distinct d.org_id from report_dirty d limit p_limit loop
     if pg_try_advisory_xact_lock(hashtext('bluetick_report'), hashtext(v_org::text)) then
-      v_days := v_days + bluetick_report_recompute(v_org);
+      v_hours := v_hours + bluetick_report_recompute(v_org);
       v_orgs := v_orgs + 1;
     end if;
   end loop;
-  return jsonb_build_object('orgs', v_orgs, 'days', v_days);
+  return jsonb_build_object('orgs', v_orgs, 'hours', v_hours);
 end
 $$;
 
--- The work of a refresh, under its lock: take the noted days (only those of committed writes are visible, and so
--- are their rows below), drop their rollup rows and compute them again.
+-- The work of a refresh, under its lock: take the noted hours (only those of committed writes are visible, and so
+-- are their rows below), compute their rollup rows again from the messages of those hours, then their days' from
+-- the hours' rollup rows.
 create or replace function bluetick_report_recompute(p_org uuid)
 returns integer
 language plpgsql
 as $$
 declare
+  v_hours timestamp[];
   v_days date[];
 begin
-  with seen as (delete from report_dirty where org_id = p_org returning day)
-  select array_agg(distinct day) into v_days from seen;
-  if v_days is null then
+  with seen as (delete from report_dirty where org_id = p_org returning hour)
+  select array_agg(distinct hour) into v_hours from seen;
+  if v_hours is null then
     return 0;
   end if;
-  delete from report_outbound where org_id = p_org and day = any (v_days);
-  delete from report_latency where org_id = p_org and day = any (v_days);
-  delete from report_failures where org_id = p_org and day = any (v_days);
-  delete from report_pricing where org_id = p_org and day = any (v_days);
-  delete from report_days where org_id = p_org and day = any (v_days);
-  delete from report_unanswered where org_id = p_org and day = any (v_days);
+  select array_agg(distinct h::date) into v_days from unnest(v_hours) h;
+
+  delete from report_outbound r using unnest(v_hours) h
+  where r.org_id = p_org and r.day = h::date and r.slot / 4 = extract(hour from h);
+  delete from report_latency r using unnest(v_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+  delete from report_failures r using unnest(v_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+  delete from report_pricing r using unnest(v_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+  delete from report_unanswered r using unnest(v_hours) h
+  where r.org_id = p_org and r.received_at >= h at time zone 'UTC'
+    and r.received_at < (h + interval '1 hour') at time zone 'UTC';
 
   with t as materialized (
-    select t.day, t.created_at, t.direction, t.msg_kind, t.status, t.is_event, t.sent_at, t.delivered_at, t.read_at,
-           t.failed_at, t.seconds_to_deliver, t.seconds_to_read, t.error_code, t.failed_reason, t.billable,
-           t.pricing_category, t.pricing_type, t.pricing_at, t.contact_phone, t.customer_user_id
-    from message_status_timeline t
-    where t.org_id = p_org and t.day = any (v_days)
+    select t.day, extract(hour from t.created_at at time zone 'UTC')::smallint as hour, t.created_at, t.direction,
+           t.msg_kind, t.status, t.is_event, t.sent_at, t.delivered_at, t.read_at, t.failed_at, t.seconds_to_deliver,
+           t.seconds_to_read, t.error_code, t.failed_reason, t.billable, t.pricing_category, t.pricing_type,
+           t.pricing_at, t.contact_phone, t.customer_user_id
+    from unnest(v_hours) h
+    cross join lateral (
+      select t.* from message_status_timeline t
+      where t.org_id = p_org and t.created_at >= h at time zone 'UTC'
+        and t.created_at < (h + interval '1 hour') at time zone 'UTC'
+    ) t
   ), outbound as (
     insert into report_outbound (org_id, day, slot, msg_kind, outbound, sent, delivered, read, failed)
-    select p_org, t.day,
-           (extract(hour from t.created_at at time zone 'UTC') * 4
-            + floor(extract(minute from t.created_at at time zone 'UTC') / 15))::smallint,
+    select p_org, t.day, (t.hour * 4 + floor(extract(minute from t.created_at at time zone 'UTC') / 15))::smallint,
            t.msg_kind, count(*), count(t.sent_at), count(t.delivered_at), count(t.read_at), count(t.failed_at)
     from t
     where t.direction = 'OUTBOUND' and not t.is_event
     group by 2, 3, 4
   ), latency as (
-    insert into report_latency (org_id, day, metric, seconds, n)
-    select p_org, t.day, m.metric, m.seconds, count(*)
+    insert into report_latency (org_id, day, hour, metric, seconds, n)
+    select p_org, t.day, t.hour, m.metric, m.seconds, count(*)
     from t
     cross join lateral (values ('deliver', t.seconds_to_deliver), ('read', t.seconds_to_read)) as m(metric, seconds)
     where t.direction = 'OUTBOUND' and not t.is_event and m.seconds is not null
-    group by 2, 3, 4
+    group by 2, 3, 4, 5
   ), pricing as (
-    insert into report_pricing (org_id, day, pricing_category, pricing_type, billable, priced, market, messages)
-    select p_org, t.day, t.pricing_category, t.pricing_type, t.billable, t.pricing_at is not null,
+    insert into report_pricing (org_id, day, hour, pricing_category, pricing_type, billable, priced, market, messages)
+    select p_org, t.day, t.hour, t.pricing_category, t.pricing_type, t.billable, t.pricing_at is not null,
            bluetick_market(t.contact_phone, t.customer_user_id), count(*)
     from t
     where t.pricing_at is not null or t.billable
-    group by 2, 3, 4, 5, 6, 7
-  ), days as (
-    insert into report_days (org_id, day, median_seconds_to_deliver, p95_seconds_to_deliver, median_seconds_to_read,
-                             p95_seconds_to_read)
-    select p_org, t.day,
-           round((percentile_cont(0.5) within group (order by t.seconds_to_deliver))::numeric, 1),
-           round((percentile_cont(0.95) within group (order by t.seconds_to_deliver))::numeric, 1),
-           round((percentile_cont(0.5) within group (order by t.seconds_to_read))::numeric, 1),
-           round((percentile_cont(0.95) within group (order by t.seconds_to_read))::numeric, 1)
-    from t
-    where t.direction = 'OUTBOUND' and not t.is_event
-    group by 2
+    group by 2, 3, 4, 5, 6, 7, 8
   )
-  insert into report_failures (org_id, day, error_code, failures, last_failed_at, newest_at, newest_reason)
-  select p_org, t.day, t.error_code, count(*), max(t.failed_at),
+  insert into report_failures (org_id, day, hour, error_code, failures, last_failed_at, newest_at, newest_reason)
+  select p_org, t.day, t.hour, t.error_code, count(*), max(t.failed_at),
          (array_agg(t.failed_at order by t.failed_at desc, t.failed_reason))[1],
          (array_agg(t.failed_reason order by t.failed_at desc, t.failed_reason))[1]
   from t
   where t.status = 'FAILED' and not t.is_event
-  group by 2, 3;
+  group by 2, 3, 4;
 
   with r as materialized (
-    select r.id, r.day, r.received_at, r.replied_at, r.seconds_to_reply
-    from message_response_times r
-    where r.org_id = p_org and r.day = any (v_days)
-  ), replies as (
-    insert into report_days (org_id, day, inbound, answered, median_seconds_to_reply, p95_seconds_to_reply)
-    select p_org, r.day, count(*), count(r.replied_at),
-           round((percentile_cont(0.5) within group (order by r.seconds_to_reply))::numeric, 1),
-           round((percentile_cont(0.95) within group (order by r.seconds_to_reply))::numeric, 1)
-    from r
-    group by 2
-    on conflict (org_id, day) do update
-      set inbound = excluded.inbound, answered = excluded.answered,
-          median_seconds_to_reply = excluded.median_seconds_to_reply, p95_seconds_to_reply = excluded.p95_seconds_to_reply
+    select r.id, r.day, extract(hour from r.received_at at time zone 'UTC')::smallint as hour, r.received_at,
+           r.replied_at, r.seconds_to_reply
+    from unnest(v_hours) h
+    cross join lateral (
+      select r.* from message_response_times r
+      where r.org_id = p_org and r.received_at >= h at time zone 'UTC'
+        and r.received_at < (h + interval '1 hour') at time zone 'UTC'
+      offset 0  -- planned per hour, so the hour's range reaches the index on (org_id, created_at)
+    ) r
   ), unanswered as (
-    insert into report_unanswered (org_id, day, received_at, id)
-    select p_org, r.day, r.received_at, r.id from r where r.replied_at is null
+    insert into report_unanswered (org_id, received_at, id)
+    select p_org, r.received_at, r.id from r where r.replied_at is null
   )
-  insert into report_latency (org_id, day, metric, seconds, n)
-  select p_org, r.day, 'reply', r.seconds_to_reply, count(*)
+  insert into report_latency (org_id, day, hour, metric, seconds, n)
+  select p_org, r.day, r.hour, 'reply', r.seconds_to_reply, count(*)
   from r
   where r.seconds_to_reply is not null
-  group by 2, 4;
+  group by 2, 3, 5;
 
-  return cardinality(v_days);
+  -- The days, from their hours.
+  delete from report_latency_daily where org_id = p_org and day = any (v_days);
+  insert into report_latency_daily (org_id, day, metric, seconds, n)
+  select p_org, l.day, l.metric, l.seconds, sum(l.n)
+  from report_latency l
+  where l.org_id = p_org and l.day = any (v_days)
+  group by 2, 3, 4;
+
+  delete from report_days where org_id = p_org and day = any (v_days);
+  insert into report_days (org_id, day, inbound, answered, median_seconds_to_deliver, p95_seconds_to_deliver,
+                           median_seconds_to_read, p95_seconds_to_read, median_seconds_to_reply, p95_seconds_to_reply)
+  select p_org, d.day, a.answered + u.waiting, a.answered, dl.median, dl.p95, rd.median, rd.p95, rp.median, rp.p95
+  from unnest(v_days) d(day)
+  cross join lateral (
+    select coalesce(sum(l.n), 0)::integer as answered
+    from report_latency_daily l
+    where l.org_id = p_org and l.day = d.day and l.metric = 'reply'
+  ) a
+  cross join lateral (
+    select count(*)::integer as waiting
+    from report_unanswered x
+    where x.org_id = p_org and x.received_at >= d.day::timestamp at time zone 'UTC'
+      and x.received_at < (d.day + 1)::timestamp at time zone 'UTC'
+  ) u
+  left join lateral bluetick_report_percentiles(p_org, d.day, d.day, 'deliver', true) dl on true
+  left join lateral bluetick_report_percentiles(p_org, d.day, d.day, 'read', true) rd on true
+  left join lateral bluetick_report_percentiles(p_org, d.day, d.day, 'reply', true) rp on true;
+
+  return cardinality(v_hours);
 end
 $$;
 
--- bluetick_report_percentiles(org, first, last, metric, daily): median and p95 of report_latency's seconds for
+-- bluetick_report_percentiles(org, first, last, metric, daily): median and p95 of report_latency_daily's seconds for
 -- `metric` over the UTC days first..last, per day when `daily`, else over them all (day NULL). The same numbers as
 -- round(percentile_cont(...)::numeric, 1) over the messages themselves: the ranks are found in the counts, and
 -- the value between two ranks is interpolated in double precision as percentile_cont does.
@@ -152,7 +177,7 @@ language sql stable
 as $$
   with h as (
     select case when p_daily then l.day end as day, l.seconds, sum(l.n)::bigint as n
-    from report_latency l
+    from report_latency_daily l
     where l.org_id = p_org and l.metric = p_metric and l.day between p_first and p_last
     group by 1, 2
   ), c as (
@@ -178,7 +203,7 @@ as $$
 $$;
 
 comment on function bluetick_report_percentiles(uuid, date, date, text, boolean) is
-  'Median and p95 seconds of report_latency''s metric (deliver, read, reply) over UTC days first..last, per day '
+  'Median and p95 seconds of report_latency_daily''s metric (deliver, read, reply) over UTC days first..last, per day '
   'when daily, else one row with day NULL.';
 
 -- bluetick_report_funnel(org, first, last): bluetick_funnel over the UTC days first..last, from the rollups.
