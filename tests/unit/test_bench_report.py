@@ -138,3 +138,23 @@ def test_wait_shares_leave_out_the_sample_count_and_add_up_over_repeats() -> Non
     assert waits.busy_backends(run) == 1.0
     results = {"ingest": {"runs": {"bare aiohttp": [{}], "bluetick durable": [{"pg_waits": run}, {"pg_waits": run}]}}}
     assert _waits(results)[-1] == "| bluetick durable | 1.00 | CPU 60%, IO:WalSync 30%, Lock:advisory 10% |"
+
+
+def test_report_table_judges_each_table_by_its_slower_page_fresh_or_after_a_change() -> None:
+    table = {
+        "orgs": 1, "org_rows": 1_000_000, "runs": 3, "build_s": 14.4, "build_hours": 744, "median_ms": 130.0,
+        "max_ms": 180.0, "fetch_median_ms": 120.0, "render_median_ms": 10.0, "changed_median_ms": 1200.0,
+        "changed_max_ms": 1300.0, "page_bytes": 2048,
+    }  # fmt: skip
+    results = {**_header(), "report": {"rows": 1_000_000, "days": 30, "tz": "UTC", "tables": {
+        "one organisation": table, "100 organisations": {**table, "org_rows": 10_000, "changed_median_ms": 300.0},
+    }}}  # fmt: skip
+    rendered = render(results)
+    assert (
+        "| one organisation | 1,000,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 1,200.0 | 1,300.0 | 2.0 "
+        "| **missed** |" in rendered
+    )
+    assert (
+        "| 100 organisations | 10,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 300.0 | 1,300.0 | 2.0 | met |"
+        in rendered
+    )
