@@ -49,7 +49,7 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
         started = time.perf_counter()
         built_hours = 0
         while True:
-            doc = json.loads(await conn.fetchval("select bluetick_report_refresh_some(20)"))
+            doc = json.loads(await conn.fetchval("select bluetick_report_refresh_some(20, null)"))
             built_hours += int(doc["hours"])
             if int(doc["orgs"]) == 0:
                 break

@@ -205,7 +205,7 @@ class Settings:
     report_refresh_s: int = setting(
         "REPORT_REFRESH_S",
         60,
-        "how often the report's rollups are recomputed for the days written since; 0 = only when a report is read",
+        "how often the report's rollups are recomputed for the hours written since; 0 = only when a report is read",
         minimum=0,
     )
     shutdown_drain_s: int = setting(

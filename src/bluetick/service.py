@@ -21,8 +21,9 @@ from bluetick.store.postgres import PostgresStore
 log = logging.getLogger("bluetick.service")
 
 BOOTSTRAP_RETRY_MAX_S = 10.0
-REPORT_ORGS = 20  # organisations per refresh transaction
-REPORT_ROUNDS = 50  # most transactions per refresh round; what is left waits for the next round
+REPORT_ORGS = 10  # organisations per refresh transaction
+REPORT_HOURS = 12  # hours per organisation per refresh transaction: each call stays short (about 1 s at most)
+REPORT_ROUNDS = 100  # most transactions per refresh round; what is left waits for the next round
 
 
 async def open_store(settings: Settings) -> Store:
@@ -152,9 +153,9 @@ class Service:
             started, hours = time.monotonic(), 0
             try:
                 for _ in range(REPORT_ROUNDS):
-                    orgs, refreshed = await self.store.refresh_reports(REPORT_ORGS)
+                    _, refreshed = await self.store.refresh_reports(REPORT_ORGS, REPORT_HOURS)
                     hours += refreshed
-                    if orgs < REPORT_ORGS:
+                    if not refreshed:
                         break
                 metrics.REPORT_HOURS.inc(hours)
                 if hours:

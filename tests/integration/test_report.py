@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from bluetick.events import Message, StatusEvent
-from bluetick.report import build_page, window_of
+from bluetick.report import build_page, data, window_of
 from bluetick.report.page import mask
 from bluetick.store.postgres import PostgresStore
 from main import main
@@ -179,6 +179,27 @@ async def test_an_unknown_org_or_a_quiet_period_shows_no_data(conn: asyncpg.Conn
         page = await build_page(conn, window)
         assert "No data" in page
         assert "<svg" not in page and "<table" not in page
+
+
+async def test_hours_left_after_the_refresh_budget_are_counted_on_the_page(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+):
+    org = uuid.uuid4()
+    sent = datetime(2024, 10, 3, 10, tzinfo=UTC)
+    await conn.executemany(
+        "insert into message_logs (org_id, bsp_msg_id, to_phone, whatsapp_status, created_at)"
+        " values ($1, $2, '+919800000001', jsonb_build_object('sent', $3::text), $4)",
+        [(org, f"wamid.p{h}", (sent + timedelta(hours=h)).isoformat(), sent + timedelta(hours=h)) for h in range(3)],
+    )
+    window = window_of(org, 1, None, today=sent.date())
+    monkeypatch.setattr(data, "REFRESH_BUDGET_S", 0.0)  # no time to refresh: the page says what it lacks
+    stale = parse(await build_page(conn, window))
+    assert stale.values[("report_dirty", "hours")] == "3"
+    assert "funnel-daily" not in stale.tables
+    monkeypatch.undo()
+    fresh = await build_page(conn, window)
+    assert 'id="pending"' not in fresh
+    assert parse(fresh).tables["funnel-daily"]["rows"][0][:2] == ["2024-10-03", "3"]
 
 
 async def test_texts_from_the_database_are_escaped(dsn: str, conn: asyncpg.Connection):

@@ -297,9 +297,29 @@ async def test_the_store_refreshes_the_rollups_on_every_backend(store: Store, db
     )
     assert await db.fetchval("select count(*) from report_dirty where org_id = $1", org) > 0
     for _ in range(100):  # other tests' organisations may be noted too; each call takes up to 20
-        orgs, days = await store.refresh_reports(20)
-        assert orgs <= 20 and days >= 0
+        orgs, hours = await store.refresh_reports(20, 24)
+        assert orgs <= 20 and 0 <= hours <= 20 * 24
         if not await db.fetchval("select count(*) from report_dirty where org_id = $1", org):
             break
     funnel = await db.fetchrow("select * from bluetick_report_funnel($1, $2, $2)", org, D0)
     assert (funnel["outbound"], funnel["delivered"], funnel["median_seconds_to_deliver"]) == (1, 1, 4)
+
+
+def test_a_refresh_takes_at_most_the_hours_it_is_given_newest_first(run: tuple[asyncio.Runner, asyncpg.Connection]):
+    runner, conn = run
+
+    async def scenario() -> None:
+        org = uuid.uuid4()
+        for hour in range(30):
+            await write(conn, org, {"op": "insert", "inbound": False, "customer": CUSTOMERS[0], "kind": "TEMPLATE",
+                                    "minute": hour * 60, "second": 0, "deliver": 1, "read": None, "fail": None,
+                                    "priced": None}, hour)  # fmt: skip
+        assert await conn.fetchval("select bluetick_report_refresh($1, 12)", org) == 12
+        left = await conn.fetch("select distinct hour from report_dirty where org_id = $1 order by hour", org)
+        assert [r["hour"] for r in left] == [BASE.replace(tzinfo=None) + timedelta(hours=h) for h in range(18)]
+        assert await conn.fetchval("select sum(outbound) from report_outbound where org_id = $1", org) == 12
+        assert await conn.fetchval("select bluetick_report_refresh($1, 12)", org) == 12
+        assert await conn.fetchval("select bluetick_report_refresh($1)", org) == 6
+        await compare(conn, org, FIRST, LAST)
+
+    runner.run(scenario())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ import asyncpg
 from bluetick.report.window import Window
 
 TOP_FAILURES = 10
+REFRESH_HOURS = 24  # hours recomputed per refresh transaction before the page is read
+REFRESH_BUDGET_S = 2.0  # the longest the page spends refreshing; what is left is counted on the page
 UNANSWERED_SHOWN = 20
 
 
@@ -83,6 +86,7 @@ class Report:
     window: Window
     as_of: datetime  # seconds waiting are counted up to then: now, or the window's end when it is past
     tables: dict[str, Rows]  # by Query.id
+    pending_hours: int = 0  # hours of the organisation written since the rollups were computed, not in these numbers
 
     def __getitem__(self, query: Query) -> Rows:
         return self.tables[query.id]
@@ -96,12 +100,22 @@ class Report:
 async def fetch_report(
     conn: asyncpg.Connection, window: Window, timeout_s: float | None = None, now: datetime | None = None
 ) -> Report:
-    """Every chart's rows: first the organisation's rollups are brought up to date (bluetick_report_refresh, in its
-    own transaction), then all are read in one read-only snapshot so the charts agree with each other."""
-    await conn.execute("select bluetick_report_refresh($1)", window.org, timeout=timeout_s)
+    """Every chart's rows: first the organisation's rollups are brought up to date (bluetick_report_refresh, a short
+    transaction per REFRESH_HOURS hours, for at most REFRESH_BUDGET_S), then all are read in one read-only snapshot
+    so the charts agree with each other; hours still noted after the budget are counted on the page."""
+    started = time.monotonic()
+    while time.monotonic() - started < REFRESH_BUDGET_S:
+        done = await conn.fetchval(
+            "select bluetick_report_refresh($1, $2)", window.org, REFRESH_HOURS, timeout=timeout_s
+        )
+        if done < REFRESH_HOURS:
+            break
     as_of = min(now or datetime.now(UTC), window.until)
     tables = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        pending = await conn.fetchval(
+            "select count(distinct hour) from report_dirty where org_id = $1", window.org, timeout=timeout_s
+        )
         for query in QUERIES:
             params: tuple[Any, ...] = (window.org, window.first, window.last)
             if query is HEATMAP:
@@ -111,7 +125,7 @@ async def fetch_report(
             records = await conn.fetch(query.sql, *params, timeout=timeout_s)
             columns = tuple(records[0].keys()) if records else ()
             tables[query.id] = Rows(query, _call(query, params), columns, [dict(r) for r in records])
-    return Report(window, as_of, tables)
+    return Report(window, as_of, tables, pending)
 
 
 def _call(query: Query, params: tuple[Any, ...]) -> str:

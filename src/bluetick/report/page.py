@@ -57,10 +57,18 @@ def render(report: Report) -> str:
         f'<h1>Delivery report</h1><p class="meta">Organisation <code>{escape(str(w.org))}</code>, '
         f"UTC days {w.first.isoformat()} to {w.last.isoformat()} ({w.days} days); heatmap in "
         f"{escape(w.tz)}. Every number comes from the function named under its chart, in the Supabase SQL editor "
-        "or <code>python main.py sql</code>. They read the report's daily rollups, brought up to date by "
+        "or <code>python main.py sql</code>. They read the report's hourly and daily rollups, brought up to date by "
         f"<code>select bluetick_report_refresh('{escape(str(w.org))}')</code> (done just before this page was read); "
         "the analytics views they mirror give the same numbers from the messages themselves.</p>"
     )
+    if report.pending_hours:
+        head += (
+            f'<p class="meta" id="pending" data-source="report_dirty" data-col="hours" '
+            f'data-value="{report.pending_hours}"><strong>Not up to date:</strong> '
+            f"{report.pending_hours} hours of this organisation's messages were written since its rollups were "
+            "computed, and are not in these numbers yet. The service is computing them; load the page again in a "
+            "minute.</p>"
+        )
     if report.empty:
         body = _section(
             "no-data",

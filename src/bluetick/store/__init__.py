@@ -92,9 +92,9 @@ class Store(Protocol):
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
 
-    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
-        """Recompute the report rollups of up to `orgs` organisations with hours written since their last refresh,
-        skipping those being refreshed already; return (organisations, hours)."""
+    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
+        """Recompute up to `hours` hours of the report rollups of each of up to `orgs` organisations with hours
+        written since their last refresh, skipping those being refreshed already; return (organisations, hours)."""
 
     async def ping(self) -> bool: ...
 

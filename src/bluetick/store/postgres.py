@@ -240,8 +240,8 @@ class PostgresStore:
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         return RetentionResult.of(await self._call("select bluetick_retention_batch($1, $2)", default_days, limit))
 
-    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
-        doc = await self._call("select bluetick_report_refresh_some($1)", orgs)
+    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
+        doc = await self._call("select bluetick_report_refresh_some($1, $2)", orgs, hours)
         return int(doc["orgs"]), int(doc["hours"])
 
     async def ping(self) -> bool:

@@ -125,8 +125,8 @@ class SupabaseStore:
         params = {"p_default_days": default_days, "p_limit": limit}
         return RetentionResult.of(await self._rpc("bluetick_retention_batch", params))
 
-    async def refresh_reports(self, orgs: int) -> tuple[int, int]:
-        doc = await self._rpc("bluetick_report_refresh_some", {"p_limit": orgs})
+    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
+        doc = await self._rpc("bluetick_report_refresh_some", {"p_orgs": orgs, "p_max_hours": hours})
         return int(doc["orgs"]), int(doc["hours"])
 
     async def ping(self) -> bool:

@@ -4,26 +4,28 @@
 -- bluetick_unanswered, bluetick_billable and bluetick_spend give for whole UTC days, equal to them as of the last
 -- refresh (tests/integration/test_report_rollups.py checks that on the fixtures and on random histories).
 --
--- The rollups are as of the last `select bluetick_report_refresh(org)`, which recomputes the days changed since;
+-- The rollups are as of the last `select bluetick_report_refresh(org)`, which recomputes the hours changed since;
 -- the service calls it every REPORT_REFRESH_S and before it builds a page. In the SQL editor:
 --   select bluetick_report_refresh('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10');
 --   select * from bluetick_report_funnel_daily('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 29, current_date);
 
--- bluetick_report_refresh(org): recompute the organisation's hours noted in report_dirty, and their days, in one
--- transaction, from the analytics views; returns how many hours. One refresh of an organisation runs at a time.
-create or replace function bluetick_report_refresh(p_org uuid)
+-- bluetick_report_refresh(org, max_hours): recompute up to `max_hours` (default: all) of the organisation's hours
+-- noted in report_dirty, newest first, and their days, in one transaction, from the analytics views; returns how
+-- many hours. One refresh of an organisation runs at a time.
+create or replace function bluetick_report_refresh(p_org uuid, p_max_hours integer default null)
 returns integer
 language plpgsql
 as $$
 begin
   perform pg_advisory_xact_lock(hashtext('bluetick_report'), hashtext(p_org::text));
-  return bluetick_report_recompute(p_org);
+  return bluetick_report_recompute(p_org, p_max_hours);
 end
 $$;
 
--- bluetick_report_refresh_some(limit): bluetick_report_refresh for up to `limit` organisations with changed days,
--- skipping any being refreshed already; returns {"orgs": n, "hours": n}.
-create or replace function bluetick_report_refresh_some(p_limit integer)
+-- bluetick_report_refresh_some(orgs, max_hours): bluetick_report_refresh(org, max_hours) for up to `orgs`
+-- organisations with noted hours, those noted longest ago first, skipping any being refreshed already; returns
+-- {"orgs": n, "hours": n}.
+create or replace function bluetick_report_refresh_some(p_orgs integer, p_max_hours integer)
 returns jsonb
 language plpgsql
 as $$
@@ -32,9 +34,9 @@ declare
   v_orgs integer := 0;
   v_hours integer := 0;
 begin
-  for v_org in select distinct d.org_id from report_dirty d limit p_limit loop
+  for v_org in select d.org_id from report_dirty d group by d.org_id order by min(d.hour) limit p_orgs loop
     if pg_try_advisory_xact_lock(hashtext('bluetick_report'), hashtext(v_org::text)) then
-      v_hours := v_hours + bluetick_report_recompute(v_org);
+      v_hours := v_hours + bluetick_report_recompute(v_org, p_max_hours);
       v_orgs := v_orgs + 1;
     end if;
   end loop;
@@ -42,10 +44,10 @@ begin
 end
 $$;
 
--- The work of a refresh, under its lock: take the noted hours (only those of committed writes are visible, and so
--- are their rows below), compute their rollup rows again from the messages of those hours, then their days' from
--- the hours' rollup rows.
-create or replace function bluetick_report_recompute(p_org uuid)
+-- The work of a refresh, under its lock: take up to `max_hours` noted hours, newest first (only the notes of
+-- committed writes are visible, and so are their rows below), compute their rollup rows again from the messages of
+-- those hours, then their days' from the hours' rollup rows.
+create or replace function bluetick_report_recompute(p_org uuid, p_max_hours integer)
 returns integer
 language plpgsql
 as $$
@@ -53,11 +55,12 @@ declare
   v_hours timestamp[];
   v_days date[];
 begin
-  with seen as (delete from report_dirty where org_id = p_org returning hour)
-  select array_agg(distinct hour) into v_hours from seen;
+  select array_agg(x.hour) into v_hours
+  from (select distinct d.hour from report_dirty d where d.org_id = p_org order by d.hour desc limit p_max_hours) x;
   if v_hours is null then
     return 0;
   end if;
+  delete from report_dirty where org_id = p_org and hour = any (v_hours);
   select array_agg(distinct h::date) into v_days from unnest(v_hours) h;
 
   delete from report_outbound r using unnest(v_hours) h
