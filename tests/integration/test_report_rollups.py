@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bluetick.events import Message, StatusEvent
+from bluetick.store import SQL as SQL_DIR
 from bluetick.store import Store
 
-D0 = date(2024, 10, 3)
-BASE = datetime(2024, 10, 3, tzinfo=UTC)
+D0 = date(2024, 11, 2)  # New York leaves daylight saving time on the 3rd, inside the four days
+BASE = datetime(2024, 11, 2, tzinfo=UTC)
 FIRST, LAST = D0, D0 + timedelta(days=3)
 SINCE, UNTIL = BASE, BASE + timedelta(days=4)
-AS_OF = datetime(2024, 10, 9, tzinfo=UTC)
+AS_OF = datetime(2024, 11, 9, tzinfo=UTC)
 CUSTOMERS = ("+919800000001", "+919800000002", "+449800000003", None)  # None: known by BSUID only
 USER_ID = "IN.bsuid-only-customer"
 KINDS = ("TEMPLATE", "AI_REPLY_FREEFORM", None, "REACTION")
@@ -58,12 +59,28 @@ message = st.fixed_dictionaries(
 )
 change = st.fixed_dictionaries(
     {
-        "op": st.sampled_from(("status", "delete", "customer", "erase", "move", "refresh", "refresh", "refresh")),
+        "op": st.sampled_from(
+            (
+                "status",
+                "delete",
+                "customer",
+                "erase",
+                "move",
+                "kind",
+                "pricing",
+                "turn",
+                "refresh",
+                "refresh",
+                "refresh",
+            )
+        ),
         "pick": st.integers(0, 1000),
         "customer": st.sampled_from(CUSTOMERS),
         "minute": minutes,
         "read": lag,
         "fail": st.sampled_from(REASONS),
+        "kind": st.sampled_from(KINDS),
+        "priced": st.sampled_from((None, ("marketing", True), ("utility", False), ("service", True))),
     }
 )
 history = st.lists(st.one_of(message, message, change), min_size=1, max_size=25)
@@ -127,6 +144,21 @@ async def write(conn: asyncpg.Connection, org: uuid.UUID, step: dict[str, Any], 
         await conn.execute(
             "update message_logs set to_phone = null, from_phone = null, customer_user_id = null, body = null,"
             " erased_at = now() where id = $1",
+            picked,
+        )
+    elif step["op"] == "kind" and picked:
+        await conn.execute("update message_logs set msg_kind = $2 where id = $1", picked, step["kind"])
+    elif step["op"] == "pricing" and picked:
+        category, billable = step["priced"] or (None, None)
+        await conn.execute(
+            "update message_logs set pricing_category = $2, billable = $3, pricing_at = case when $2::text is null"
+            " then null else created_at end where id = $1",
+            picked, category, billable,
+        )  # fmt: skip
+    elif step["op"] == "turn" and picked:  # an outbound row becomes a customer message, or back
+        await conn.execute(
+            "update message_logs set direction = case direction when 'INBOUND' then 'OUTBOUND' else 'INBOUND' end,"
+            " to_phone = from_phone, from_phone = to_phone where id = $1",
             picked,
         )
     elif step["op"] == "move" and picked:
@@ -221,7 +253,7 @@ def test_rollups_equal_the_analytics_views_after_any_history(
 def test_a_write_committed_after_a_refresh_began_is_in_the_next_one(
     run: tuple[asyncio.Runner, asyncpg.Connection], dsn: str
 ):
-    """The refresh takes only the noted days of committed writes, so a write still open when it runs is refreshed
+    """The refresh takes only the noted hours of committed writes, so a write still open when it runs is refreshed
     by the next one, not lost."""
     runner, conn = run
 
@@ -321,5 +353,71 @@ def test_a_refresh_takes_at_most_the_hours_it_is_given_newest_first(run: tuple[a
         assert await conn.fetchval("select bluetick_report_refresh($1, 12)", org) == 12
         assert await conn.fetchval("select bluetick_report_refresh($1)", org) == 6
         await compare(conn, org, FIRST, LAST)
+
+    runner.run(scenario())
+
+
+def test_a_reply_logged_beside_its_customer_message_in_another_transaction_is_found(
+    run: tuple[asyncio.Runner, asyncpg.Connection], dsn: str
+):
+    """The customer's message and the reply are written at once by two transactions, neither seeing the other, and
+    a refresh runs between their commits: the refresh that takes the reply's hour still finds the message it
+    answers, so the message does not stay unanswered."""
+    runner, conn = run
+    question = {"op": "insert", "inbound": True, "customer": CUSTOMERS[1], "kind": None, "minute": 60, "second": 0,
+                "deliver": None, "read": None, "fail": None, "priced": None}  # fmt: skip
+    answer = {**question, "inbound": False, "kind": "AI_REPLY_FREEFORM", "minute": 125, "deliver": 2}
+
+    async def scenario() -> None:
+        org = uuid.uuid4()
+        first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            one, two = first.transaction(), second.transaction()
+            await one.start()
+            await two.start()
+            await write(first, org, question, 0)
+            await write(second, org, answer, 1)  # its writer cannot see the question
+            await one.commit()
+            await conn.execute("select bluetick_report_refresh($1)", org)  # the question, unanswered so far
+            assert await conn.fetchval("select unanswered from bluetick_report_responses($1, $2, $3)",
+                                       org, FIRST, LAST) == 1  # fmt: skip
+            await two.commit()
+            await conn.execute("select bluetick_report_refresh($1)", org)
+            await compare(conn, org, FIRST, LAST)
+            assert await conn.fetchval("select answered from bluetick_report_responses($1, $2, $3)",
+                                       org, FIRST, LAST) == 1  # fmt: skip
+        finally:
+            await first.close()
+            await second.close()
+
+    runner.run(scenario())
+
+
+def test_a_changed_definition_notes_every_hour_again(run: tuple[asyncio.Runner, asyncpg.Connection]):
+    """When a view or function the rollups follow changes, the analytics file notes every stored hour again."""
+    runner, conn = run
+    rollups = (SQL_DIR / "analytics" / "0108_report_rollups.sql").read_text()
+    helpers = (SQL_DIR / "analytics" / "0100_helpers.sql").read_text()
+
+    async def scenario() -> None:
+        org = uuid.uuid4()
+        for n, minute in enumerate((10, 200)):
+            await write(conn, org, {"op": "insert", "inbound": False, "customer": CUSTOMERS[0], "kind": "TEMPLATE",
+                                    "minute": minute, "second": 0, "deliver": 1, "read": None, "fail": None,
+                                    "priced": None}, n)  # fmt: skip
+        await conn.execute("select bluetick_report_refresh($1)", org)
+        await conn.execute(rollups)  # applied again with nothing changed: nothing noted
+        assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", org) == 0
+        changed = helpers.replace("select coalesce(msg_kind in", "select  coalesce(msg_kind in", 1)
+        assert changed != helpers
+        try:
+            await conn.execute(changed)
+            await conn.execute(rollups)
+            noted = await conn.fetchval("select count(distinct hour) from report_dirty where org_id = $1", org)
+            assert noted == 2
+        finally:
+            await conn.execute(helpers)
+            await conn.execute(rollups)  # noted again for every organisation: the next refreshes take them
+            await conn.execute("select bluetick_report_refresh($1)", org)
 
     runner.run(scenario())

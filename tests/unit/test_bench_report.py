@@ -144,17 +144,17 @@ def test_report_table_judges_each_table_by_its_slower_page_fresh_or_after_a_chan
     table = {
         "orgs": 1, "org_rows": 1_000_000, "runs": 3, "build_s": 14.4, "build_hours": 744, "median_ms": 130.0,
         "max_ms": 180.0, "fetch_median_ms": 120.0, "render_median_ms": 10.0, "changed_median_ms": 1200.0,
-        "changed_max_ms": 1300.0, "page_bytes": 2048,
+        "changed_max_ms": 1300.0, "changed_hours": 2, "page_bytes": 2048,
     }  # fmt: skip
     results = {**_header(), "report": {"rows": 1_000_000, "days": 30, "tz": "UTC", "tables": {
         "one organisation": table, "100 organisations": {**table, "org_rows": 10_000, "changed_median_ms": 300.0},
     }}}  # fmt: skip
     rendered = render(results)
     assert (
-        "| one organisation | 1,000,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 1,200.0 | 1,300.0 | 2.0 "
+        "| one organisation | 1,000,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 1,200.0 | 1,300.0 | 2 | 2.0 "
         "| **missed** |" in rendered
     )
     assert (
-        "| 100 organisations | 10,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 300.0 | 1,300.0 | 2.0 | met |"
+        "| 100 organisations | 10,000 | 14.4 (744) | 130.0 | 180.0 | 120.0 | 10.0 | 300.0 | 1,300.0 | 2 | 2.0 | met |"
         in rendered
     )

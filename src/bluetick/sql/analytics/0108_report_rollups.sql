@@ -36,17 +36,48 @@ declare
 begin
   for v_org in select d.org_id from report_dirty d group by d.org_id order by min(d.hour) limit p_orgs loop
     if pg_try_advisory_xact_lock(hashtext('bluetick_report'), hashtext(v_org::text)) then
-      v_hours := v_hours + bluetick_report_recompute(v_org, p_max_hours);
-      v_orgs := v_orgs + 1;
+      begin
+        v_hours := v_hours + bluetick_report_recompute(v_org, p_max_hours);
+        v_orgs := v_orgs + 1;
+      exception when others then  -- that organisation's notes stay for the next round; the others go on
+        raise warning 'bluetick_report_refresh_some: organisation % not refreshed: %', v_org, sqlerrm;
+      end;
     end if;
   end loop;
   return jsonb_build_object('orgs', v_orgs, 'hours', v_hours);
 end
 $$;
 
+-- bluetick_report_reply_hours(orgs, customers, ats): the hours of the customer messages whose first reply is, or
+-- was, an outbound message to customers[k] at ats[k] (in orgs[k]): those received after the customer's previous
+-- outbound message and no later than it (message_response_times' rule).
+create or replace function bluetick_report_reply_hours(p_orgs uuid[], p_customers text[], p_ats timestamptz[])
+returns table (org_id uuid, hour timestamp)
+language sql stable
+as $$
+  select distinct i.org_id, date_trunc('hour', i.created_at at time zone 'UTC')
+  from unnest(p_orgs, p_customers, p_ats) as c(org_id, customer, at)
+  left join lateral (
+    select o.created_at
+    from message_logs o
+    where o.org_id = c.org_id
+      and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = c.customer
+      and o.created_at < c.at and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
+    order by o.created_at desc
+    limit 1
+  ) prev on true
+  join message_logs i
+    on i.org_id = c.org_id
+   and bluetick_customer(i.direction, i.to_phone, i.from_phone, i.customer_user_id) = c.customer
+   and i.created_at <= c.at and (prev.created_at is null or i.created_at > prev.created_at)
+   and i.direction = 'INBOUND' and not bluetick_is_event(i.msg_kind)
+  where c.customer is not null
+$$;
+
 -- The work of a refresh, under its lock: take up to `max_hours` noted hours, newest first (only the notes of
--- committed writes are visible, and so are their rows below), compute their rollup rows again from the messages of
--- those hours, then their days' from the hours' rollup rows.
+-- committed writes are visible, and so are their rows below), add the hours of the customer messages the outbound
+-- messages of those hours answer, compute their rollup rows again from the messages of those hours, then their
+-- days' from the hours' rollup rows.
 create or replace function bluetick_report_recompute(p_org uuid, p_max_hours integer)
 returns integer
 language plpgsql
@@ -60,6 +91,27 @@ begin
   if v_hours is null then
     return 0;
   end if;
+  -- A reply may answer a customer message of an earlier hour, logged by a writer that could not see the reply.
+  select array_agg(distinct x.hour) into v_hours
+  from (
+    select h as hour from unnest(v_hours) h
+    union
+    select r.hour
+    from (
+      select array_agg(o.org_id) as orgs,
+             array_agg(bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id)) as customers,
+             array_agg(o.created_at) as ats
+      from unnest(v_hours) h
+      cross join lateral (
+        select o.* from message_logs o
+        where o.org_id = p_org and o.created_at >= h at time zone 'UTC'
+          and o.created_at < (h + interval '1 hour') at time zone 'UTC'
+          and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
+        offset 0
+      ) o
+    ) y
+    cross join lateral bluetick_report_reply_hours(y.orgs, y.customers, y.ats) r
+  ) x;
   delete from report_dirty where org_id = p_org and hour = any (v_hours);
   select array_agg(distinct h::date) into v_days from unnest(v_hours) h;
 
@@ -108,8 +160,8 @@ begin
     where t.pricing_at is not null or t.billable
     group by 2, 3, 4, 5, 6, 7, 8
   )
-  insert into report_failures (org_id, day, hour, error_code, failures, last_failed_at, newest_at, newest_reason)
-  select p_org, t.day, t.hour, t.error_code, count(*), max(t.failed_at),
+  insert into report_failures (org_id, day, hour, error_code, failures, newest_at, newest_reason)
+  select p_org, t.day, t.hour, t.error_code, count(*),
          (array_agg(t.failed_at order by t.failed_at desc, t.failed_reason))[1],
          (array_agg(t.failed_reason order by t.failed_at desc, t.failed_reason))[1]
   from t
@@ -458,4 +510,33 @@ as $$
   where p.org_id = p_org and p.day between p_first and p_last and p.billable
   group by p.day, p.pricing_category, r.currency
   order by p.day, p.pricing_category nulls last, r.currency nulls last
+$$;
+
+-- The rollups follow the definitions above and in 0100..0106: when one of them changes, every stored hour is noted,
+-- so the refreshes compute the rollups again (pages say how many hours they lack until then).
+do $$
+declare
+  v_hash text;
+begin
+  select md5(string_agg(x.definition, E'\n' order by x.n)) into v_hash
+  from (
+    select 0 as n, pg_get_viewdef('message_status_timeline'::regclass) as definition
+    union all
+    select 1, pg_get_viewdef('message_response_times'::regclass)
+    union all
+    select 1 + f.n, pg_get_functiondef(to_regprocedure(f.signature))
+    from unnest(array[
+      'bluetick_report_recompute(uuid, integer)', 'bluetick_report_reply_hours(uuid[], text[], timestamptz[])',
+      'bluetick_report_percentiles(uuid, date, date, text, boolean)', 'bluetick_customer(text, text, text, text)',
+      'bluetick_contact_phone(text, text, text)', 'bluetick_is_event(text)', 'bluetick_error_code(text)',
+      'bluetick_market(text, text)', 'bluetick_status_of(jsonb)'
+    ]) with ordinality as f(signature, n)
+  ) x;
+  if v_hash is distinct from (select d.hash from report_definitions d) then
+    insert into report_dirty (org_id, hour)
+    select distinct m.org_id, date_trunc('hour', m.created_at at time zone 'UTC') from message_logs m;
+    delete from report_definitions;
+    insert into report_definitions (hash) values (v_hash);
+  end if;
+end
 $$;

@@ -50,7 +50,6 @@ create table if not exists report_failures (
   hour           smallint not null,
   error_code     text,
   failures       integer not null,
-  last_failed_at timestamptz,
   newest_at      timestamptz,  -- failed_at of the row newest_reason was taken from (null first, as array_agg's order)
   newest_reason  text
 );
@@ -122,78 +121,57 @@ comment on table report_days is
   'Report rollup per org_id and UTC day: customer messages, those answered, and median and p95 seconds to deliver, '
   'to read and to reply.';
 
--- The hours of the customer messages whose first reply changes when an outbound message to `customer` at `at` is
--- added or removed: those received after the customer's previous outbound message and no later than `at`.
-create or replace function bluetick_report_mark_replies(p_org uuid[], p_customer text[], p_at timestamptz[])
-returns void
-language plpgsql
-as $$
-begin
-  insert into report_dirty (org_id, hour)
-  select distinct i.org_id, date_trunc('hour', i.created_at at time zone 'UTC')
-  from unnest(p_org, p_customer, p_at) as c(org_id, customer, at)
-  left join lateral (
-    select o.created_at
-    from message_logs o
-    where o.org_id = c.org_id
-      and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = c.customer
-      and o.created_at < c.at and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
-    order by o.created_at desc
-    limit 1
-  ) prev on true
-  join message_logs i
-    on i.org_id = c.org_id
-   and bluetick_customer(i.direction, i.to_phone, i.from_phone, i.customer_user_id) = c.customer
-   and i.created_at <= c.at and (prev.created_at is null or i.created_at > prev.created_at)
-   and i.direction = 'INBOUND' and not bluetick_is_event(i.msg_kind)
-  where c.customer is not null;
-end
-$$;
+-- Which definitions the rollups were computed with (a hash kept by analytics/0108_report_rollups.sql): when a
+-- view or function they follow changes, every hour is noted again.
+create table if not exists report_definitions (
+  hash text not null
+);
 
--- After each statement that inserts, updates or deletes rows: their hours, and for inserted or deleted outbound
--- messages the hours of the customer messages they answer. An update that changes who or when a row is about is
--- handled row by row (bluetick_report_mark_moved), so a status merge pays for one small insert per statement.
+-- After each statement that inserts, updates or deletes rows: their hours. A deleted outbound message also changes
+-- the reply of the customer messages it answered, which only the writer can still find (bluetick_report_reply_hours
+-- from its own row); an added one is found by the refresh, which looks at the outbound messages of the hours it
+-- recomputes. Security definer, so any role that may write message_logs may note its hours.
 create or replace function bluetick_report_mark()
 returns trigger
 language plpgsql
+security definer
+set search_path = public, pg_temp
 as $$
 begin
+  insert into report_dirty (org_id, hour)
+  select distinct c.org_id, date_trunc('hour', c.created_at at time zone 'UTC') from changed c;
   if tg_op = 'DELETE' then
     insert into report_dirty (org_id, hour)
-    select distinct org_id, date_trunc('hour', created_at at time zone 'UTC') from old_rows;
-    perform bluetick_report_mark_replies(array_agg(org_id), array_agg(bluetick_customer(direction, to_phone,
-                                           from_phone, customer_user_id)), array_agg(created_at))
-    from old_rows where direction = 'OUTBOUND' and not bluetick_is_event(msg_kind);
-  else
-    insert into report_dirty (org_id, hour)
-    select distinct org_id, date_trunc('hour', created_at at time zone 'UTC') from new_rows;
-    if tg_op = 'INSERT' then
-      perform bluetick_report_mark_replies(array_agg(org_id), array_agg(bluetick_customer(direction, to_phone,
-                                             from_phone, customer_user_id)), array_agg(created_at))
-      from new_rows where direction = 'OUTBOUND' and not bluetick_is_event(msg_kind);
-    end if;
+    select r.org_id, r.hour
+    from (
+      select array_agg(c.org_id) as orgs,
+             array_agg(bluetick_customer(c.direction, c.to_phone, c.from_phone, c.customer_user_id)) as customers,
+             array_agg(c.created_at) as ats
+      from changed c
+      where c.direction = 'OUTBOUND' and not bluetick_is_event(c.msg_kind)
+    ) x
+    cross join lateral bluetick_report_reply_hours(x.orgs, x.customers, x.ats) r;
   end if;
   return null;
 end
 $$;
 
--- A row whose organisation, direction, kind, customer or time changed: its old hour too, and the customer messages
--- its old and new self answered.
+-- A row whose organisation, direction, kind, customer or time changed: its old hour, and the hours of the customer
+-- messages its old self answered (its new hour is noted by bluetick_report_mark).
 create or replace function bluetick_report_mark_moved()
 returns trigger
 language plpgsql
+security definer
+set search_path = public, pg_temp
 as $$
 begin
   insert into report_dirty (org_id, hour) values (old.org_id, date_trunc('hour', old.created_at at time zone 'UTC'));
   if old.direction = 'OUTBOUND' and not bluetick_is_event(old.msg_kind) then
-    perform bluetick_report_mark_replies(
+    insert into report_dirty (org_id, hour)
+    select r.org_id, r.hour
+    from bluetick_report_reply_hours(
       array[old.org_id], array[bluetick_customer(old.direction, old.to_phone, old.from_phone, old.customer_user_id)],
-      array[old.created_at]);
-  end if;
-  if new.direction = 'OUTBOUND' and not bluetick_is_event(new.msg_kind) then
-    perform bluetick_report_mark_replies(
-      array[new.org_id], array[bluetick_customer(new.direction, new.to_phone, new.from_phone, new.customer_user_id)],
-      array[new.created_at]);
+      array[old.created_at]) r;
   end if;
   return null;
 end
@@ -202,6 +180,8 @@ $$;
 create or replace function bluetick_report_truncate()
 returns trigger
 language plpgsql
+security definer
+set search_path = public, pg_temp
 as $$
 begin
   truncate report_dirty, report_outbound, report_latency, report_failures, report_pricing, report_unanswered,
@@ -211,28 +191,28 @@ end
 $$;
 
 create or replace trigger message_logs_report_insert
-  after insert on message_logs referencing new table as new_rows
+  after insert on message_logs referencing new table as changed
   for each statement execute function bluetick_report_mark();
 create or replace trigger message_logs_report_update
-  after update on message_logs referencing new table as new_rows
+  after update on message_logs referencing new table as changed
   for each statement execute function bluetick_report_mark();
 create or replace trigger message_logs_report_delete
-  after delete on message_logs referencing old table as old_rows
+  after delete on message_logs referencing old table as changed
   for each statement execute function bluetick_report_mark();
+-- The customer is the contact phone, else the BSUID (bluetick_customer): a new BSUID beside a phone, as a status
+-- merge brings, changes nothing here.
 create or replace trigger message_logs_report_moved
   after update on message_logs
-  for each row when ((old.org_id, old.direction, old.msg_kind, old.to_phone, old.from_phone, old.customer_user_id,
-                      old.created_at)
+  for each row when ((old.org_id, old.direction, old.msg_kind, old.to_phone, old.from_phone, old.created_at)
                      is distinct from (new.org_id, new.direction, new.msg_kind, new.to_phone, new.from_phone,
-                                       new.customer_user_id, new.created_at))
+                                       new.created_at)
+                     or (old.customer_user_id is distinct from new.customer_user_id
+                         and coalesce(case when new.direction = 'INBOUND' then new.from_phone else new.to_phone end,
+                                      '') = ''))
   execute function bluetick_report_mark_moved();
 create or replace trigger message_logs_report_truncate
   after truncate on message_logs
   for each statement execute function bluetick_report_truncate();
-
--- Every hour already stored is out of date: the first refresh computes it.
-insert into report_dirty (org_id, hour)
-select distinct org_id, date_trunc('hour', created_at at time zone 'UTC') from message_logs;
 
 -- Access as for the service tables (0004_access.sql, 0008, 0011): row-level security on and no policy, so only the
 -- owner and service_role (which writes message_logs, and so fires the triggers) reach the rollups.
@@ -243,7 +223,7 @@ declare
   role_name text;
 begin
   foreach t in array array['report_dirty', 'report_outbound', 'report_latency', 'report_failures', 'report_pricing',
-                           'report_unanswered', 'report_latency_daily', 'report_days'] loop
+                           'report_unanswered', 'report_latency_daily', 'report_days', 'report_definitions'] loop
     if not (select relrowsecurity from pg_class where oid = to_regclass('public.' || t)) then
       execute format('alter table %I enable row level security', t);
     end if;
@@ -257,10 +237,7 @@ begin
     end if;
   end loop;
 
-  foreach fn in array array[
-    'bluetick_report_mark_replies(uuid[], text[], timestamptz[])', 'bluetick_report_mark()',
-    'bluetick_report_mark_moved()', 'bluetick_report_truncate()'
-  ] loop
+  foreach fn in array array['bluetick_report_mark()', 'bluetick_report_mark_moved()', 'bluetick_report_truncate()'] loop
     execute format('revoke all on function %s from public', fn);
     foreach role_name in array array['anon', 'authenticated'] loop
       if exists (select 1 from pg_roles where rolname = role_name) then
