@@ -113,6 +113,8 @@ async def fetch_report(
     as_of = min(now or datetime.now(UTC), window.until)
     tables = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # message_logs before the rollups, in the order a truncate of message_logs takes them (no deadlock)
+        await conn.execute("lock table message_logs in access share mode", timeout=timeout_s)
         pending = await conn.fetchval(
             "select count(distinct hour) from report_dirty where org_id = $1", window.org, timeout=timeout_s
         )

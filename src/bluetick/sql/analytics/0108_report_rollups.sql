@@ -86,6 +86,9 @@ declare
   v_hours timestamp[];
   v_days date[];
 begin
+  -- message_logs before the rollups, in the order a truncate of message_logs takes them (its trigger empties the
+  -- rollups), so the two wait for each other instead of deadlocking.
+  lock table message_logs in access share mode;
   select array_agg(x.hour) into v_hours
   from (select distinct d.hour from report_dirty d where d.org_id = p_org order by d.hour desc limit p_max_hours) x;
   if v_hours is null then
