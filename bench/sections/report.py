@@ -61,7 +61,7 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
         changed, changed_hours = [], []
         for n in range(b.opts.analytics_runs):  # another day each run
             org = orgs[n % len(orgs)]
-            await _change_one_day(conn, org, n)
+            await _merge_reads(conn, org, n)
             changed_hours.append(
                 await conn.fetchval("select count(distinct hour) from report_dirty where org_id = $1", org)
             )
@@ -95,7 +95,7 @@ async def _page(conn: asyncpg.Connection, org: UUID, anchor: datetime) -> dict[s
     }  # fmt: skip
 
 
-async def _change_one_day(conn: asyncpg.Connection, org: UUID, n: int) -> None:
+async def _merge_reads(conn: asyncpg.Connection, org: UUID, n: int) -> None:
     """A `read` merged into CHANGED outbound messages of one day, as the merge writes it: the day is noted."""
     await conn.execute(
         """

@@ -26,6 +26,23 @@ comment on function bluetick_market(text, text) is
   'ISO country code of a customer: from the phone''s calling code (Meta''s own-rate markets; +1 is US), '
   'else the BSUID''s two-letter prefix; NULL when neither tells.';
 
+-- bluetick_rate(org, category, market, day): the rate card's price of one message of `category` to `market` on
+-- `day`: the newest rate valid by then for that market, else for '*' (any market); no row when there is none.
+create or replace function bluetick_rate(p_org uuid, p_category text, p_market text, p_day date)
+returns table (currency text, price_per_message numeric)
+language sql stable
+as $$
+  select x.currency, x.price_per_message
+  from pricing_rates x
+  where x.org_id = p_org and x.category = p_category and x.market in (p_market, '*') and x.valid_from <= p_day
+  order by x.market = '*', x.valid_from desc
+  limit 1
+$$;
+
+comment on function bluetick_rate(uuid, text, text, date) is
+  'Price and currency of one message of a pricing category to a market on a day: the newest valid rate for the '
+  'market, else for ''*''; no row when the rate card has none.';
+
 -- bluetick_billable(org, since, until): the messages Meta priced, per UTC day, pricing category, pricing type
 -- and billable (false for free ones, e.g. free_customer_service). Messages without pricing are not counted.
 -- Example: last week, billable or not.
@@ -79,14 +96,7 @@ as $$
     where m.org_id = p_org and m.billable
       and m.created_at >= p_since and m.created_at < p_until
   ) b
-  left join lateral (
-    select x.currency, x.price_per_message
-    from pricing_rates x
-    where x.org_id = p_org and x.category = b.pricing_category and x.market in (b.market, '*')
-      and x.valid_from <= b.day
-    order by x.market = '*', x.valid_from desc
-    limit 1
-  ) r on true
+  left join lateral bluetick_rate(p_org, b.pricing_category, b.market, b.day) r on true
   group by b.day, b.pricing_category, r.currency
   order by b.day, b.pricing_category nulls last, r.currency nulls last
 $$;

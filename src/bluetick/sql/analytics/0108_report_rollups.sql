@@ -502,14 +502,7 @@ language sql stable
 as $$
   select p.day, p.pricing_category, r.currency, sum(p.messages)::bigint, sum(p.messages * r.price_per_message)
   from report_pricing p
-  left join lateral (
-    select x.currency, x.price_per_message
-    from pricing_rates x
-    where x.org_id = p_org and x.category = p.pricing_category and x.market in (p.market, '*')
-      and x.valid_from <= p.day
-    order by x.market = '*', x.valid_from desc
-    limit 1
-  ) r on true
+  left join lateral bluetick_rate(p_org, p.pricing_category, p.market, p.day) r on true
   where p.org_id = p_org and p.day between p_first and p_last and p.billable
   group by p.day, p.pricing_category, r.currency
   order by p.day, p.pricing_category nulls last, r.currency nulls last
