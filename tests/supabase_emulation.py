@@ -134,13 +134,21 @@ class PostgrestStandIn:
             arg_types = dict(zip(names, found["types"], strict=True))
             await conn.execute(f"set local role {role}")
             await conn.execute("select set_config('request.jwt.claims', $1, true)", json.dumps({"role": role}))
-            call = ", ".join(f"{name} := ${i}::text::{arg_types[name]}" for i, name in enumerate(args, 1))
+            call = ", ".join(f"{name} := {_argument(i, arg_types[name])}" for i, name in enumerate(args, 1))
             values = [
                 v if v is None or (isinstance(v, str) and arg_types[k] != "jsonb") else json.dumps(v)
                 for k, v in args.items()
             ]
             result: str | None = await conn.fetchval(f"select to_jsonb(public.{function}({call}))", *values)
             return result
+
+
+def _argument(number: int, type_name: str) -> str:
+    """Parameter `number` as an argument of `type_name`: a JSON array becomes an SQL array, as PostgREST's
+    json_to_record makes it; anything else is cast from its text."""
+    if type_name.endswith("[]"):
+        return f"array(select jsonb_array_elements_text(${number}::jsonb))::{type_name}"
+    return f"${number}::text::{type_name}"
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

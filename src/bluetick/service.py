@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
+from uuid import UUID
 
 from bluetick import metrics
 from bluetick.auth import OrgSecrets, SecretBook
@@ -150,20 +151,30 @@ class Service:
         """Keep the report rollups close to the data, so a page only recomputes what changed since (design.md)."""
         await self.ready.wait()
         while True:
-            started, hours = time.monotonic(), 0
+            started = time.monotonic()
             try:
-                for _ in range(REPORT_ROUNDS):
-                    _, refreshed = await self.store.refresh_reports(REPORT_ORGS, REPORT_HOURS)
-                    hours += refreshed
-                    if not refreshed:
-                        break
-                metrics.REPORT_HOURS.inc(hours)
+                hours = await self.refresh_reports_round()
                 if hours:
                     ms = (time.monotonic() - started) * 1000
                     log.info("report refresh hours=%d ms=%.0f", hours, ms)
             except Exception as exc:  # noqa: BLE001 - the hours stay noted; the next round does them
                 log.warning("report refresh failed error=%s", type(exc).__name__)
             await asyncio.sleep(every_s)
+
+    async def refresh_reports_round(self) -> int:
+        """One round: every organisation with noted hours once (one with a backlog until it is through, 12 hours
+        per call), at most REPORT_ROUNDS calls; what ingest notes meanwhile waits for the next round, so under
+        steady ingest a round ends instead of recomputing the current hours again and again. Returns the hours."""
+        hours = 0
+        skip: list[UUID] = []
+        for _ in range(REPORT_ROUNDS):
+            step = await self.store.refresh_reports(REPORT_ORGS, REPORT_HOURS, skip)
+            hours += step.hours
+            metrics.REPORT_HOURS.inc(step.hours)
+            skip += step.done
+            if not step.orgs:
+                break
+        return hours
 
     async def _purge_forever(self, ttl: timedelta, inbox_ttl: timedelta, every: timedelta) -> None:
         await self.ready.wait()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bluetick.events import Message, StatusEvent
+from bluetick.service import REPORT_HOURS, REPORT_ORGS, Service
 from bluetick.store import SQL as SQL_DIR
-from bluetick.store import Store
+from bluetick.store import ReportRefresh, Store
+from bluetick.store.postgres import PostgresStore
+from tests.conftest import make_settings
 
 D0 = date(2024, 11, 2)  # New York leaves daylight saving time on the 3rd, inside the four days
 BASE = datetime(2024, 11, 2, tzinfo=UTC)
@@ -321,20 +324,77 @@ def test_a_reply_on_a_later_day_refreshes_the_day_of_the_customer_message(
 
 
 async def test_the_store_refreshes_the_rollups_on_every_backend(store: Store, db: asyncpg.Connection, org: uuid.UUID):
-    """What the service's refresh round calls: through asyncpg, PgBouncer and the Supabase client alike."""
+    """What the service's refresh round calls, through asyncpg, PgBouncer and the Supabase client alike: an
+    organisation the round is done with is skipped, its hours noted since wait for the next round."""
     sent = BASE + timedelta(hours=3)
+    noted = "select count(*) from report_dirty where org_id = $1"
     await store.apply_batch(
         [Message(org, "wamid.refreshed", to_phone=CUSTOMERS[0], sent_at=sent)],
         [StatusEvent(org, "wamid.refreshed", "delivered", sent + timedelta(seconds=4))],
     )
-    assert await db.fetchval("select count(*) from report_dirty where org_id = $1", org) > 0
+    assert await db.fetchval(noted, org) > 0
+    skip: list[uuid.UUID] = []
     for _ in range(100):  # other tests' organisations may be noted too; each call takes up to 20
-        orgs, hours = await store.refresh_reports(20, 24)
-        assert orgs <= 20 and 0 <= hours <= 20 * 24
-        if not await db.fetchval("select count(*) from report_dirty where org_id = $1", org):
+        step = await store.refresh_reports(20, 24, skip)
+        assert step.orgs <= 20 and 0 <= step.hours <= 20 * 24 and not set(step.done) & set(skip)
+        skip += step.done
+        if org in skip:
             break
+    assert await db.fetchval(noted, org) == 0
     funnel = await db.fetchrow("select * from bluetick_report_funnel($1, $2, $2)", org, D0)
     assert (funnel["outbound"], funnel["delivered"], funnel["median_seconds_to_deliver"]) == (1, 1, 4)
+    await store.apply_batch([], [StatusEvent(org, "wamid.refreshed", "read", sent + timedelta(seconds=9))])
+    for _ in range(100):
+        step = await store.refresh_reports(20, 24, skip)
+        skip += step.done
+        if not step.orgs:
+            break
+    assert await db.fetchval(noted, org) > 0  # skipped: left for the next round
+    while await db.fetchval(noted, org):
+        await store.refresh_reports(20, 24)
+    funnel = await db.fetchrow("select * from bluetick_report_funnel($1, $2, $2)", org, D0)
+    assert (funnel["read"], funnel["median_seconds_to_read"]) == (1, 5)  # from delivered at 4 s to read at 9 s
+
+
+async def test_a_refresh_round_ends_under_steady_ingest_and_goes_through_a_backlog(dsn: str):
+    """Every call of the round is followed by a new status of every organisation, as steady ingest notes the
+    current hours again: the round still ends after each organisation was taken once, and an organisation with
+    more noted hours than one call takes is taken until it is through."""
+
+    class Ingesting(PostgresStore):
+        calls = 0
+
+        async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[uuid.UUID] = ()) -> ReportRefresh:
+            step = await super().refresh_reports(orgs, hours, skip)
+            self.calls += 1
+            for org in steady:
+                at = BASE + timedelta(hours=40, seconds=self.calls)
+                await self.apply_batch([], [StatusEvent(org, f"wamid.steady.{org}", "read", at)])
+            return step
+
+    steady = [uuid.uuid4() for _ in range(REPORT_ORGS + 3)]
+    backlog = uuid.uuid4()
+    sent = BASE + timedelta(hours=40)
+    db = await asyncpg.connect(dsn)
+    await db.execute("select bluetick_report_refresh_some(1000000, null)")  # other tests' notes out of the way
+    store = await Ingesting.connect(dsn, pool_size=2, timeout_s=30)
+    try:
+        messages = [Message(org, f"wamid.steady.{org}", to_phone=CUSTOMERS[0], sent_at=sent) for org in steady]
+        messages += [
+            Message(backlog, f"wamid.backlog.{h}", to_phone=CUSTOMERS[0], sent_at=BASE + timedelta(hours=h))
+            for h in range(3 * REPORT_HOURS)
+        ]
+        await store.apply_batch(messages, [])
+        async with Service(make_settings(dsn, report_refresh_s=0), store) as service:  # no loop of its own
+            hours = await service.refresh_reports_round()
+        assert store.calls <= 6  # 13 organisations at 10 a call, the backlog at 12 hours a call: not 100 calls
+        assert hours >= 3 * REPORT_HOURS + len(steady)
+        assert await db.fetchval("select count(*) from report_dirty where org_id = $1", backlog) == 0
+        left = await db.fetchval("select count(distinct org_id) from report_dirty where org_id = any($1)", steady)
+        assert left == len(steady)  # noted again during the round: the next round's
+    finally:
+        await store.close()
+        await db.close()
 
 
 def test_a_refresh_takes_at_most_the_hours_it_is_given_newest_first(run: tuple[asyncio.Runner, asyncpg.Connection]):

@@ -59,6 +59,20 @@ class PurgeResult:
     receipts: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRefresh:
+    """One call of the report refresh: organisations looked at, hours recomputed, and the organisations it is
+    finished with (all their noted hours taken, or being refreshed elsewhere), which the round then skips."""
+
+    orgs: int
+    hours: int
+    done: list[UUID]
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> ReportRefresh:
+        return cls(int(doc["orgs"]), int(doc["hours"]), [UUID(org) for org in doc["done"]])
+
+
 class Store(Protocol):
     async def prepare(self) -> None:
         """Make the database ready (migrations); raises while it cannot be reached."""
@@ -92,9 +106,9 @@ class Store(Protocol):
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
 
-    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
+    async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[UUID] = ()) -> ReportRefresh:
         """Recompute up to `hours` hours of the report rollups of each of up to `orgs` organisations with hours
-        written since their last refresh, skipping those being refreshed already; return (organisations, hours)."""
+        written since their last refresh, but those in `skip` and those being refreshed already."""
 
     async def ping(self) -> bool: ...
 

@@ -23,6 +23,7 @@ from bluetick.store import (
     SQL,
     BatchResult,
     PurgeResult,
+    ReportRefresh,
     batch_result,
     classify,
     org_secrets_of,
@@ -240,9 +241,8 @@ class PostgresStore:
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         return RetentionResult.of(await self._call("select bluetick_retention_batch($1, $2)", default_days, limit))
 
-    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
-        doc = await self._call("select bluetick_report_refresh_some($1, $2)", orgs, hours)
-        return int(doc["orgs"]), int(doc["hours"])
+    async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[UUID] = ()) -> ReportRefresh:
+        return ReportRefresh.of(await self._call("select bluetick_report_refresh_some($1, $2, $3)", orgs, hours, skip))
 
     async def ping(self) -> bool:
         try:

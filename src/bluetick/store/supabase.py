@@ -19,7 +19,7 @@ from bluetick.auth import OrgSecrets
 from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import InboxItem
-from bluetick.store import BatchResult, PurgeResult, batch_result, classify, org_secrets_of
+from bluetick.store import BatchResult, PurgeResult, ReportRefresh, batch_result, classify, org_secrets_of
 
 log = logging.getLogger("bluetick.store")
 
@@ -125,9 +125,9 @@ class SupabaseStore:
         params = {"p_default_days": default_days, "p_limit": limit}
         return RetentionResult.of(await self._rpc("bluetick_retention_batch", params))
 
-    async def refresh_reports(self, orgs: int, hours: int) -> tuple[int, int]:
-        doc = await self._rpc("bluetick_report_refresh_some", {"p_orgs": orgs, "p_max_hours": hours})
-        return int(doc["orgs"]), int(doc["hours"])
+    async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[UUID] = ()) -> ReportRefresh:
+        params = {"p_orgs": orgs, "p_max_hours": hours, "p_skip": [str(org) for org in skip]}
+        return ReportRefresh.of(await self._rpc("bluetick_report_refresh_some", params))
 
     async def ping(self) -> bool:
         try:

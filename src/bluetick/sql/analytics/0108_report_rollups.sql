@@ -22,10 +22,14 @@ begin
 end
 $$;
 
--- bluetick_report_refresh_some(orgs, max_hours): bluetick_report_refresh(org, max_hours) for up to `orgs`
--- organisations with noted hours, those noted longest ago first, skipping any being refreshed already; returns
--- {"orgs": n, "hours": n}.
-create or replace function bluetick_report_refresh_some(p_orgs integer, p_max_hours integer)
+-- bluetick_report_refresh_some(orgs, max_hours, skip): bluetick_report_refresh(org, max_hours) for up to `orgs`
+-- organisations with noted hours, those noted longest ago first, leaving out those in `skip` and any being
+-- refreshed already; returns {"orgs": organisations looked at, "hours": hours recomputed, "done": [...]}. "done"
+-- lists the organisations this call is finished with: each had no more than `max_hours` hours noted when it was
+-- taken, or was being refreshed by another session. The service's round passes what earlier calls gave as done
+-- in `skip`, so hours that ingest notes again meanwhile wait for the next round instead of keeping it going.
+drop function if exists bluetick_report_refresh_some(integer, integer);
+create or replace function bluetick_report_refresh_some(p_orgs integer, p_max_hours integer, p_skip uuid[] default '{}')
 returns jsonb
 language plpgsql
 as $$
@@ -33,18 +37,31 @@ declare
   v_org uuid;
   v_orgs integer := 0;
   v_hours integer := 0;
+  v_done uuid[] := '{}';
+  v_noted integer;
 begin
-  for v_org in select d.org_id from report_dirty d group by d.org_id order by min(d.hour) limit p_orgs loop
+  for v_org in
+    select d.org_id from report_dirty d where d.org_id <> all(coalesce(p_skip, '{}'))
+    group by d.org_id order by min(d.hour) limit p_orgs
+  loop
+    v_orgs := v_orgs + 1;
     if pg_try_advisory_xact_lock(hashtext('bluetick_report'), hashtext(v_org::text)) then
+      select count(*) into v_noted
+      from (select distinct d.hour from report_dirty d where d.org_id = v_org limit p_max_hours + 1) x;
       begin
         v_hours := v_hours + bluetick_report_recompute(v_org, p_max_hours);
-        v_orgs := v_orgs + 1;
+        if p_max_hours is null or v_noted <= p_max_hours then
+          v_done := v_done || v_org;
+        end if;
       exception when others then  -- that organisation's notes stay for the next round; the others go on
         raise warning 'bluetick_report_refresh_some: organisation % not refreshed: %', v_org, sqlerrm;
+        v_done := v_done || v_org;
       end;
+    else
+      v_done := v_done || v_org;
     end if;
   end loop;
-  return jsonb_build_object('orgs', v_orgs, 'hours', v_hours);
+  return jsonb_build_object('orgs', v_orgs, 'hours', v_hours, 'done', to_jsonb(v_done));
 end
 $$;
 
