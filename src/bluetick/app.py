@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -15,7 +14,7 @@ from uuid import UUID
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import inbox, metrics, payloads, report
+from bluetick import inbox, jsoncodec, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import ConfigError, Settings
 from bluetick.customers import Customer, forget, parse_customer
@@ -63,7 +62,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsoncodec.loads(body)
     except (ValueError, RecursionError):
         raise Refusal(400, "body is not valid JSON", "malformed_json") from None
 
@@ -107,8 +106,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         "kept": kept is not None,
     }
     if parsed.empty and kept is None:
-        metrics.WEBHOOKS.labels(parsed.format, "ignored").inc()
-        return web.json_response({"stored": False, **summary})
+        metrics.webhooks(parsed.format, "ignored").inc()
+        return web.json_response({"stored": False, **summary}, dumps=jsoncodec.dumps)
     if settings.durable and not service.ready.is_set():
         raise _not_ready()
     wait = settings.durable or service.pipeline.behind  # immediate mode waits too when the database lags
@@ -119,16 +118,16 @@ async def receive_webhook(request: web.Request) -> web.Response:
                 await pending
     except (Unavailable, TimeoutError) as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
-        metrics.WEBHOOKS.labels(parsed.format, "unavailable").inc()
+        metrics.webhooks(parsed.format, "unavailable").inc()
         return error(503, f"cannot store now ({reason}), retry later")
     except Rejected:
-        metrics.WEBHOOKS.labels(parsed.format, "refused").inc()
+        metrics.webhooks(parsed.format, "refused").inc()
         return error(422, "the database refused this payload's data")
-    metrics.WEBHOOKS.labels(parsed.format, "stored" if wait else "queued").inc()
+    metrics.webhooks(parsed.format, "stored" if wait else "queued").inc()
     if kept is not None:
         metrics.INBOX_KEPT.labels(kept.format, kept.reason).inc()
-    metrics.ACK_SECONDS.labels(settings.ack_mode).observe(time.perf_counter() - started)
-    return web.json_response({"stored": wait, "queued": not wait, **summary})
+    metrics.ack_seconds(settings.ack_mode).observe(time.perf_counter() - started)
+    return web.json_response({"stored": wait, "queued": not wait, **summary}, dumps=jsoncodec.dumps)
 
 
 def _api_org(request: web.Request) -> UUID:

@@ -1,5 +1,7 @@
 """Prometheus metrics of the service and of the agent helper (default registry)."""
 
+from functools import cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # set (to a directory) when several worker processes serve: each writes its metrics there
@@ -49,3 +51,14 @@ INBOX_KEPT = Counter(
 CLIENT_FAILURES = Counter(
     "bluetick_client_failures_total", "Agent-side log calls that failed or timed out, by reason.", ["reason"]
 )
+
+
+# Children of the labelled metrics every webhook counts, looked up once: `labels()` costs a lock and a check.
+@cache
+def webhooks(payload_format: str, result: str) -> Counter:
+    return WEBHOOKS.labels(payload_format, result)
+
+
+@cache
+def ack_seconds(mode: str) -> Histogram:
+    return ACK_SECONDS.labels(mode)

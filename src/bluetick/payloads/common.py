@@ -72,6 +72,13 @@ def as_list(value: Any, what: str) -> list[Any]:
 
 def event_time(value: Any, what: str = "timestamp") -> datetime:
     """A BSP's event time (unix seconds or milliseconds, as number or string, or ISO 8601) in UTC."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)  # the common case, as Meta sends it: "1700000000"
+    if type(value) is int and value >= 0:  # whole seconds or milliseconds, no float on the way
+        try:
+            return datetime.fromtimestamp(value // 1000 if value >= _EPOCH_MS_THRESHOLD else value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ItemError(f"{what} {repr(value)[:40]} is out of range") from None
     if isinstance(value, bool) or value is None:
         raise ItemError(f"{what} is missing")
     if not isinstance(value, str | int | float):
@@ -136,6 +143,15 @@ def storable_json(value: dict[str, Any], what: str = "metadata") -> dict[str, An
 
 
 def identifier(value: Any, what: str = "id") -> str:
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_CHARS
+        and value.isascii()
+        and "\x00" not in value
+        and not value[0].isspace()
+        and not value[-1].isspace()
+    ):
+        return value  # the common case: nothing to strip or replace
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():

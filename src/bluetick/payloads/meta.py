@@ -185,6 +185,8 @@ def status_event(org_id: UUID, item: Any, received_at: datetime) -> StatusEvent:
 
 def pricing(price: Any, conversation: Any) -> Pricing | None:
     """A status's `pricing` and `conversation` objects; a field that is absent or unusable stays None."""
+    if not isinstance(price, dict) and not isinstance(conversation, dict):
+        return None
     price = price if isinstance(price, dict) else {}
     conversation = conversation if isinstance(conversation, dict) else {}
     origin = conversation.get("origin")

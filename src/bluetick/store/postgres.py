@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from bluetick import jsoncodec
 from bluetick.auth import OrgSecrets
 from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
@@ -203,9 +203,9 @@ class PostgresStore:
         self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
     ) -> BatchResult:
         args = (
-            json.dumps([m.to_json() for m in messages]),
-            json.dumps([s.to_json() for s in statuses]),
-            json.dumps([k.to_json() for k in inbox]),
+            jsoncodec.dumps([m.to_json() for m in messages]),
+            jsoncodec.dumps([s.to_json() for s in statuses]),
+            jsoncodec.dumps([k.to_json() for k in inbox]),
         )
         doc = await self._call("select bluetick_apply_batch($1::jsonb, $2::jsonb, $3::jsonb)", *args)
         return batch_result(doc)
@@ -266,4 +266,4 @@ class PostgresStore:
             if refined is not None:
                 raise refined from exc
             raise
-        return json.loads(raw)
+        return jsoncodec.loads(raw)
