@@ -162,7 +162,9 @@ class Settings:
         "ACK_TIMEOUT_MS", 5000, "in durable mode, a webhook whose batch has not committed by then gets 503", minimum=1
     )
     batch_max: int = setting("BATCH_MAX", 500, "most events applied in one SQL call", minimum=1)
-    batch_interval_ms: int = setting("BATCH_INTERVAL_MS", 2, "longest wait for a batch to fill", minimum=0)
+    batch_interval_ms: int = setting(
+        "BATCH_INTERVAL_MS", 0, "longest wait for a batch to fill when none is being applied", minimum=0
+    )
     queue_max: int = setting(
         "QUEUE_MAX", 50_000, "events held in memory (queued or in flight) before new webhooks get 503", minimum=1
     )

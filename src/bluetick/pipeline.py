@@ -23,6 +23,7 @@ BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
 DRAIN_GRACE_S = 5.0
 BEHIND_BATCHES = 4  # immediate mode waits for commits beyond this many full batches in memory
+STALL_S = 0.05  # a batch applied for longer than this lets another worker start the next one
 
 Rows = dict[tuple[UUID, str], dict[str, Any]]
 
@@ -68,6 +69,8 @@ class Pipeline:
         self._depth = 0  # events accepted and not yet settled (queued or in flight)
         self._nonempty = asyncio.Event()
         self._full = asyncio.Event()
+        self._turn = asyncio.Event()  # set when a batch ends or a full batch waits: the next one may go
+        self._in_flight = 0  # batches being applied
         self._closing = False
         self._drain_deadline = float("inf")
         self._workers: list[asyncio.Task[None]] = []
@@ -120,6 +123,7 @@ class Pipeline:
         self._nonempty.set()
         if self._queued >= self._settings.batch_max:
             self._full.set()
+            self._turn.set()
         if not wait:
             return None
         futures = [t.future for t in tickets if t.future is not None]
@@ -141,6 +145,7 @@ class Pipeline:
         self._closing = True
         self._drain_deadline = time.monotonic() + self._settings.drain_timeout_s
         self._full.set()
+        self._turn.set()
         self._nonempty.set()
         # a worker stuck on an unresponsive database gets a little longer than the drain, then is stopped
         _, stuck = await asyncio.wait(self._workers, timeout=self._settings.drain_timeout_s + DRAIN_GRACE_S)
@@ -158,18 +163,32 @@ class Pipeline:
                     return
                 self._nonempty.clear()
                 continue
-            if self._queued < self._settings.batch_max and self._settings.batch_interval_s > 0:
+            if self._in_flight and self._queued < self._settings.batch_max and not self._closing:
+                # Group commit: while a batch is applied, what arrives waits to go in the next one, which is
+                # larger and leaves the event loop to the requests. Another worker goes only when a full batch
+                # waits or the batch applied takes longer than STALL_S (a lock, a slow disk).
+                self._turn.clear()
+                try:
+                    await asyncio.wait_for(self._turn.wait(), STALL_S)
+                    continue  # a batch ended (another worker may have taken the next) or a full one waits: look again
+                except TimeoutError:
+                    pass  # the batch applied is slow: go beside it
+            elif self._queued < self._settings.batch_max and self._settings.batch_interval_s > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._settings.batch_interval_s)
             batch = self._take()
             if not batch:
                 continue
+            self._in_flight += 1
             try:
                 await self._apply(batch)
             except Exception:  # a bug must not stop the worker: answer this batch 503, keep serving
                 log.exception("batch failed unexpectedly requests=%d", len(batch))
                 for ticket in batch:
                     self._fail(ticket, Unavailable("internal error"))
+            finally:
+                self._in_flight -= 1
+                self._turn.set()
 
     def _take(self) -> list[Ticket]:
         batch: list[Ticket] = []

@@ -1,16 +1,22 @@
-"""The pipeline against Postgres: a batch too big for the lock table is split, a bad item never stops a worker."""
+"""The pipeline against Postgres: a batch too big for the lock table is split, a bad item never stops a worker,
+what arrives while a batch is applied goes in the next one (group commit)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bluetick.events import StatusEvent
-from bluetick.store import ResourceError, Store
+from bluetick import pipeline
+from bluetick.events import Message, StatusEvent
+from bluetick.inbox import InboxItem
+from bluetick.pipeline import Pipeline, PipelineSettings
+from bluetick.store import BatchResult, ResourceError, Store
 from bluetick.store.postgres import PostgresStore
 from tests.conftest import fetch_row, make_settings, payload, start_client
 
@@ -73,3 +79,64 @@ async def test_a_delivery_split_into_parts_keeps_every_status_and_a_retry_still_
     row = await fetch_row(db, org, "wamid.SPLIT")
     assert row is not None and set(row["whatsapp_status"]) == {"sent", "delivered", "read"}
     assert row["whatsapp_status"]["delivered"] == "2024-10-03T10:30:05Z"
+
+
+class GatedStore(PostgresStore):
+    """The real store, whose first batch is held at a gate until the test opens it; records every batch's size
+    and how many batches were being applied at its start."""
+
+    gate: asyncio.Event
+    sizes: list[int]
+    beside: list[int]
+    applying = 0
+
+    async def apply_batch(
+        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+    ) -> BatchResult:
+        self.sizes.append(len(statuses))
+        self.beside.append(self.applying)
+        self.applying += 1
+        try:
+            if len(self.sizes) == 1:
+                await self.gate.wait()
+            return await super().apply_batch(messages, statuses, inbox)
+        finally:
+            self.applying -= 1
+
+
+async def run_gated(dsn: str, org: uuid.UUID, stall_s: float, monkeypatch: pytest.MonkeyPatch) -> GatedStore:
+    """One status, then ten more while its batch is held at the gate; opened once the ten are queued and, with
+    a short `stall_s`, once the second worker had time to give up waiting."""
+    monkeypatch.setattr(pipeline, "STALL_S", stall_s)
+    store = await GatedStore.connect(dsn, pool_size=2, timeout_s=30)
+    store.gate, store.sizes, store.beside = asyncio.Event(), [], []
+    flow = Pipeline(store, PipelineSettings(batch_max=500, batch_interval_s=0, queue_max=1000, workers=2,
+                                            drain_timeout_s=10))  # fmt: skip
+    flow.start()
+    try:
+        first = flow.submit([], [StatusEvent(org, "wamid.first", "sent", AT)], wait=True)
+        await asyncio.sleep(0.01)  # the first batch is at the gate
+        rest = [flow.submit([], [StatusEvent(org, f"wamid.{n}", "sent", AT)], wait=True) for n in range(10)]
+        await asyncio.sleep(stall_s * 3 if stall_s < 1 else 0.01)
+        store.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *rest), 30)  # type: ignore[arg-type]
+    finally:
+        await flow.close()
+        await store.close()
+    return store
+
+
+async def test_what_arrives_while_a_batch_is_applied_goes_in_the_next_batch(
+    dsn: str, org: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+):
+    """Group commit: the second worker does not take the ten statuses while the first batch is applied; they
+    go together, after it."""
+    store = await run_gated(dsn, org, stall_s=60, monkeypatch=monkeypatch)
+    assert store.sizes == [1, 10] and store.beside == [0, 0]
+
+
+async def test_a_batch_slower_than_the_stall_limit_lets_the_next_batch_go_beside_it(
+    dsn: str, org: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+):
+    store = await run_gated(dsn, org, stall_s=0.05, monkeypatch=monkeypatch)
+    assert store.sizes == [1, 10] and store.beside == [0, 1]
