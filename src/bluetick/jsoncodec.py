@@ -5,19 +5,20 @@ orjson turns into floats), so what bluetick accepts and stores does not change."
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_NUMBER = re.compile(rb"\d{19}")  # 2**63 has 19 digits: a number this long may not fit orjson's integers
-_LONG_NUMBER_TEXT = re.compile(r"\d{19}")
+# Every digit to "0", every other byte to " ": a run of 19 zeros may be a number orjson would turn into a float
+# (past 2**64, or below -2**63, which has 19 digits). A search of bytes, not a regular expression: 1 us, not 10.
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:
     """`json.loads(data)`, several times faster for what orjson reads."""
-    long_number = _LONG_NUMBER.search(data) if isinstance(data, bytes) else _LONG_NUMBER_TEXT.search(data)
-    if long_number is None:
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
