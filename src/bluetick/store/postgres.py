@@ -44,6 +44,13 @@ SUPABASE_POOLER_PORT = 6543
 DEFAULT_STATEMENT_CACHE = 100  # asyncpg's own default
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a released connection: nothing, beyond asyncpg's own rollback of an open transaction.
+    bluetick leaves no session state on a pooled connection (each use is one function call; locks, settings and
+    snapshots are the transaction's), so asyncpg's default reset query (`pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`) would only add a round trip to every batch."""
+
+
 def pooler_options(dsn: str, pooled: bool | None) -> tuple[str, int]:
     """The DSN asyncpg should use and its statement cache size.
 
@@ -188,7 +195,9 @@ class PostgresStore:
     async def connect(cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None) -> PostgresStore:
         """A store whose pool connects on demand, so it can be created while the database is down."""
         url, cache = pooler_options(dsn, pooled)
-        pool = await asyncpg.create_pool(url, min_size=0, max_size=pool_size, statement_cache_size=cache)
+        pool = await asyncpg.create_pool(
+            url, min_size=0, max_size=pool_size, statement_cache_size=cache, reset=_nothing_to_reset
+        )
         return cls(dsn, pool, timeout_s, pooled)
 
     async def prepare(self) -> None:
