@@ -1,0 +1,1 @@
+../../src/bluetick/sql/migrations/0013_lean_batches.sql
