@@ -147,7 +147,14 @@ async def empty_tables(dsn: str) -> None:
     """Every run starts from empty tables (plus its own logged messages), whatever ran before it."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("truncate message_logs, message_status_parked, webhook_receipts")
+        for attempt in range(5):
+            try:
+                await conn.execute("truncate message_logs, message_status_parked, webhook_receipts")
+                return
+            except asyncpg.DeadlockDetectedError:  # a writer still finishing took these tables in another order
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await conn.close()
 

@@ -43,7 +43,12 @@ async def bench(opts: Options, work: Path) -> dict[str, Any]:
     try:
         for section in SECTIONS:
             if section in opts.sections:
-                results[section] = await RUNNERS[section](b)
+                try:
+                    results[section] = await RUNNERS[section](b)
+                except Exception as exc:  # noqa: BLE001 - the sections measured so far are still written out
+                    log(f"{section}: crashed: {type(exc).__name__}: {exc}")
+                    results.setdefault("crashed", {})[section] = f"{type(exc).__name__}: {exc}"[:500]
+                    b.failures.append(f"section {section} crashed ({type(exc).__name__}), see the JSON's 'crashed'")
     finally:
         await store.close()
     results["failures"] = b.failures

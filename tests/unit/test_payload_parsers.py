@@ -384,3 +384,22 @@ def test_an_unusable_business_number_does_not_cost_the_statuses(business: object
     doc["entry"][0]["changes"][0]["value"]["metadata"]["display_phone_number"] = business
     parsed = parse(uuid.uuid4(), doc)
     assert len(parsed.statuses) == 1 and parsed.errors == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0" * 4400 + "1700000000", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),  # leading zeros, as float() reads
+        ("1700000000", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),
+        (1700000000123, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)),  # milliseconds
+    ],
+)
+def test_event_time_reads_digit_strings_of_any_length_as_the_general_path_does(value: object, expected: datetime):
+    assert event_time(value) == expected
+
+
+@pytest.mark.parametrize("value", ["9" * 4301, "9" * 20, 10**30])
+def test_event_time_refuses_a_number_too_large_as_an_item_error_naming_it(value: object):
+    with pytest.raises(ItemError, match="out of range") as raised:
+        event_time(value)
+    assert repr(value)[:40] in str(raised.value)
