@@ -481,3 +481,34 @@ def test_a_changed_definition_notes_every_hour_again(run: tuple[asyncio.Runner, 
             await conn.execute("select bluetick_report_refresh($1)", org)
 
     runner.run(scenario())
+
+
+async def test_a_refresh_round_waits_for_a_truncate_of_message_logs_instead_of_deadlocking(dsn: str):
+    """A truncate of message_logs locks it, then (by its trigger) report_dirty. A refresh round that read
+    report_dirty before it locked message_logs held the one the truncate wanted next, while it waited for the
+    other: a deadlock (the bench's retention section died of it). The round now waits for message_logs first."""
+    truncating, refreshing = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        await truncating.execute("select bluetick_report_refresh_some(1000000, null)")  # other tests' notes done
+        org = uuid.uuid4()
+        await truncating.execute(
+            "insert into report_dirty (org_id, hour) values ($1, $2)", org, BASE.replace(tzinfo=None)
+        )
+        async with truncating.transaction():
+            await truncating.execute("lock table message_logs in access exclusive mode")  # a truncate's first lock
+            pid = refreshing.get_server_pid()
+            round_ = asyncio.create_task(refreshing.fetchval("select bluetick_report_refresh_some(10, 12)"))
+            for _ in range(500):
+                if await truncating.fetchval("select wait_event_type from pg_stat_activity where pid = $1", pid):
+                    break
+                await asyncio.sleep(0.01)
+            assert (
+                await truncating.fetchval("select wait_event_type from pg_stat_activity where pid = $1", pid) == "Lock"
+            )
+            await truncating.execute("set local lock_timeout = '5s'")
+            await truncating.execute("lock table report_dirty in access exclusive mode")  # the trigger's next lock
+        # the round's own deadlock would have been caught per organisation, leaving its hour for the next round
+        assert json.loads(await round_) == {"orgs": 1, "hours": 1, "done": [str(org)]}
+    finally:
+        await truncating.close()
+        await refreshing.close()

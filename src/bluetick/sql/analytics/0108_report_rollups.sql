@@ -40,6 +40,10 @@ declare
   v_done uuid[] := '{}';
   v_noted integer;
 begin
+  -- message_logs before report_dirty, as in bluetick_report_recompute: read first, report_dirty would be held while
+  -- the first recompute waits for message_logs, and a truncate of message_logs (whose trigger empties report_dirty)
+  -- would deadlock with the round instead of waiting for it.
+  lock table message_logs in access share mode;
   for v_org in
     select d.org_id from report_dirty d where d.org_id <> all(coalesce(p_skip, '{}'))
     group by d.org_id order by min(d.hour) limit p_orgs
