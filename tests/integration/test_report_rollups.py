@@ -498,13 +498,12 @@ async def test_a_refresh_round_waits_for_a_truncate_of_message_logs_instead_of_d
             await truncating.execute("lock table message_logs in access exclusive mode")  # a truncate's first lock
             pid = refreshing.get_server_pid()
             round_ = asyncio.create_task(refreshing.fetchval("select bluetick_report_refresh_some(10, 12)"))
-            for _ in range(500):
-                if await truncating.fetchval("select wait_event_type from pg_stat_activity where pid = $1", pid):
+            waiting = "select wait_event_type = 'Lock' from pg_stat_activity where pid = $1"
+            for _ in range(500):  # until the round waits for a lock (before it sends the query, it waits on its client)
+                if await truncating.fetchval(waiting, pid):
                     break
                 await asyncio.sleep(0.01)
-            assert (
-                await truncating.fetchval("select wait_event_type from pg_stat_activity where pid = $1", pid) == "Lock"
-            )
+            assert await truncating.fetchval(waiting, pid)
             await truncating.execute("set local lock_timeout = '5s'")
             await truncating.execute("lock table report_dirty in access exclusive mode")  # the trigger's next lock
         # the round's own deadlock would have been caught per organisation, leaving its hour for the next round
