@@ -20,7 +20,7 @@ def loads(data: bytes | str) -> Any:
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
-            return orjson.loads(data)
+            return orjson.loads(raw)  # the bytes the guard read: orjson need not encode a str again
         except orjson.JSONDecodeError:
             pass
     return json.loads(data)
