@@ -18,6 +18,7 @@ MAX_TEXT_CHARS = 65_536
 # Epoch values at or above this are taken as milliseconds (in seconds it would be past the year 5000).
 _EPOCH_MS_THRESHOLD = 100_000_000_000
 _FAST_DIGITS = 18  # a longer number takes the general path (int() refuses strings past 4,300 digits)
+_FAST_LIMIT = 10**_FAST_DIGITS
 _STATUS = re.compile(r"^[a-z][a-z_]{0,31}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _PHONE_DIGITS = re.compile(r"^[0-9]{6,15}$")
@@ -76,7 +77,7 @@ def event_time(value: Any, what: str = "timestamp") -> datetime:
     whole = value
     if isinstance(value, str) and len(value) <= _FAST_DIGITS and value.isascii() and value.isdigit():
         whole = int(value)  # the common case, as Meta sends it: "1700000000"
-    if type(whole) is int and 0 <= whole < 10**_FAST_DIGITS:  # whole seconds or milliseconds, no float on the way
+    if type(whole) is int and 0 <= whole < _FAST_LIMIT:  # whole seconds or milliseconds, no float on the way
         try:
             return datetime.fromtimestamp(whole // 1000 if whole >= _EPOCH_MS_THRESHOLD else whole, tz=UTC)
         except (OverflowError, OSError, ValueError):
