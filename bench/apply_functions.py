@@ -16,14 +16,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import asyncpg
 
 from bench.harness import Bench
 from bench.options import parse
-from bench.sections.apply import rehome, status_events
+from bench.sections.apply import events_per_s, rehome, status_events
 from bluetick.store import embedded
 from bluetick.store.postgres import PostgresStore, migrate
 
@@ -52,14 +51,11 @@ async def measure(work: Path, runs: int) -> None:
                 await asyncio.sleep(0.5)
                 await admin.execute("select pg_stat_reset()")
                 store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=60)
-                started = time.perf_counter()
-                for start in range(0, len(events), size):
-                    await store.apply_batch([], events[start : start + size])
-                wall = time.perf_counter() - started
+                rate = await events_per_s(dsn, store, f"bluetick batch {size}", events)  # the apply section's own
                 await store.close()
                 await asyncio.sleep(0.5)
                 batches = math.ceil(len(events) / size)
-                rate, per_batch = len(events) / wall, 1000 * wall / batches
+                per_batch = 1000 * len(events) / rate / batches
                 print(f"batch {size}, run {r + 1}: {rate:,.0f} events/s, {per_batch:.2f} ms a batch")
                 for row in await admin.fetch(
                     "select funcname, calls, total_time / calls as total, self_time / calls as self"

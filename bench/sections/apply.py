@@ -36,7 +36,7 @@ async def run(b: Bench) -> dict[str, Any]:
                 await b.prelog(copy)
                 events = status_events(copy)
                 events_count = len(events)
-                rates[variant] = await _events_per_s(b.dsn, store, variant, events)
+                rates[variant] = await events_per_s(b.dsn, store, variant, events)
                 mismatches = await check(b.dsn, copy)
                 if mismatches:
                     b.failures.append(f"apply {variant}: {len({m.key for m in mismatches})} rows differ")
@@ -52,7 +52,7 @@ async def run(b: Bench) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _events_per_s(dsn: str, store: PostgresStore, variant: str, events: list[StatusEvent]) -> float:
+async def events_per_s(dsn: str, store: PostgresStore, variant: str, events: list[StatusEvent]) -> float:
     """Apply `events` the way `variant` does ("seed", or "bluetick batch N") and time it."""
     started = time.perf_counter()
     if variant == "seed":
