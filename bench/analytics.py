@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from bench import ROOT
-from bluetick.store.postgres import migrate
+from bluetick.store.migrations import migrate
 
 SQL = ROOT / "bench" / "sql"
 DAYS = 30

@@ -24,7 +24,8 @@ from bench.harness import Bench
 from bench.options import parse
 from bench.sections.apply import events_per_s, rehome, status_events
 from bluetick.store import embedded
-from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.migrations import migrate
+from bluetick.store.postgres import PostgresStore
 
 SIZES = (30, 500)
 

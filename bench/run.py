@@ -21,7 +21,8 @@ from bench.options import SECTIONS, Options, parse
 from bench.report import render
 from bench.sections import RUNNERS
 from bluetick.store import embedded
-from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.migrations import migrate
+from bluetick.store.postgres import PostgresStore
 
 
 async def bench(opts: Options, work: Path) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bluetick.app import SERVICE, create_app
 from bluetick.config import Settings
 from bluetick.store import Store, embedded
-from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.migrations import migrate
+from bluetick.store.postgres import PostgresStore
 from bluetick.store.supabase import SupabaseStore
 from tests import pgbouncer
 from tests.supabase_emulation import SERVICE_KEY, PostgrestStandIn, emulate

@@ -30,8 +30,8 @@ def migrate(settings: Settings) -> int:
     """Apply the pending migrations and print each file applied; a failure leaves the database unchanged."""
     import asyncpg
 
-    from bluetick.store.postgres import MigrationError, schema_version
-    from bluetick.store.postgres import migrate as run_migrations
+    from bluetick.store.migrations import MigrationError, schema_version
+    from bluetick.store.migrations import migrate as run_migrations
 
     try:
         applied = asyncio.run(run_migrations(dsn_of(settings)))
@@ -263,7 +263,7 @@ def run_command(args: argparse.Namespace, extra: list[str], settings: Settings, 
 
         print(org_url_token(settings.webhook_url_token, args.org_id))
     elif args.command == "supabase-layout":
-        from bluetick.store import write_supabase_layout
+        from bluetick.store.migrations import write_supabase_layout
 
         for link in write_supabase_layout(args.dir):
             print(link)

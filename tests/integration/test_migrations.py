@@ -14,8 +14,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bluetick.store import SQL, embedded, migration_files
-from bluetick.store.postgres import MIGRATION_LOCK, MigrationError, migrate, schema_version, sql_files
+from bluetick.store import SQL, embedded
+from bluetick.store.migrations import (
+    MIGRATION_LOCK,
+    MigrationError,
+    migrate,
+    migration_files,
+    schema_version,
+    sql_files,
+)
 from tests.supabase_emulation import emulate
 
 ROOT = Path(__file__).resolve().parents[2]

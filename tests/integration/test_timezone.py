@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from bluetick.store.postgres import PostgresStore, migrate
+from bluetick.store.migrations import migrate
+from bluetick.store.postgres import PostgresStore
 from tests.conftest import make_settings, payload, start_client
 
 MSG_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"

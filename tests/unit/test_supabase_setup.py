@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bluetick.config import ConfigError, load_settings
-from bluetick.store import migration_files, supabase_migration_name, write_supabase_layout
+from bluetick.store.migrations import migration_files, supabase_migration_name, write_supabase_layout
 from tests.supabase_emulation import ANON_KEY, SERVICE_KEY
 
 URL = "https://abcdefghij.supabase.co"

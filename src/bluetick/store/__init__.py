@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.resources import files
-from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -138,43 +135,3 @@ def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
         )
         for row in rows
     }
-
-
-def supabase_migration_name(source: Traversable) -> str:
-    """`0002_merge.sql` -> `20250101000002_merge.sql`: the Supabase CLI's version is the file's own number."""
-    number, _, rest = source.name.partition("_")
-    return f"20250101{int(number):06d}_{rest}"
-
-
-def write_supabase_layout(target: Path) -> list[Path]:
-    """Link every SQL file into `target` (for `supabase db push`); the package's sql/ stays the one source."""
-    target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.sql"):
-        stale.unlink()
-    links = []
-    for source in migration_files():
-        if not isinstance(source, Path):
-            raise RuntimeError(f"bluetick's SQL is not in a directory ({source}), so it cannot be linked")
-        link = target / supabase_migration_name(source)
-        link.symlink_to(os.path.relpath(source.resolve(), target.resolve()))
-        links.append(link)
-    return links
-
-
-def migration_files(sql: Traversable = SQL) -> list[Traversable]:
-    """Every SQL file in the order it is applied: the versioned migrations, then the repeatable ones."""
-    return versioned_files(sql) + repeatable_files(sql)
-
-
-def versioned_files(sql: Traversable = SQL) -> list[Traversable]:
-    """`migrations/NNNN_name.sql`: the schema's history, append-only, each file applied once in number order."""
-    return _sql_files(sql / "migrations")
-
-
-def repeatable_files(sql: Traversable = SQL) -> list[Traversable]:
-    """`analytics/*.sql`: views and functions, applied again whenever they or the schema change."""
-    return _sql_files(sql / "analytics")
-
-
-def _sql_files(folder: Traversable) -> list[Traversable]:
-    return sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)

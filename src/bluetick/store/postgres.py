@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib.resources.abc import Traversable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
@@ -20,26 +17,16 @@ from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import InboxItem
 from bluetick.store import (
-    SQL,
     BatchResult,
     PurgeResult,
     ReportRefresh,
     batch_result,
     classify,
     org_secrets_of,
-    repeatable_files,
-    versioned_files,
 )
 
 log = logging.getLogger("bluetick.store")
 
-MIGRATION_LOCK = 7_361_001
-MIGRATION_LOCK_TIMEOUT = "5s"
-_RECORDED = "select name, version, checksum from bluetick_migrations"
-_RECORD = """
-insert into bluetick_migrations (name, version, checksum) values ($1, $2, $3)
-on conflict (name) do update set checksum = excluded.checksum, applied_at = now()
-"""
 SUPABASE_POOLER_PORT = 6543
 DEFAULT_STATEMENT_CACHE = 100  # asyncpg's own default
 
@@ -67,122 +54,6 @@ def pooler_options(dsn: str, pooled: bool | None) -> tuple[str, int]:
     return cleaned, 0 if pooled else DEFAULT_STATEMENT_CACHE
 
 
-class MigrationError(RuntimeError):
-    """The database's record of applied migrations disagrees with this package's files."""
-
-
-@dataclass(frozen=True, slots=True)
-class SqlFile:
-    name: str  # the path under sql/: migrations/0002_merge.sql, analytics/0101_timeline.sql
-    version: int | None  # a versioned migration's number; None for a repeatable file
-    checksum: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    version: int | None
-    checksum: str
-
-
-def sql_files(sql: Traversable = SQL) -> list[SqlFile]:
-    """The package's migrations, versioned then repeatable, each with the checksum that records it."""
-    files = [_sql_file(f, "migrations", versioned=True) for f in versioned_files(sql)]
-    files += [_sql_file(f, "analytics", versioned=False) for f in repeatable_files(sql)]
-    numbers = [f.version for f in files if f.version is not None]
-    if len(set(numbers)) != len(numbers):
-        twice = sorted(f.name for f in files if f.version is not None and numbers.count(f.version) > 1)
-        raise MigrationError(f"two migrations share a number: {', '.join(twice)}; renumber the newer one")
-    return files
-
-
-def _sql_file(source: Traversable, folder: str, versioned: bool) -> SqlFile:
-    text = source.read_text().replace("\r\n", "\n")  # a checkout's line endings are not an edit
-    name = f"{folder}/{source.name}"
-    number = source.name.partition("_")[0]
-    if versioned and not number.isdigit():
-        raise MigrationError(f"{name}: a migration's name starts with its number, like 0006_name.sql")
-    checksum = hashlib.sha256(text.encode()).hexdigest()
-    return SqlFile(name, int(number) if versioned else None, checksum, text)
-
-
-def schema_version(files: list[SqlFile] | None = None) -> int:
-    """The number of the latest versioned migration: the version a migrated database is at."""
-    return max(f.version or 0 for f in files or sql_files())
-
-
-def pending(files: list[SqlFile], recorded: dict[str, Recorded]) -> list[SqlFile]:
-    """What migrate() must apply, in order (docs/design.md, Migrations); raises MigrationError, naming the
-    file, when a recorded migration no longer matches this package's files."""
-    latest = schema_version(files)
-    newer = sorted(name for name, row in recorded.items() if (row.version or 0) > latest)
-    if newer:
-        log.warning("migrations skipped: the database is ahead of this code version=%d newer=%s", latest, newer)
-        return []
-    shipped = {f.name: f for f in files}
-    for name, row in recorded.items():
-        if row.version is None:
-            continue
-        if name not in shipped:
-            raise MigrationError(f"{name} is recorded as applied, but this package does not ship it")
-        if shipped[name].checksum != row.checksum:
-            raise MigrationError(
-                f"{name} was edited after it was applied (recorded checksum {row.checksum[:12]}, "
-                f"file {shipped[name].checksum[:12]}): a released migration is never changed; "
-                "put the change in a new numbered file"
-            )
-    versioned = [f for f in files if f.version is not None and f.name not in recorded]
-    applied = max((row.version or 0 for row in recorded.values()), default=0)
-    late = [f.name for f in versioned if (f.version or 0) < applied]
-    if late:
-        raise MigrationError(f"{late[0]} is numbered below version {applied}, already applied: renumber it")
-    repeatable = [f for f in files if f.version is None]
-    if versioned or any(recorded.get(f.name) != Recorded(None, f.checksum) for f in repeatable):
-        return versioned + repeatable
-    return []
-
-
-async def migrate(dsn: str, pooled: bool | None = None, sql: Traversable = SQL) -> list[str]:
-    """Apply the pending migrations of `sql` in one transaction; return the names of the files applied.
-
-    A database already up to date costs one read and takes no lock. Otherwise replicas take turns on an
-    advisory lock, and the one that gets it second finds nothing left to do. A lock on a table held too
-    long by someone else (an analyst's open transaction) fails the run after MIGRATION_LOCK_TIMEOUT, to
-    be retried, instead of queueing every writer behind it. A failed run rolls back whole.
-    """
-    dsn, cache = pooler_options(dsn, pooled)
-    files = sql_files(sql)
-    conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=cache)
-    try:
-        try:
-            todo = pending(files, await _recorded(conn))
-        except asyncpg.UndefinedTableError:
-            todo = files  # a new database, or one installed before migrations were recorded
-        if not todo:
-            return []
-        async with conn.transaction():
-            await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(f"set local lock_timeout = '{MIGRATION_LOCK_TIMEOUT}'")
-            await conn.execute((sql / "framework" / "migrations_table.sql").read_text())
-            todo = pending(files, await _recorded(conn))  # what another replica applied meanwhile is done
-            for file in todo:
-                try:
-                    await conn.execute(file.text)
-                except asyncpg.PostgresError:
-                    log.error("migration failed, rolled back file=%s", file.name)
-                    raise
-                await conn.execute(_RECORD, file.name, file.version, file.checksum)
-    finally:
-        await conn.close()
-    if todo:
-        log.info("migrated version=%d applied=%s", schema_version(files), ",".join(f.name for f in todo))
-    return [f.name for f in todo]
-
-
-async def _recorded(conn: asyncpg.Connection) -> dict[str, Recorded]:
-    return {row["name"]: Recorded(row["version"], row["checksum"]) for row in await conn.fetch(_RECORDED)}
-
-
 class PostgresStore:
     def __init__(self, dsn: str, pool: asyncpg.Pool, timeout_s: float, pooled: bool | None = None) -> None:
         self._dsn = dsn
@@ -202,6 +73,8 @@ class PostgresStore:
 
     async def prepare(self) -> None:
         if not self._prepared:
+            from bluetick.store.migrations import migrate  # migrations reads this module's pooler_options
+
             await migrate(self._dsn, self._pooled)
             self._prepared = True
 
