@@ -10,7 +10,7 @@ import asyncpg
 from bluetick.report.data import Report, fetch_report
 from bluetick.report.page import render
 from bluetick.report.window import BadInput, Window, window_of
-from bluetick.store.postgres import pooler_options
+from bluetick.store.pooler import pooler_options
 
 __all__ = ["BadInput", "Report", "Window", "build_page", "fetch_report", "render", "report_page", "window_of"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from bluetick.store import SQL
-from bluetick.store.postgres import pooler_options
+from bluetick.store.pooler import pooler_options
 
 log = logging.getLogger("bluetick.store")
 

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -24,11 +23,10 @@ from bluetick.store import (
     classify,
     org_secrets_of,
 )
+from bluetick.store.migrations import migrate
+from bluetick.store.pooler import pooler_options
 
 log = logging.getLogger("bluetick.store")
-
-SUPABASE_POOLER_PORT = 6543
-DEFAULT_STATEMENT_CACHE = 100  # asyncpg's own default
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
@@ -36,22 +34,6 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
     bluetick leaves no session state on a pooled connection (each use is one function call; locks, settings and
     snapshots are the transaction's), so asyncpg's default reset query (`pg_advisory_unlock_all(); CLOSE ALL;
     UNLISTEN *; RESET ALL`) would only add a round trip to every batch."""
-
-
-def pooler_options(dsn: str, pooled: bool | None) -> tuple[str, int]:
-    """The DSN asyncpg should use and its statement cache size.
-
-    A transaction-mode pooler (Supabase's on port 6543, PgBouncer) cannot keep prepared statements, so the
-    cache is turned off when `pooled` says so or, when it is None, when the URL does (port 6543 or
-    `pgbouncer=true`, a flag that is removed since Postgres would refuse it as a setting).
-    """
-    parts = urlsplit(dsn)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "pgbouncer"]
-    flagged = any(k == "pgbouncer" and v.lower() == "true" for k, v in parse_qsl(parts.query))
-    if pooled is None:
-        pooled = flagged or parts.port == SUPABASE_POOLER_PORT
-    cleaned = urlunsplit(parts._replace(query=urlencode(query)))
-    return cleaned, 0 if pooled else DEFAULT_STATEMENT_CACHE
 
 
 class PostgresStore:
@@ -73,8 +55,6 @@ class PostgresStore:
 
     async def prepare(self) -> None:
         if not self._prepared:
-            from bluetick.store.migrations import migrate  # migrations reads this module's pooler_options
-
             await migrate(self._dsn, self._pooled)
             self._prepared = True
 
