@@ -123,6 +123,64 @@ async def installed_at_1f72b10(dsn: str) -> str:
     return url
 
 
+SQL_934DAE0 = FIXTURES / "sql_934dae0"  # the package's sql/ at 934dae0, the last release with bodies in migrations
+
+
+async def installed_at_934dae0(dsn: str) -> str:
+    """A database installed by 934dae0's SQL files, holding rows written through that version's functions: logged
+    messages, merged and parked statuses, a kept inbox body, an erased customer and the report's marks."""
+    url = await new_database(dsn)
+    assert await migrate(url, sql=SQL_934DAE0) == [
+        f"{f.parent.name}/{f.name}"
+        for d in ("migrations", "analytics")
+        for f in sorted((SQL_934DAE0 / d).glob("*.sql"))
+    ]
+    messages = [
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.out1", "direction": "OUTBOUND", "msg_kind": "text",
+         "to_phone": "+919800000001", "body": "Your order shipped", "sent_at": "2026-11-20T10:00:00+00:00"},
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.in1", "direction": "INBOUND", "msg_kind": "text",
+         "from_phone": "+919800000002", "body": "Where is it?", "sent_at": "2026-11-20T09:58:00+00:00"},
+    ]  # fmt: skip
+    statuses = [
+        {"org_id": str(ORG_A), "bsp_msg_id": "wamid.out1", "status": "read", "ts": "2026-11-20T10:05:00+00:00"},
+        {"org_id": str(ORG_B), "bsp_msg_id": "wamid.later", "status": "delivered", "ts": "2026-11-20T12:00:00+00:00",
+         "receipt_id": "r-1"},
+    ]  # fmt: skip
+    kept = [
+        {"org_id": str(ORG_B), "received_at": "2026-11-20T12:00:01+00:00", "content_type": "application/json",
+         "format": "unknown", "reason": "unknown", "detail": None, "body": "eyJhIjogMX0="},
+    ]  # fmt: skip
+    conn = await asyncpg.connect(url)
+    try:
+        apply = "select bluetick_apply_batch($1::jsonb, $2::jsonb, $3::jsonb)"
+        await conn.fetchval(apply, json.dumps(messages), json.dumps(statuses), json.dumps(kept))
+        await conn.fetchval("select bluetick_forget_customer($1, '+919800000002', null, 100, null)", ORG_A)
+        await conn.execute("insert into org_secrets (org_id, api_token) values ($1, 'tok-a')", ORG_A)
+    finally:
+        await conn.close()
+    return url
+
+
+async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keeping_every_row(dsn: str):
+    old = await installed_at_934dae0(dsn)
+    before = await rows(old)
+    assert len(before["message_logs"]) == 2 and len(before["message_status_parked"]) == 1
+    erased = await sql(old, "select count(*) from message_logs where erased_at is not null")
+    inbox = await sql(old, "select count(*) from webhook_inbox")
+
+    applied = await migrate(old)
+    assert applied == [f.name for f in sql_files() if f.version is None], "no versioned migration, every function"
+    fresh = await new_database(dsn)
+    await migrate(fresh)
+
+    assert await rows(old) == before
+    assert await sql(old, "select count(*) from message_logs where erased_at is not null") == erased == 1
+    assert await sql(old, "select count(*) from webhook_inbox") == inbox == 1
+    assert await schema_dump(old) == await schema_dump(fresh)
+    assert await recorded(old) == await recorded(fresh)
+    assert await migrate(old) == []
+
+
 def sql_copy(tmp_path: Path) -> Path:
     """A copy of the package's sql/ that a test may add files to or edit."""
     assert isinstance(SQL, Path)

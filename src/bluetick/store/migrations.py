@@ -19,6 +19,10 @@ from bluetick.store.pooler import pooler_options
 
 log = logging.getLogger("bluetick.store")
 
+# The repeatable folders, in the order they are applied after the versioned migrations. A folder missing from a
+# tree (an older release's, in the upgrade tests) is simply empty.
+REPEATABLE = ("functions", "analytics")
+
 MIGRATION_LOCK = 7_361_001
 MIGRATION_LOCK_TIMEOUT = "5s"
 _RECORDED = "select name, version, checksum from bluetick_migrations"
@@ -34,7 +38,7 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class SqlFile:
-    name: str  # the path under sql/: migrations/0002_merge.sql, analytics/0101_timeline.sql
+    name: str  # the path under sql/: migrations/0002_merge.sql, functions/apply_batch.sql, analytics/0101_timeline.sql
     version: int | None  # a versioned migration's number; None for a repeatable file
     checksum: str
     text: str
@@ -49,7 +53,7 @@ class Recorded:
 def sql_files(sql: Traversable = SQL) -> list[SqlFile]:
     """The package's migrations, versioned then repeatable, each with the checksum that records it."""
     files = [_sql_file(f, "migrations", versioned=True) for f in versioned_files(sql)]
-    files += [_sql_file(f, "analytics", versioned=False) for f in repeatable_files(sql)]
+    files += [_sql_file(f, folder, versioned=False) for folder in REPEATABLE for f in _sql_files(sql / folder)]
     numbers = [f.version for f in files if f.version is not None]
     if len(set(numbers)) != len(numbers):
         twice = sorted(f.name for f in files if f.version is not None and numbers.count(f.version) > 1)
@@ -176,9 +180,12 @@ def versioned_files(sql: Traversable = SQL) -> list[Traversable]:
 
 
 def repeatable_files(sql: Traversable = SQL) -> list[Traversable]:
-    """`analytics/*.sql`: views and functions, applied again whenever they or the schema change."""
-    return _sql_files(sql / "analytics")
+    """`functions/*.sql` then `analytics/*.sql`: every function's one current definition, and the analysts' views
+    and functions, applied again whenever any of them or the schema change."""
+    return [f for folder in REPEATABLE for f in _sql_files(sql / folder)]
 
 
 def _sql_files(folder: Traversable) -> list[Traversable]:
+    if not folder.is_dir():
+        return []
     return sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
