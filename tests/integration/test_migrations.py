@@ -22,6 +22,7 @@ from bluetick.store.migrations import (
     migration_files,
     schema_version,
     sql_files,
+    write_supabase_layout,
 )
 from tests.supabase_emulation import emulate
 
@@ -179,6 +180,44 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
     assert await schema_dump(old) == await schema_dump(fresh)
     assert await recorded(old) == await recorded(fresh)
     assert await migrate(old) == []
+
+
+async def push_layout(url: str, folder: Path, done: set[str]) -> None:
+    """What `supabase db push` does with a layout: each file not pushed yet, in version order, in a transaction."""
+    conn = await asyncpg.connect(url)
+    try:
+        for name, text in layout_files(folder):
+            if name not in done:
+                async with conn.transaction():
+                    await conn.execute(text)
+                done.add(name)
+    finally:
+        await conn.close()
+
+
+def layout_files(folder: Path) -> list[tuple[str, str]]:
+    paths = sorted(folder.glob("*.sql"), key=lambda p: int(p.name.partition("_")[0]))
+    return [(path.name, path.read_text()) for path in paths]
+
+
+async def test_pushing_the_supabase_layout_of_934dae0_then_this_one_equals_a_fresh_migrate(dsn: str, tmp_path: Path):
+    """The real CLI is driven by test_supabase_cli.py where it is installed; this applies its files the same way."""
+    folder, done = tmp_path / "supabase" / "migrations", set[str]()
+    folder.mkdir(parents=True)
+    for sub in ("migrations", "analytics"):
+        for source in sorted((SQL_934DAE0 / sub).glob("*.sql")):
+            number, _, rest = source.name.partition("_")
+            (folder / f"{20250101000000 + int(number)}_{rest}").symlink_to(source)
+    pushed = await new_database(dsn)
+    await push_layout(pushed, folder, done)
+    write_supabase_layout(folder)
+    await push_layout(pushed, folder, done)
+    fresh = await new_database(dsn)
+    await migrate(fresh)
+
+    assert await schema_dump(pushed) == await schema_dump(fresh)
+    assert await migrate(pushed) == [], "the layout recorded every file it applied"
+    assert await recorded(pushed) == await recorded(fresh)
 
 
 def sql_copy(tmp_path: Path) -> Path:

@@ -1,34 +1,100 @@
-"""Supabase set-up: the CLI's migration layout mirrors sql/, and bad keys or URLs are refused clearly."""
+"""Supabase set-up: the CLI's migration layout carries every change of sql/; bad keys or URLs are refused clearly."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bluetick.config import ConfigError, load_settings
-from bluetick.store.migrations import migration_files, supabase_migration_name, write_supabase_layout
+from bluetick.store import SQL
+from bluetick.store.migrations import (
+    BUNDLE_SUFFIX,
+    LEGACY_REPEATABLE,
+    LEGACY_VERSION_BASE,
+    STUB,
+    sql_files,
+    write_supabase_layout,
+)
 from tests.supabase_emulation import ANON_KEY, SERVICE_KEY
 
 URL = "https://abcdefghij.supabase.co"
-SUPABASE_MIGRATIONS = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
+SQL_934DAE0 = Path(__file__).resolve().parents[1] / "fixtures" / "sql_934dae0"
+NOW = datetime(2026, 12, 4, 18, 0, 0, tzinfo=UTC)
 
 
-def test_supabase_migrations_link_every_sql_file_in_the_same_order():
-    sources = migration_files()
-    expected = [supabase_migration_name(p) for p in sources]
-    assert expected == sorted(expected), "Supabase applies by version: it must match bluetick's order"
-    assert sorted(p.name for p in SUPABASE_MIGRATIONS.glob("*.sql")) == expected
-    for source, name in zip(sources, expected, strict=True):
-        link = SUPABASE_MIGRATIONS / name
-        assert link.is_symlink() and link.resolve() == source.resolve(), "run: python main.py supabase-layout"
+def layout_versions(folder: Path) -> list[str]:
+    """The folder's files in the order the Supabase CLI applies them: by the version their name starts with."""
+    return sorted((p.name for p in folder.glob("*.sql")), key=lambda name: int(name.partition("_")[0]))
 
 
-def test_supabase_layout_links_every_sql_file_from_anywhere(tmp_path: Path):
-    links = write_supabase_layout(tmp_path / "project" / "supabase" / "migrations")
-    assert [link.resolve() for link in links] == [source.resolve() for source in migration_files()]
-    assert all(not link.readlink().is_absolute() for link in links)
+def sql_copy(tmp_path: Path) -> Path:
+    assert isinstance(SQL, Path)
+    return Path(shutil.copytree(SQL, tmp_path / "sql"))
+
+
+def test_a_new_layout_holds_every_migration_in_order_then_all_repeatable_sql_once(tmp_path: Path):
+    target = tmp_path / "supabase" / "migrations"
+    written = write_supabase_layout(target, NOW)
+    names = layout_versions(target)
+    assert sorted(p.name for p in written) == sorted(names)
+    versioned = [f for f in sql_files() if f.version is not None]
+    stubs = [n for n in names if (target / n).read_text() == STUB]
+    assert [n for n in names if n not in stubs][: len(versioned)] == [
+        f"{LEGACY_VERSION_BASE + f.version}_{f.name.partition('_')[2]}" for f in versioned if f.version
+    ]
+    assert [(target / n).read_text() for n in names if n not in stubs][: len(versioned)] == [f.text for f in versioned]
+    assert len(stubs) == len(LEGACY_REPEATABLE), "the versions 934dae0 gave the analytics files are kept as stubs"
+    bundle = target / names[-1]
+    assert bundle.name == f"20261204180000{BUNDLE_SUFFIX}"
+    text = bundle.read_text()
+    for file in (f for f in sql_files() if f.version is None):
+        assert file.text in text and f"('{file.name}', null, '{file.checksum}')" in text
+    assert write_supabase_layout(target, NOW) == [], "a layout that is up to date writes nothing"
+
+
+def test_a_changed_function_gets_a_new_version_and_the_old_one_becomes_a_stub(tmp_path: Path):
+    target = tmp_path / "supabase" / "migrations"
+    write_supabase_layout(target, NOW)
+    first = layout_versions(target)[-1]
+    copy = sql_copy(tmp_path)
+    merge = copy / "functions" / "apply_batch.sql"
+    merge.write_text(merge.read_text() + "-- reworded\n")
+    written = write_supabase_layout(target, NOW, sql=copy)
+    assert [p.name for p in written] == [first, f"20261204180001{BUNDLE_SUFFIX}"]
+    assert (target / first).read_text() == STUB
+    assert "-- reworded" in (target / layout_versions(target)[-1]).read_text()
+
+
+def test_a_new_migration_goes_above_every_version_in_the_folder_before_the_repeatable_sql(tmp_path: Path):
+    target = tmp_path / "supabase" / "migrations"
+    write_supabase_layout(target, NOW)
+    copy = sql_copy(tmp_path)
+    (copy / "migrations" / "0014_next.sql").write_text("create table bluetick_next (id int);\n")
+    later = NOW.replace(year=2027)
+    write_supabase_layout(target, later, sql=copy)
+    assert layout_versions(target)[-2:] == ["20271204180000_0014_next.sql", f"20271204180001{BUNDLE_SUFFIX}"]
+    assert "('migrations/0014_next.sql', 14, " in (target / f"20271204180001{BUNDLE_SUFFIX}").read_text()
+
+
+def test_the_layout_of_934dae0_is_kept_as_history(tmp_path: Path):
+    """934dae0 linked each file under 20250101 + its number; a project that pushed it keeps those versions."""
+    target = tmp_path / "supabase" / "migrations"
+    target.mkdir(parents=True)
+    for folder in ("migrations", "analytics"):
+        for source in sorted((SQL_934DAE0 / folder).glob("*.sql")):
+            number, _, rest = source.name.partition("_")
+            (target / f"{LEGACY_VERSION_BASE + int(number)}_{rest}").symlink_to(source)
+    before = layout_versions(target)
+    written = write_supabase_layout(target, NOW)
+    assert layout_versions(target) == [*before, f"20261204180000{BUNDLE_SUFFIX}"]
+    assert all(not (target / name).is_symlink() for name in before if int(name[:14]) > 20250101000013)
+    assert {p.name for p in written} == {n for n in before if int(n[:14]) > 20250101000013} | {
+        f"20261204180000{BUNDLE_SUFFIX}"
+    }, "released migrations are left as they are; the analytics versions become stubs"
 
 
 def test_the_anon_key_is_refused_at_start_up():

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -148,25 +148,96 @@ async def _recorded(conn: asyncpg.Connection) -> dict[str, Recorded]:
     return {row["name"]: Recorded(row["version"], row["checksum"]) for row in await conn.fetch(_RECORDED)}
 
 
-def supabase_migration_name(source: Traversable) -> str:
-    """`0002_merge.sql` -> `20250101000002_merge.sql`: the Supabase CLI's version is the file's own number."""
-    number, _, rest = source.name.partition("_")
-    return f"20250101{int(number):06d}_{rest}"
+# The Supabase CLI layout (docs/operations.md, Supabase): `supabase db push` applies each file of
+# supabase/migrations once, by the version its name starts with, in version order, and never again. So:
+# - a versioned migration is one file, its version above every version already in the folder. Those released
+#   before 0014 keep the names 934dae0's layout gave them (20250101 + the number on six digits), which projects
+#   have pushed;
+# - the repeatable SQL (sql/functions, sql/analytics) goes whole into one generated file, written again under a
+#   new version whenever its content changes (a new migration changes it too: the file records every migration),
+#   the earlier ones becoming no-op stubs, so a new project applies only the latest, after every migration;
+# - the file ends by recording every SQL file in bluetick_migrations, as `migrate` would, so `bluetick migrate`
+#   afterwards finds nothing to do;
+# - files already in the folder are the project's history: kept, never renumbered. The layout before this one
+#   pushed each analytics file under 20250101 + its number: those versions are kept as stubs.
+LEGACY_VERSION_BASE = 20250101000000
+LAST_LEGACY_MIGRATION = 13
+LEGACY_REPEATABLE = (
+    "0100_helpers", "0101_timeline", "0102_funnel", "0103_failures", "0104_response_times",
+    "0105_engagement", "0106_pricing", "0107_report", "0108_report_rollups", "0110_indexes",
+)  # fmt: skip
+BUNDLE_SUFFIX = "_bluetick_repeatable.sql"
+STUB = (
+    "-- Superseded: bluetick's repeatable SQL (sql/functions, sql/analytics) is applied whole by the latest\n"
+    f"-- *{BUNDLE_SUFFIX} of this folder. Kept so the version stays in step with the projects that pushed it.\n"
+    "select 1;\n"
+)
 
 
-def write_supabase_layout(target: Path) -> list[Path]:
-    """Link every SQL file into `target` (for `supabase db push`); the package's sql/ stays the one source."""
+def write_supabase_layout(target: Path, now: datetime | None = None, sql: Traversable = SQL) -> list[Path]:
+    """Bring the Supabase CLI folder `target` up to this package's SQL; return the files written or rewritten.
+
+    Incremental: files already there are kept (the remote project has applied them), new ones get versions above
+    every version there and at least `now`'s (YYYYMMDDHHMMSS, as `supabase migration new` numbers them).
+    """
     target.mkdir(parents=True, exist_ok=True)
-    for stale in target.glob("*.sql"):
-        stale.unlink()
-    links = []
-    for source in migration_files():
-        if not isinstance(source, Path):
-            raise RuntimeError(f"bluetick's SQL is not in a directory ({source}), so it cannot be linked")
-        link = target / supabase_migration_name(source)
-        link.symlink_to(os.path.relpath(source.resolve(), target.resolve()))
-        links.append(link)
-    return links
+    present = {path.name.partition("_")[2]: path for path in target.glob("*.sql")}
+    versions = [int(path.name.partition("_")[0]) for path in target.glob("*.sql") if path.name[0].isdigit()]
+    stamp = int((now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S"))
+    written: list[Path] = []
+
+    def next_version() -> int:
+        version = max([stamp, *(v + 1 for v in versions)])
+        versions.append(version)
+        return version
+
+    def write(path: Path, text: str) -> None:
+        path.unlink(missing_ok=True)  # a link of the earlier layout is replaced, not written through
+        path.write_text(text)
+        written.append(path)
+
+    files = sql_files(sql)
+    for name in LEGACY_REPEATABLE:
+        path = target / f"{LEGACY_VERSION_BASE + int(name[:4])}_{name.partition('_')[2]}.sql"
+        if path.is_symlink() or not path.exists() or path.read_text() != STUB:
+            write(path, STUB)
+    for file in files:
+        if file.version is None:
+            continue
+        source = file.name.partition("/")[2]
+        legacy = file.version <= LAST_LEGACY_MIGRATION
+        if (source.partition("_")[2] if legacy else source) in present:
+            continue
+        version = LEGACY_VERSION_BASE + file.version if legacy else next_version()
+        write(target / f"{version}_{source.partition('_')[2] if legacy else source}", file.text)
+
+    bundle = _repeatable_bundle(files, sql)
+    bundles = sorted(target.glob(f"*{BUNDLE_SUFFIX}"), key=lambda path: int(path.name.partition("_")[0]))
+    if not bundles or bundles[-1].read_text() != bundle:
+        for old in bundles:
+            if old.read_text() != STUB:
+                write(old, STUB)
+        write(target / f"{next_version()}{BUNDLE_SUFFIX}", bundle)
+    return written
+
+
+def _repeatable_bundle(files: list[SqlFile], sql: Traversable) -> str:
+    """Every repeatable file, then the record of every file, as `migrate` applies and records them."""
+    parts = [
+        "-- Generated by `bluetick supabase-layout` from bluetick's sql/: do not edit. Every repeatable file, then\n"
+        "-- the record of every SQL file in bluetick_migrations, so `bluetick migrate` finds nothing left to do.\n",
+        (sql / "framework" / "migrations_table.sql").read_text().replace("\r\n", "\n"),
+    ]
+    parts += [f"-- {file.name}\n{file.text}" for file in files if file.version is None]
+    values = ",\n".join(
+        f"  ('{file.name}', {'null' if file.version is None else file.version}, '{file.checksum}')" for file in files
+    )
+    parts.append(
+        f"insert into bluetick_migrations (name, version, checksum) values\n{values}\n"
+        "on conflict (name) do update\n"
+        "  set version = excluded.version, checksum = excluded.checksum, applied_at = now();\n"
+    )
+    return "\n".join(parts)
 
 
 def migration_files(sql: Traversable = SQL) -> list[Traversable]:

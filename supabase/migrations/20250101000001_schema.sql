@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0001_schema.sql

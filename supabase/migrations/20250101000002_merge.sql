@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0002_merge.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0003_org_secrets.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0004_access.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0005_drop_bluetick_schema.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0006_customers_events_pricing.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0007_pricing_rates.sql

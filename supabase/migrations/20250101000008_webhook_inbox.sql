@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0008_webhook_inbox.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0009_twilio_secret.sql

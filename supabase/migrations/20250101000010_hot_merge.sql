@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0010_hot_merge.sql

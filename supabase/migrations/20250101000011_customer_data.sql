@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0011_customer_data.sql

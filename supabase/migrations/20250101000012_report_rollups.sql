@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0012_report_rollups.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/migrations/0013_lean_batches.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/analytics/0101_timeline.sql

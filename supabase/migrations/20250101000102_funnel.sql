@@ -1,1 +1,0 @@
-../../src/bluetick/sql/analytics/0102_funnel.sql

@@ -1,1 +1,0 @@
-../../src/bluetick/sql/analytics/0104_response_times.sql

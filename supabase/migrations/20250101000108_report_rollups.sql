@@ -1,1 +1,0 @@
-../../src/bluetick/sql/analytics/0108_report_rollups.sql
