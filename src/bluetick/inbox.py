@@ -9,68 +9,22 @@ import base64
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from bluetick import payloads
 from bluetick.auth import form_fields
 from bluetick.events import Message, StatusEvent
 from bluetick.payloads.common import Parsed, storable
+from bluetick.store import Store
+from bluetick.store.records import InboxItem, KeptBody, Reparsed
 
-if TYPE_CHECKING:
-    from bluetick.store import Store
+__all__ = ["InboxItem", "KeptBody", "Reparsed", "ReplayReport", "is_form", "keep", "replay", "why_kept"]
 
 MAX_DETAIL_CHARS = 500
 MAX_CONTENT_TYPE_CHARS = 200
 REPLAY_PAGE = 100  # kept bodies replayed in one SQL call
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-
-@dataclass(frozen=True, slots=True)
-class KeptBody:
-    """One body to keep: `reason` is unknown (no format read it), skipped (an item was bad) or unread."""
-
-    org_id: UUID
-    received_at: datetime
-    content_type: str | None
-    format: str
-    reason: str
-    detail: str | None
-    body: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "org_id": str(self.org_id),
-            "received_at": self.received_at.isoformat(),
-            "content_type": self.content_type,
-            "format": self.format,
-            "reason": self.reason,
-            "detail": self.detail,
-            "body": base64.b64encode(self.body).decode("ascii"),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Reparsed:
-    """A kept row after a replay: `replayed` when its body now became events completely."""
-
-    id: int
-    format: str
-    reason: str
-    detail: str | None
-    replayed: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "format": self.format,
-            "reason": self.reason,
-            "detail": self.detail,
-            "replayed": self.replayed,
-        }
-
-
-InboxItem = KeptBody | Reparsed
 
 
 def why_kept(parsed: Parsed) -> tuple[str, str | None] | None:

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from bluetick import metrics
 from bluetick.events import Message, StatusEvent
-from bluetick.inbox import KeptBody
-from bluetick.store import BatchResult, PermanentError, ResourceError, Store
+from bluetick.store import PermanentError, ResourceError, Store
+from bluetick.store.records import BatchResult, KeptBody
 
 log = logging.getLogger("bluetick.pipeline")
 

@@ -7,8 +7,8 @@ import logging
 import time
 
 from bluetick import metrics
-from bluetick.customers import RetentionResult
 from bluetick.store import Store
+from bluetick.store.records import RetentionResult
 
 log = logging.getLogger("bluetick.retention")
 

@@ -44,6 +44,21 @@ async def open_store(settings: Settings) -> Store:
     return await PostgresStore.connect(dsn, settings.db_pool_size, timeout_s, settings.database_pooled)
 
 
+def secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
+    """The rows of bluetick_org_secrets as each organisation's secrets."""
+    return {
+        UUID(row["org_id"]): OrgSecrets(
+            meta_app_secret=row.get("meta_app_secret"),
+            aisensy_secret=row.get("aisensy_secret"),
+            url_token=row.get("url_token"),
+            verify_token=row.get("verify_token"),
+            api_token=row.get("api_token"),
+            twilio_auth_token=row.get("twilio_auth_token"),
+        )
+        for row in rows
+    }
+
+
 class Service:
     """Async context manager: entering opens the store (unless one is given, which is then left open),
     starts the pipeline and the background tasks; leaving stops them in reverse order."""
@@ -132,7 +147,7 @@ class Service:
         while not self.ready.is_set():
             try:
                 await self.store.prepare()
-                self.secrets.replace(await self.store.org_secrets())
+                self.secrets.replace(secrets_of(await self.store.org_secrets()))
             except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
                 log.warning("database not ready retry_in=%.1fs error=%s: %s", delay, type(exc).__name__, str(exc)[:300])
                 await asyncio.sleep(delay)
@@ -143,7 +158,7 @@ class Service:
         while True:
             await asyncio.sleep(self.settings.secrets_refresh.total_seconds())
             try:
-                self.secrets.replace(await self.store.org_secrets())
+                self.secrets.replace(secrets_of(await self.store.org_secrets()))
             except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
                 log.warning("secrets refresh failed error=%s", type(exc).__name__)
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, Protocol
 from uuid import UUID
 
-from bluetick.auth import OrgSecrets
-from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
-from bluetick.inbox import InboxItem
+from bluetick.store.records import (
+    BatchResult,
+    Customer,
+    Erasure,
+    InboxItem,
+    PurgeResult,
+    ReportRefresh,
+    RetentionResult,
+)
 
 SQL = files("bluetick") / "sql"  # package data: the same files in a checkout, an editable install or a wheel
+
+__all__ = ["SQL", "BatchResult", "PermanentError", "PurgeResult", "ReportRefresh", "ResourceError", "Store", "classify"]
 
 
 class PermanentError(Exception):
@@ -41,40 +48,12 @@ def classify(sqlstate: str | None, message: str) -> Exception | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    rows: dict[tuple[UUID, str], dict[str, Any]]
-    updated: int
-    parked: int
-    kept: int = 0  # bodies newly kept in the inbox
-    marked: int = 0  # inbox rows updated after a replay
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeResult:
-    parked: int
-    receipts: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRefresh:
-    """One call of the report refresh: organisations looked at, hours recomputed, and the organisations it is
-    finished with (all their noted hours taken, or being refreshed elsewhere), which the round then skips."""
-
-    orgs: int
-    hours: int
-    done: list[UUID]
-
-    @classmethod
-    def of(cls, doc: dict[str, Any]) -> ReportRefresh:
-        return cls(int(doc["orgs"]), int(doc["hours"]), [UUID(org) for org in doc["done"]])
-
-
 class Store(Protocol):
     async def prepare(self) -> None:
         """Make the database ready (migrations); raises while it cannot be reached."""
 
-    async def org_secrets(self) -> dict[UUID, OrgSecrets]: ...
+    async def org_secrets(self) -> list[dict[str, Any]]:
+        """Each organisation's row of org_secrets: its `org_id` and its secrets by name."""
 
     async def apply_batch(
         self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
@@ -110,28 +89,3 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
-
-
-def batch_result(doc: dict[str, Any]) -> BatchResult:
-    rows = {(UUID(row["org_id"]), row["bsp_msg_id"]): row for row in doc["messages"]}
-    return BatchResult(
-        rows=rows,
-        updated=int(doc["updated"]),
-        parked=int(doc["parked"]),
-        kept=int(doc.get("kept", 0)),
-        marked=int(doc.get("marked", 0)),
-    )
-
-
-def org_secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
-    return {
-        UUID(row["org_id"]): OrgSecrets(
-            meta_app_secret=row.get("meta_app_secret"),
-            aisensy_secret=row.get("aisensy_secret"),
-            url_token=row.get("url_token"),
-            verify_token=row.get("verify_token"),
-            api_token=row.get("api_token"),
-            twilio_auth_token=row.get("twilio_auth_token"),
-        )
-        for row in rows
-    }

@@ -11,20 +11,19 @@ from uuid import UUID
 import asyncpg
 
 from bluetick import jsoncodec
-from bluetick.auth import OrgSecrets
-from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
-from bluetick.inbox import InboxItem
-from bluetick.store import (
-    BatchResult,
-    PurgeResult,
-    ReportRefresh,
-    batch_result,
-    classify,
-    org_secrets_of,
-)
+from bluetick.store import classify
 from bluetick.store.migrations import migrate
 from bluetick.store.pooler import pooler_options
+from bluetick.store.records import (
+    BatchResult,
+    Customer,
+    Erasure,
+    InboxItem,
+    PurgeResult,
+    ReportRefresh,
+    RetentionResult,
+)
 
 log = logging.getLogger("bluetick.store")
 
@@ -58,8 +57,9 @@ class PostgresStore:
             await migrate(self._dsn, self._pooled)
             self._prepared = True
 
-    async def org_secrets(self) -> dict[UUID, OrgSecrets]:
-        return org_secrets_of(await self._call("select bluetick_org_secrets()"))
+    async def org_secrets(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._call("select bluetick_org_secrets()")
+        return rows
 
     async def apply_batch(
         self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
@@ -70,11 +70,11 @@ class PostgresStore:
             jsoncodec.dumps([k.to_json() for k in inbox]),
         )
         doc = await self._call("select bluetick_apply_batch($1::jsonb, $2::jsonb, $3::jsonb)", *args)
-        return batch_result(doc)
+        return BatchResult.of(doc)
 
     async def purge(self, max_age: timedelta) -> PurgeResult:
         doc = await self._call("select bluetick_purge($1::interval)", max_age)
-        return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+        return PurgeResult.of(doc)
 
     async def purge_inbox(self, max_age: timedelta) -> int:
         doc = await self._call("select bluetick_purge_inbox($1::interval)", max_age)

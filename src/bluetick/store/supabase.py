@@ -15,11 +15,17 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from bluetick.auth import OrgSecrets
-from bluetick.customers import Customer, Erasure, RetentionResult
 from bluetick.events import Message, StatusEvent
-from bluetick.inbox import InboxItem
-from bluetick.store import BatchResult, PurgeResult, ReportRefresh, batch_result, classify, org_secrets_of
+from bluetick.store import classify
+from bluetick.store.records import (
+    BatchResult,
+    Customer,
+    Erasure,
+    InboxItem,
+    PurgeResult,
+    ReportRefresh,
+    RetentionResult,
+)
 
 log = logging.getLogger("bluetick.store")
 
@@ -73,8 +79,9 @@ class SupabaseStore:
             raise
         self._prepared = True
 
-    async def org_secrets(self) -> dict[UUID, OrgSecrets]:
-        return org_secrets_of(await self._rpc("bluetick_org_secrets", {}))
+    async def org_secrets(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._rpc("bluetick_org_secrets", {})
+        return rows
 
     async def apply_batch(
         self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
@@ -84,11 +91,11 @@ class SupabaseStore:
             "p_statuses": [s.to_json() for s in statuses],
             "p_inbox": [k.to_json() for k in inbox],
         }
-        return batch_result(await self._rpc("bluetick_apply_batch", params))
+        return BatchResult.of(await self._rpc("bluetick_apply_batch", params))
 
     async def purge(self, max_age: timedelta) -> PurgeResult:
         doc = await self._rpc("bluetick_purge", {"p_max_age": _interval(max_age)})
-        return PurgeResult(parked=int(doc["parked"]), receipts=int(doc["receipts"]))
+        return PurgeResult.of(doc)
 
     async def purge_inbox(self, max_age: timedelta) -> int:
         doc = await self._rpc("bluetick_purge_inbox", {"p_max_age": _interval(max_age)})
