@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -314,6 +315,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
         load_dotenv()
         env = os.environ
     settings = load(Settings, env)
+    _check_database_url(settings.database_url)
     _check_supabase(settings)
     unsigned_given = bool(env.get(declared(Settings)["allow_unsigned_webhooks"].env, "").strip())
     if serving and not unsigned_given and not settings.embedded and not settings.global_webhook_secret:
@@ -327,6 +329,20 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
         allow_unsigned_webhooks=settings.allow_unsigned_webhooks if unsigned_given else settings.embedded,
         open_api=settings.embedded and settings.api_token is None,
     )
+
+
+def _check_database_url(url: str | None) -> None:
+    """Refuse a DATABASE_URL that no driver could use, naming what is wrong but never the password."""
+    if url is None:
+        return
+    shape = "postgresql://user:password@host:port/database"
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"DATABASE_URL must be a Postgres connection string like {shape}")
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        port = "" if host.endswith("]") or ":" not in host else host.rpartition(":")[2]
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"DATABASE_URL has a port that is not a port number ({port[:20]!r}): use {shape}")
 
 
 def _check_supabase(settings: Settings) -> None:
