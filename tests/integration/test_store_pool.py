@@ -20,7 +20,7 @@ async def test_a_released_connection_gets_no_reset_query_and_no_open_transaction
     try:
         await store.apply_batch([], [StatusEvent(uuid.uuid4(), "wamid.pool", "sent", AT)])
         assert await store.ping()  # the same pooled connection, released twice
-        pid = await store._call("select to_jsonb(pg_backend_pid())")
+        pid = await store.transport.call("pg_backend_pid", {})
         row = await watcher.fetchrow("select state, query from pg_stat_activity where pid = $1", pid)
         assert row["state"] == "idle"
         assert "pg_backend_pid" in row["query"] and "RESET ALL" not in row["query"]

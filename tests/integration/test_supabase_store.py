@@ -31,7 +31,9 @@ async def test_a_data_error_through_rpc_is_permanent_not_retried(supabase_dsn: s
     store = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
     try:
         with pytest.raises(PermanentError, match="22"):
-            await store._rpc("bluetick_apply_batch", {"p_messages": [{"org_id": "not-a-uuid"}], "p_statuses": []})
+            await store.transport.call(
+                "bluetick_apply_batch", {"p_messages": [{"org_id": "not-a-uuid"}], "p_statuses": []}
+            )
         conn = await asyncpg.connect(supabase_dsn)
         assert await conn.fetchval("select count(*) from message_logs where bsp_msg_id is null") == 0
         await conn.close()

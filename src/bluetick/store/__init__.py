@@ -1,11 +1,13 @@
-"""The only place that talks to a database: one SQL function call per batch."""
+"""The only place that talks to a database: each operation is one SQL function call, written once over a
+transport (asyncpg in store/postgres.py, PostgREST in store/supabase.py)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib.resources import files
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from bluetick.events import Message, StatusEvent
@@ -18,74 +20,101 @@ from bluetick.store.records import (
     ReportRefresh,
     RetentionResult,
 )
+from bluetick.store.transport import PermanentError, ResourceError, Transport, classify
 
 SQL = files("bluetick") / "sql"  # package data: the same files in a checkout, an editable install or a wheel
 
-__all__ = ["SQL", "BatchResult", "PermanentError", "PurgeResult", "ReportRefresh", "ResourceError", "Store", "classify"]
+__all__ = [
+    "SQL",
+    "BatchResult",
+    "PermanentError",
+    "PurgeResult",
+    "ReportRefresh",
+    "ResourceError",
+    "Store",
+    "Transport",
+    "classify",
+]
 
 
-class PermanentError(Exception):
-    """The database refused the batch's data itself; retrying the same data cannot succeed."""
+class Store(ABC):
+    """The database's operations: each names its SQL function, its parameters and what its result becomes. A
+    backend adds how it connects and what `prepare` does."""
 
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
 
-class ResourceError(Exception):
-    """The batch ran into a database limit (locks, memory); smaller batches may succeed."""
-
-
-# SQLSTATE classes: 22 data exception and 23 integrity violation come from the data itself;
-# 53 insufficient resources and 54 program limit exceeded, from the batch's size.
-PERMANENT_CLASSES = ("22", "23")
-RESOURCE_CLASSES = ("53", "54")
-
-
-def classify(sqlstate: str | None, message: str) -> Exception | None:
-    """The pipeline's view of a database error, or None for a transient one."""
-    kind = (sqlstate or "")[:2]
-    if kind in PERMANENT_CLASSES:
-        return PermanentError(f"{sqlstate}: {message}")
-    if kind in RESOURCE_CLASSES:
-        return ResourceError(f"{sqlstate}: {message}")
-    return None
-
-
-class Store(Protocol):
+    @abstractmethod
     async def prepare(self) -> None:
         """Make the database ready (migrations); raises while it cannot be reached."""
 
     async def org_secrets(self) -> list[dict[str, Any]]:
         """Each organisation's row of org_secrets: its `org_id` and its secrets by name."""
+        rows: list[dict[str, Any]] = await self.transport.call("bluetick_org_secrets", {})
+        return rows
 
     async def apply_batch(
         self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
-    ) -> BatchResult: ...
+    ) -> BatchResult:
+        params = {
+            "p_messages": [m.to_json() for m in messages],
+            "p_statuses": [s.to_json() for s in statuses],
+            "p_inbox": [k.to_json() for k in inbox],
+        }
+        return BatchResult.of(await self.transport.call("bluetick_apply_batch", params))
 
-    async def purge(self, max_age: timedelta) -> PurgeResult: ...
+    async def purge(self, max_age: timedelta) -> PurgeResult:
+        return PurgeResult.of(await self.transport.call("bluetick_purge", {"p_max_age": max_age}))
 
     async def purge_inbox(self, max_age: timedelta) -> int:
         """Delete kept bodies received more than `max_age` ago; return how many."""
+        return int((await self.transport.call("bluetick_purge_inbox", {"p_max_age": max_age}))["inbox"])
 
     async def inbox_summary(self, org_id: UUID | None, since: datetime | None) -> list[dict[str, Any]]:
         """What is kept, by format and reason: kept, replayed, oldest, newest."""
+        params = {"p_org_id": org_id, "p_since": since}
+        rows: list[dict[str, Any]] = await self.transport.call("bluetick_inbox_summary", params)
+        return rows
 
     async def inbox_kept(
         self, org_id: UUID | None, since: datetime | None, after: int, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` kept bodies not yet replayed with an id above `after`, by id (body in base64)."""
+        params = {"p_org_id": org_id, "p_since": since, "p_after": after, "p_limit": limit}
+        rows: list[dict[str, Any]] = await self.transport.call("bluetick_inbox_kept", params)
+        return rows
 
     async def forget_customer(self, org_id: UUID, customer: Customer, limit: int, erasure_id: int | None) -> Erasure:
         """Erase up to `limit` of one customer's rows in `org_id`, recorded in a new record or `erasure_id`'s
         (docs/design.md, Customer data)."""
+        params = {
+            "p_org": org_id,
+            "p_phone": customer.phone,
+            "p_user_id": customer.user_id,
+            "p_limit": limit,
+            "p_erasure_id": erasure_id,
+        }
+        return Erasure.of(await self.transport.call("bluetick_forget_customer", params))
 
     async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
         """Everything stored about one customer of `org_id`: messages in time order, parked events, inbox bodies."""
+        params = {"p_org": org_id, "p_phone": customer.phone, "p_user_id": customer.user_id}
+        doc: dict[str, Any] = await self.transport.call("bluetick_export_customer", params)
+        return doc
 
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""
+        params = {"p_default_days": default_days, "p_limit": limit}
+        return RetentionResult.of(await self.transport.call("bluetick_retention_batch", params))
 
     async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[UUID] = ()) -> ReportRefresh:
         """Recompute up to `hours` hours of the report rollups of each of up to `orgs` organisations with hours
         written since their last refresh, but those in `skip` and those being refreshed already."""
+        params = {"p_orgs": orgs, "p_max_hours": hours, "p_skip": list(skip)}
+        return ReportRefresh.of(await self.transport.call("bluetick_report_refresh_some", params))
 
-    async def ping(self) -> bool: ...
+    async def ping(self) -> bool:
+        return await self.transport.ping()
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        await self.transport.close()
