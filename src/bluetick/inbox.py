@@ -19,8 +19,6 @@ from bluetick.payloads.common import Parsed, storable
 from bluetick.store import Store
 from bluetick.store.records import InboxItem, KeptBody, Reparsed
 
-__all__ = ["InboxItem", "KeptBody", "Reparsed", "ReplayReport", "is_form", "keep", "replay", "why_kept"]
-
 MAX_DETAIL_CHARS = 500
 MAX_CONTENT_TYPE_CHARS = 200
 REPLAY_PAGE = 100  # kept bodies replayed in one SQL call
@@ -61,6 +59,31 @@ class ReplayReport:
     messages: int = 0
     statuses: int = 0
     formats: dict[str, int] = field(default_factory=dict)  # replayed bodies by their format now
+
+    def text(self) -> str:
+        """What `bluetick inbox replay` prints."""
+        lines = [
+            f"bodies read again: {self.bodies}",
+            f"replayed (now complete): {self.replayed}"
+            + "".join(f", {fmt} {n}" for fmt, n in sorted(self.formats.items())),
+            f"still kept: {self.still_kept}",
+            f"events applied: messages {self.messages}, statuses {self.statuses}",
+        ]
+        if self.forms:
+            lines.append(f"form bodies among them: {self.forms}")
+        if self.not_json:
+            lines.append(f"not JSON: {self.not_json} not replayed")
+        return "\n".join(lines)
+
+
+def summary_table(groups: list[dict[str, Any]]) -> str:
+    """What `bluetick inbox` prints: the rows of bluetick_inbox_summary as a table."""
+    if not groups:
+        return "the inbox is empty"
+    head = ("format", "reason", "kept", "replayed", "oldest", "newest")
+    rows = [head] + [tuple(str(g[c])[:19].replace("T", " ") for c in head) for g in groups]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 async def replay(store: Store, org_id: UUID | None, since: datetime | None) -> ReplayReport:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -57,6 +58,17 @@ def secrets_of(rows: list[dict[str, Any]]) -> dict[UUID, OrgSecrets]:
         )
         for row in rows
     }
+
+
+@asynccontextmanager
+async def prepared_store(settings: Settings) -> AsyncIterator[Store]:
+    """The configured store, its database made ready (migrated, or checked), closed on leaving: a command's."""
+    store = await open_store(settings)
+    try:
+        await store.prepare()
+        yield store
+    finally:
+        await store.close()
 
 
 class Service:
