@@ -18,13 +18,15 @@ from bluetick import inbox, jsoncodec, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import ConfigError, Settings
 from bluetick.customers import Customer, forget, parse_customer
+from bluetick.events import Message, StatusEvent
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
-from bluetick.pipeline import Rejected, Unavailable
+from bluetick.pipeline import Rejected, Rows, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import PermanentError, Store
 from bluetick.store.dsn import dsn_of
+from bluetick.store.records import KeptBody
 
 SERVICE = web.AppKey("service", Service)
 
@@ -74,6 +76,37 @@ def _public_url(request: web.Request) -> str:
     return f"{scheme}://{request.host}{request.raw_path}"
 
 
+async def _store(
+    service: Service,
+    messages: list[Message],
+    statuses: list[StatusEvent],
+    what: str,
+    *,
+    wait: bool = True,
+    kept: KeptBody | None = None,
+    webhook_format: str | None = None,
+) -> Rows | web.Response:
+    """The submit of both routes: the rows once committed (none when not waiting), or the answer when the data
+    cannot be stored: 503 to retry, 422 when the database refused `what`. A webhook's answer is counted under
+    its format and says why it cannot be stored now."""
+    try:
+        pending = service.pipeline.submit(messages, statuses, wait=wait, kept=kept)
+        if pending is None:
+            return {}
+        async with asyncio.timeout(service.settings.ack_timeout_ms / 1000):
+            return await pending
+    except (Unavailable, TimeoutError) as exc:
+        if webhook_format is None:
+            return error(503, "cannot store now, retry later")
+        metrics.webhooks(webhook_format, "unavailable").inc()
+        reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
+        return error(503, f"cannot store now ({reason}), retry later")
+    except Rejected:
+        if webhook_format is not None:
+            metrics.webhooks(webhook_format, "refused").inc()
+        return error(422, f"the database refused this {what}'s data")
+
+
 async def receive_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     service = request.app[SERVICE]
@@ -111,18 +144,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if settings.durable and not service.ready.is_set():
         raise _not_ready()
     wait = settings.durable or service.pipeline.behind  # immediate mode waits too when the database lags
-    try:
-        pending = service.pipeline.submit(parsed.messages, parsed.statuses, wait=wait, kept=kept)
-        if pending is not None:
-            async with asyncio.timeout(settings.ack_timeout_ms / 1000):
-                await pending
-    except (Unavailable, TimeoutError) as exc:
-        reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
-        metrics.webhooks(parsed.format, "unavailable").inc()
-        return error(503, f"cannot store now ({reason}), retry later")
-    except Rejected:
-        metrics.webhooks(parsed.format, "refused").inc()
-        return error(422, "the database refused this payload's data")
+    stored = await _store(
+        service, parsed.messages, parsed.statuses, "payload", wait=wait, kept=kept, webhook_format=parsed.format
+    )
+    if isinstance(stored, web.Response):
+        return stored
     metrics.webhooks(parsed.format, "stored" if wait else "queued").inc()
     if kept is not None:
         metrics.INBOX_KEPT.labels(kept.format, kept.reason).inc()
@@ -150,15 +176,9 @@ async def log_message(request: web.Request) -> web.Response:
         message = parse_message(org_id, doc)
     except ItemError as exc:
         raise Refusal(422, str(exc), "invalid_message") from None
-    try:
-        pending = service.pipeline.submit([message], [], wait=True)
-        assert pending is not None
-        async with asyncio.timeout(settings.ack_timeout_ms / 1000):
-            rows = await pending
-    except (Unavailable, TimeoutError):
-        return error(503, "cannot store now, retry later")
-    except Rejected:
-        return error(422, "the database refused this message's data")
+    rows = await _store(service, [message], [], "message")
+    if isinstance(rows, web.Response):
+        return rows
     row = rows.get(message.key)
     if row is None:
         return error(503, "cannot store now, retry later")
