@@ -59,6 +59,31 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def each_item(
+    parsed: Parsed,
+    items: Any,
+    where: str,
+    parse_item: Callable[[Any, str], None],
+    *,
+    what: str | None = None,
+    at: str | None = None,
+) -> None:
+    """`parse_item(item, place)` for each item of the array `items`, its place being `where[i]`: an item it refuses
+    (ItemError) is recorded under its place and the next is parsed. `items` that is not an array is one error,
+    `{what} must be an array`, recorded under `at` (both `where` unless given)."""
+    try:
+        listed = as_list(items, what or where)
+    except ItemError as exc:
+        parsed.errors.append(f"{at or where}: {exc}")
+        return
+    for i, item in enumerate(listed):
+        place = f"{where}[{i}]"
+        try:
+            parse_item(item, place)
+        except ItemError as exc:
+            parsed.errors.append(f"{place}: {exc}")
+
+
 def as_object(value: Any) -> dict[str, Any]:
     """`value` if it is an object, else an empty one: for a part that is only context."""
     return value if isinstance(value, dict) else {}

@@ -12,11 +12,10 @@ from uuid import UUID
 
 from bluetick.events import Direction, EventKind, Message, Pricing, StatusEvent
 from bluetick.payloads.common import (
-    ItemError,
     Parsed,
     as_dict,
-    as_list,
     customer,
+    each_item,
     event_time,
     format_error,
     identifier,
@@ -48,20 +47,14 @@ def looks_flat(doc: dict[str, Any]) -> bool:
 
 def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime, format: str = "meta") -> Parsed:
     parsed = Parsed(format=format)
-    try:
-        entries = as_list(doc.get("entry"), "entry")
-    except ItemError as exc:
-        parsed.errors.append(f"entry: {exc}")
-        return parsed
-    for e, entry in enumerate(entries):
-        where = f"entry[{e}]"
-        try:
-            changes = as_list(as_dict(entry, where).get("changes"), f"{where}.changes")
-        except ItemError as exc:
-            parsed.errors.append(f"{where}: {exc}")
-            continue
-        for c, change in enumerate(changes):
-            _parse_change(org_id, change, f"{where}.changes[{c}]", parsed, received_at)
+
+    def entry(item: Any, where: str) -> None:
+        each_item(parsed, as_dict(item, where).get("changes"), f"{where}.changes", change, at=where)
+
+    def change(item: Any, where: str) -> None:
+        _parse_change(org_id, item, where, parsed, received_at)
+
+    each_item(parsed, doc.get("entry"), "entry", entry)
     return parsed
 
 
@@ -74,15 +67,11 @@ def parse_flat(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Pars
 
 
 def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed, received_at: datetime) -> None:
-    try:
-        change = as_dict(change, where)
-        kind = change.get("field", "messages")
-        if kind not in ("messages", "smb_message_echoes"):
-            return
-        value = as_dict(change.get("value"), f"{where}.value")
-    except ItemError as exc:
-        parsed.errors.append(f"{where}: {exc}")
+    change = as_dict(change, where)
+    kind = change.get("field", "messages")
+    if kind not in ("messages", "smb_message_echoes"):
         return
+    value = as_dict(change.get("value"), f"{where}.value")
     business = _business_phone(value.get("metadata"))
     if kind == "smb_message_echoes":
         _parse_echoes(org_id, value, f"{where}.value", parsed)
@@ -92,33 +81,21 @@ def _parse_change(org_id: UUID, change: Any, where: str, parsed: Parsed, receive
 
 
 def _parse_messages(org_id: UUID, value: dict[str, Any], where: str, business: str | None, parsed: Parsed) -> None:
-    try:
-        items = as_list(value.get("messages"), "messages")
-    except ItemError as exc:
-        parsed.errors.append(f"{where}messages: {exc}")
-        return
     contacts = _contact_user_ids(value.get("contacts"))
-    for i, item in enumerate(items):
-        try:
-            parsed.messages.append(
-                inbound_message(org_id, item, business, contacts, parsed.unread, f"{where}messages[{i}]")
-            )
-        except ItemError as exc:
-            parsed.errors.append(f"{where}messages[{i}]: {exc}")
+
+    def message(item: Any, place: str) -> None:
+        parsed.messages.append(inbound_message(org_id, item, business, contacts, parsed.unread, place))
+
+    each_item(parsed, value.get("messages"), f"{where}messages", message, what="messages")
 
 
 def _parse_echoes(org_id: UUID, value: dict[str, Any], where: str, parsed: Parsed) -> None:
     """`smb_message_echoes`: what the business sent from the WhatsApp Business app, logged as OUTBOUND."""
-    try:
-        items = as_list(value.get("message_echoes"), "message_echoes")
-    except ItemError as exc:
-        parsed.errors.append(f"{where}: {exc}")
-        return
-    for i, item in enumerate(items):
-        try:
-            parsed.messages.append(echo_message(org_id, item))
-        except ItemError as exc:
-            parsed.errors.append(f"{where}.message_echoes[{i}]: {exc}")
+
+    def echo(item: Any, place: str) -> None:
+        parsed.messages.append(echo_message(org_id, item))
+
+    each_item(parsed, value.get("message_echoes"), f"{where}.message_echoes", echo, what="message_echoes", at=where)
 
 
 def _business_phone(metadata: Any) -> str | None:
@@ -144,21 +121,14 @@ def _contact_user_ids(contacts: Any) -> dict[str | None, str]:
 
 
 def _parse_statuses(org_id: UUID, items: Any, where: str, parsed: Parsed, received_at: datetime) -> None:
-    try:
-        items = as_list(items, where)
-    except ItemError as exc:
-        parsed.errors.append(f"{where}: {exc}")
-        return
-    for i, item in enumerate(items):
-        try:
-            event = status_event(org_id, item, received_at)
-        except ItemError as exc:
-            parsed.errors.append(f"{where}[{i}]: {exc}")
-            continue
+    def status(item: Any, place: str) -> None:
+        event = status_event(org_id, item, received_at)
         parsed.statuses.append(event)
         gs_id = lenient(identifier, item.get("gs_id"), "gs_id")
         if gs_id is not None and gs_id != event.bsp_msg_id:
             parsed.statuses.append(replace(event, bsp_msg_id=gs_id))
+
+    each_item(parsed, items, where, status)
 
 
 def status_event(org_id: UUID, item: Any, received_at: datetime) -> StatusEvent:
