@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
+from bluetick.store.postgres import PostgresStore
 
-# Each reads a view or function of sql/analytics; every value is a parameter.
-_BY_DAY = "select * from message_funnel_daily where org_id = $1 and day >= $2 and day < $3 order by day"
-_BY_KIND = "select * from bluetick_funnel_by_kind($1, $2, $3)"
-_TOTAL = "select * from bluetick_funnel($1, $2, $3)"
-
-# (header, column of the funnel view and functions)
+# (header, column of the funnel view and functions, as bluetick_stats_funnel returns them)
 _COLUMNS = (
     ("outbound", "outbound"),
     ("sent", "sent"),
@@ -45,29 +40,20 @@ async def funnel_report(dsn: str, org: UUID, days: int, by: str = "day", today: 
     """The funnel of `org`'s outbound messages over the `days` UTC days up to `today`, one row per day or kind."""
     last = today or datetime.now(UTC).date()
     first = last - timedelta(days=days - 1)
-    since, until = _midnight(first), _midnight(last + timedelta(days=1))
-    conn = await asyncpg.connect(dsn)
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=None)
     try:
-        total = await conn.fetchrow(_TOTAL, org, since, until)
-        if by == "kind":
-            rows = await conn.fetch(_BY_KIND, org, since, until)
-            labels = [row["msg_kind"] or "(none)" for row in rows]
-        else:
-            rows = await conn.fetch(_BY_DAY, org, first, last + timedelta(days=1))
-            labels = [row["day"].isoformat() for row in rows]
+        funnel = await store.stats_funnel(org, first, last, by)
     finally:
-        await conn.close()
+        await store.close()
+    total, rows = funnel["total"], funnel["rows"]
     window = f"{first.isoformat()} to {last.isoformat()} (UTC days)"
-    if total is None or total["outbound"] == 0:
+    if total is None or int(total["outbound"]) == 0:
         return f"org {org}: no outbound messages from {window}"
     title = f"funnel of outbound messages, org {org}, {window}"
+    labels = [row["msg_kind"] or "(none)" for row in rows] if by == "kind" else [row["day"] for row in rows]
     body = [[label, *(_cell(row[c]) for _, c in _COLUMNS)] for label, row in zip(labels, rows, strict=True)]
     body.append(["total", *(_cell(total[c]) for _, c in _COLUMNS)])
     return "\n".join([title, *_table(["kind" if by == "kind" else "day", *(h for h, _ in _COLUMNS)], body)])
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def _cell(value: object) -> str:

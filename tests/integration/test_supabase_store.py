@@ -1,12 +1,16 @@
-"""The Supabase store against an emulated project: a missing set-up and refused data are named, not retried."""
+"""The Supabase store against an emulated project: a missing set-up and refused data are named, not retried, and a
+read answers what it answers over asyncpg."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
+from bluetick.events import Message, StatusEvent
+from bluetick.store.postgres import PostgresStore
 from bluetick.store.supabase import SupabaseSetupError, SupabaseStore
 from tests.supabase_emulation import SERVICE_KEY, PostgrestStandIn, emulate
 
@@ -40,3 +44,29 @@ async def test_a_data_error_through_rpc_is_permanent_not_retried(supabase_dsn: s
     finally:
         await store.close()
         await standin.close()
+
+
+async def test_the_stats_funnel_through_rpc_equals_the_one_over_asyncpg(supabase_dsn: str):
+    """A read answering jsonb goes through either transport alike: the same numbers, as the same text."""
+    org, sent = uuid.uuid4(), datetime(2024, 10, 3, 10, tzinfo=UTC)
+    pg = await PostgresStore.connect(supabase_dsn, pool_size=1, timeout_s=10)
+    standin = PostgrestStandIn(supabase_dsn)
+    rest = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=5)
+    try:
+        await pg.apply_batch(
+            [
+                Message(org, f"wamid.s{n}", to_phone="+919800000001", msg_kind="TEMPLATE", sent_at=sent)
+                for n in range(3)
+            ],
+            [StatusEvent(org, "wamid.s0", "delivered", sent + timedelta(seconds=20))],
+        )
+        for by in ("day", "kind"):
+            over_asyncpg = await pg.stats_funnel(org, sent.date(), sent.date(), by)
+            assert over_asyncpg["total"]["delivery_rate_pct"] == "33.33"
+            assert over_asyncpg["total"]["median_seconds_to_deliver"] == "20.0"
+            assert len(over_asyncpg["rows"]) == 1
+            assert await rest.stats_funnel(org, sent.date(), sent.date(), by) == over_asyncpg
+    finally:
+        await rest.close()
+        await standin.close()
+        await pg.close()

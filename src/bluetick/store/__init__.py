@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 from uuid import UUID
@@ -112,6 +112,13 @@ class Store(ABC):
         written since their last refresh, but those in `skip` and those being refreshed already."""
         params = {"p_orgs": orgs, "p_max_hours": hours, "p_skip": list(skip)}
         return ReportRefresh.of(await self.transport.call("bluetick_report_refresh_some", params))
+
+    async def stats_funnel(self, org_id: UUID, first: date, last: date, by: str) -> dict[str, Any]:
+        """`bluetick stats`: the funnel of `org_id`'s outbound messages over the UTC days `first` to `last`, its
+        `total` and its `rows` per day or (`by` "kind") per msg_kind, every number as its text."""
+        params = {"p_org": org_id, "p_first": first, "p_last": last, "p_by": by}
+        doc: dict[str, Any] = await self.transport.call("bluetick_stats_funnel", params)
+        return doc
 
     async def ping(self) -> bool:
         return await self.transport.ping()

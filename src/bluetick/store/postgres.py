@@ -35,14 +35,17 @@ def _statement(function: str, names: tuple[str, ...]) -> str:
 
 
 class AsyncpgTransport:
-    """A pool of connections; every wait (connection, query, release) is bounded by the timeout."""
+    """A pool of connections; every wait (connection, query, release) is bounded by the timeout (None: unbounded,
+    as for a command's long read)."""
 
-    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float | None) -> None:
         self._pool = pool
         self._timeout = timeout_s
 
     @classmethod
-    async def connect(cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None) -> AsyncpgTransport:
+    async def connect(
+        cls, dsn: str, pool_size: int, timeout_s: float | None, pooled: bool | None = None
+    ) -> AsyncpgTransport:
         """A pool that connects on demand, so it can be created while the database is down."""
         url, statement_cache = pooler_options(dsn, pooled)
         pool = await asyncpg.create_pool(
@@ -89,7 +92,9 @@ class PostgresStore(Store):
         self._prepared = False
 
     @classmethod
-    async def connect(cls, dsn: str, pool_size: int, timeout_s: float, pooled: bool | None = None) -> PostgresStore:
+    async def connect(
+        cls, dsn: str, pool_size: int, timeout_s: float | None, pooled: bool | None = None
+    ) -> PostgresStore:
         """A store whose pool connects on demand, so it can be created while the database is down."""
         return cls(await AsyncpgTransport.connect(dsn, pool_size, timeout_s, pooled), dsn, pooled)
 
