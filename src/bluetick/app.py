@@ -33,7 +33,6 @@ SERVICE = web.AppKey("service", Service)
 log = logging.getLogger("bluetick.app")
 
 QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
-FORM = "application/x-www-form-urlencoded"
 
 
 def _org_id(request: web.Request) -> UUID:
@@ -124,7 +123,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     ):
         raise Refusal(401, "unauthorized", "bad_signature")
     received_at = datetime.now(UTC)
-    if request.content_type == FORM:
+    if inbox.is_form(request.content_type):
         parsed = payloads.parse_form(org_id, form_fields(body), received_at)
     else:
         parsed = payloads.parse(org_id, _json(body), received_at=received_at)
