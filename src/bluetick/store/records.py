@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from bluetick.logs import mask_phone
+from bluetick.logs import mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +24,7 @@ class Customer:
     @property
     def masked(self) -> str:
         """For logs: the last four characters only."""
-        if self.phone is not None:
-            return mask_phone(self.phone)
-        shown = self.user_id or ""
-        return "*" * max(len(shown) - 4, 0) + shown[-4:]
+        return mask(self.phone if self.phone is not None else self.user_id or "")
 
 
 @dataclass(frozen=True, slots=True)
