@@ -30,7 +30,8 @@ async def _json_codec(conn: asyncpg.Connection) -> None:
 
 @cache
 def _statement(function: str, names: tuple[str, ...]) -> str:
-    """`select function(name => $1, ...)`: the parameters' types are the function's own."""
+    """`select function(name => $1, ...)`: the parameters' types are the function's own. The names are the store's
+    constants (bluetick.store.Store); every value is a parameter."""
     return f"select {function}({', '.join(f'{name} => ${n}' for n, name in enumerate(names, 1))})"
 
 
