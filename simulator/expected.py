@@ -1,4 +1,5 @@
-"""What the database must hold for one message under the merge rules (docs/design.md, merge rules)."""
+"""What the database must hold for one message under the merge rules (docs/design.md, merge rules): the one
+Python oracle of the merge, which the tests check the SQL against."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from uuid import UUID
 RANKED = ("failed", "read", "delivered", "sent")  # merge rule 3, highest first
 
 Key = tuple[UUID, str]
+Event = tuple[str, datetime, str | None]  # (status, time, failed_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +23,8 @@ class Expected:
     failed_reason: str | None
 
 
-def expected_state(events: Iterable[tuple[str, datetime, str | None]], sent_at: datetime) -> Expected:
-    """The merge rules (docs/design.md, merge rules) for an outbound message logged at `sent_at`, as tests/model.py."""
+def expected_state(events: Iterable[Event], sent_at: datetime) -> Expected:
+    """The merge rules (docs/design.md, merge rules) for an outbound message logged at `sent_at`."""
     events = list(events)
     earliest: dict[str, datetime] = {"sent": sent_at}
     for name, ts, _ in events:

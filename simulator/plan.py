@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from simulator.expected import Expected, Key, expected_state, meta_reason
+from simulator.expected import Event, Expected, Key, expected_state, meta_reason
 
 MAX_MESSAGES = 1_000_000
 MAX_ORGS = 10_000
@@ -149,7 +149,7 @@ class Plan:
 
     def expected(self, posts: Iterable[int] | None = None) -> dict[Key, Expected]:
         """Each message's final state once it is logged and `posts` (default: all) have been applied."""
-        events: list[list[tuple[str, datetime, str | None]]] = [[] for _ in self.messages]
+        events: list[list[Event]] = [[] for _ in self.messages]
         chosen = range(len(self.posts)) if posts is None else posts
         for p in chosen:
             for e in self.posts[p].events:

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from bluetick.events import Message, StatusEvent
 from bluetick.store.postgres import PostgresStore
+from simulator.expected import Event, expected_state
 from tests.conftest import fetch_row, make_settings, start_client
-from tests.model import Event, expected_row
 
 BASE = datetime(2024, 10, 3, 10, 0, tzinfo=UTC)
 
@@ -56,9 +56,9 @@ async def test_many_simultaneous_webhooks_for_one_message_lose_no_update(
         for replica in replicas:
             await replica.close()
     row = await fetch_row(db, org, msg_id)
-    expected = expected_row(events, sent_at)
-    assert row["whatsapp_status"] == expected["whatsapp_status"]
-    assert row["status"] == expected["status"]
+    expected = expected_state(events, sent_at)
+    assert row["whatsapp_status"] == expected.whatsapp_status
+    assert row["status"] == expected.status
 
 
 async def test_status_racing_the_log_call_is_never_left_parked(dsn: str, pg: asyncpg.Connection, org: uuid.UUID):

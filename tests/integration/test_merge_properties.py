@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from bluetick.events import Message, Pricing, StatusEvent
 from bluetick.store.postgres import PostgresStore
-from tests.model import Event, expected_row
+from simulator.expected import Event, expected_state
 
 BASE = datetime(2024, 10, 3, 10, 0, tzinfo=UTC)
 # failed is drawn more often so that ties between failures (and their reasons) are common
@@ -79,7 +80,7 @@ def test_any_order_duplication_or_batching_gives_the_same_row(
     first = runner.run(apply_arrangement(store, *data.draw(arrangements(events)), sent_at))
     second = runner.run(apply_arrangement(store, *data.draw(arrangements(events)), sent_at))
     assert first == second
-    assert first == expected_row(events, sent_at)
+    assert first == dataclasses.asdict(expected_state(events, sent_at))
 
 
 def test_read_before_delivered_fills_delivered_and_a_later_real_delivered_keeps_the_earlier(

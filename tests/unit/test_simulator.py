@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 
 import simulator
 from bluetick import payloads
-from simulator.expected import Expected, expected_state
+from simulator.expected import Event, expected_state
 from simulator.plan import MAX_MESSAGES, Plan, SimConfig, make_plan
 from simulator.send import NotLoopback, loopback_url
-from tests.model import Event, expected_row
 
 SMALL = SimConfig(messages=400, orgs=4, seed=11)
 
@@ -24,10 +23,6 @@ SMALL = SimConfig(messages=400, orgs=4, seed=11)
 @pytest.fixture(scope="module")
 def small_plan() -> Plan:
     return make_plan(SMALL)
-
-
-def as_model(expected: Expected) -> dict[str, object]:
-    return dataclasses.asdict(expected)
 
 
 def test_same_seed_gives_the_same_plan_byte_for_byte(small_plan: Plan) -> None:
@@ -75,17 +70,18 @@ def test_every_post_parses_to_the_events_the_plan_expects(small_plan: Plan) -> N
         assert got == want
 
 
-def test_expected_state_agrees_with_the_model_for_every_planned_message(small_plan: Plan) -> None:
+def test_plan_expects_of_each_message_the_merge_of_every_event_its_posts_carry(small_plan: Plan) -> None:
     events: dict[int, list[Event]] = {m.index: [] for m in small_plan.messages}
     for post in small_plan.posts:
         for e in post.events:
             events[e.message].append((e.status, e.ts, e.failed_reason))
     expected = small_plan.expected()
     for m in small_plan.messages:
-        assert as_model(expected[m.key]) == expected_row(events[m.index], m.sent_at)
+        assert expected[m.key] == expected_state(events[m.index], m.sent_at)
 
 
 BASE = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+RANKED = ("sent", "delivered", "read")
 event_lists = st.lists(
     st.tuples(
         st.sampled_from(("sent", "delivered", "read", "failed", "deleted")),
@@ -96,10 +92,30 @@ event_lists = st.lists(
 )
 
 
-@given(events=event_lists, sent_minute=st.integers(0, 5))
-def test_expected_state_agrees_with_the_model_for_any_events(events: list[Event], sent_minute: int) -> None:
+@given(events=event_lists, sent_minute=st.integers(0, 5), data=st.data())
+def test_expected_state_is_a_function_of_the_set_of_events(
+    events: list[Event], sent_minute: int, data: st.DataObject
+) -> None:
     sent_at = BASE + timedelta(minutes=sent_minute)
-    assert as_model(expected_state(events, sent_at)) == expected_row(events, sent_at)
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=4)) if events else []
+    reordered = data.draw(st.permutations(events + repeats))
+    assert expected_state(reordered, sent_at) == expected_state(events, sent_at)
+
+
+@given(events=event_lists, sent_minute=st.integers(0, 5))
+def test_expected_state_follows_the_merge_rules_for_any_events(events: list[Event], sent_minute: int) -> None:
+    sent_at = BASE + timedelta(minutes=sent_minute)
+    state = expected_state(events, sent_at)
+    times = {k: datetime.fromisoformat(v) for k, v in state.whatsapp_status.items()}
+    assert set(times) == {"sent"} | {s for s, _, _ in events} | ({"delivered"} if "read" in times else set())
+    assert all(times[s] <= ts for s, ts, _ in events) and times["sent"] <= sent_at  # rule 1: the earliest
+    present = [times[s] for s in RANKED if s in times]
+    assert present == sorted(present)  # rule 2: a later stage implies the earlier ones by its time
+    furthest = "failed" if "failed" in times else next(s for s in reversed(RANKED) if s in times)
+    assert state.status == furthest.upper()  # rule 3
+    failures = [(ts, reason) for s, ts, reason in events if s == "failed"]
+    earliest = [reason for ts, reason in failures if ts == min(t for t, _ in failures)]
+    assert state.failed_reason == min((r for r in earliest if r is not None), default=None)  # rule 4
 
 
 @pytest.mark.parametrize(
