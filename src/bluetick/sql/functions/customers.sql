@@ -50,15 +50,24 @@ begin
 end
 $$;
 
--- Whether a kept webhook body names one of these phones (its digits, as Meta's wa_id, E.164 or Twilio's
--- whatsapp%3A%2B... all hold them) or BSUIDs.
+-- Whether a kept webhook body names one of these phones or BSUIDs as a whole token: a phone's digits (as Meta's
+-- wa_id, E.164 or Twilio's whatsapp%3A%2B... hold them) with no digit on either side, a BSUID with no letter, digit
+-- or dot on either side. Never a substring of a longer number, such as a timestamp. The body is read as text with
+-- every byte outside printable ASCII escaped, so a body that is not UTF-8 is matched too.
 create or replace function bluetick_body_names(body bytea, phones text[], user_ids text[])
 returns boolean
 language sql immutable parallel safe
 as $$
   select exists (
-    select 1 from unnest(array(select ltrim(p, '+') from unnest(phones) p) || user_ids) as needle
-    where position(convert_to(needle, 'UTF8') in body) > 0)
+    select 1
+    from (
+      select '(^|[^0-9])' || ltrim(p, '+') || '($|[^0-9])' as pattern from unnest(phones) p
+      where ltrim(p, '+') ~ '^[0-9]+$'
+      union all
+      select '(^|[^A-Za-z0-9.])' || regexp_replace(u, '([^A-Za-z0-9])', '\\\1', 'g') || '($|[^A-Za-z0-9.])'
+      from unnest(user_ids) u
+    ) needles
+    where encode(body, 'escape') ~ needles.pattern)
 $$;
 
 -- Erase one customer of p_org (by p_phone or p_user_id, exactly one), one part per call: up to p_limit of their
