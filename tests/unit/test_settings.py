@@ -19,7 +19,7 @@ DECLARED = {spec.env: (cls, name, spec) for cls in (Settings, ClientSettings) fo
 
 
 def shown(value: object) -> str:
-    """A default as the README's settings table writes it."""
+    """A default as the settings table of docs/configuration.md writes it."""
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -32,8 +32,8 @@ def shown(value: object) -> str:
 
 
 def readme_settings() -> dict[str, str]:
-    """The rows of the README's settings tables (under "## Configuration"), by variable."""
-    section = (ROOT / "README.md").read_text().split("\n## Configuration\n")[1].split("\n## ")[0]
+    """The rows of the settings tables of docs/configuration.md (under "## Configuration"), by variable."""
+    section = (ROOT / "docs" / "configuration.md").read_text().split("\n## Configuration\n")[1].split("\n## ")[0]
     return dict(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` (\|.*)$", section, re.MULTILINE))
 
 
@@ -108,7 +108,7 @@ def test_the_client_takes_its_settings_from_the_environment(monkeypatch: pytest.
     assert BluetickClient("http://given", timeout_ms=100).timeout_s == 0.1
 
 
-def test_the_readme_table_lists_every_setting_as_declared_and_nothing_else():
+def test_the_configuration_table_lists_every_setting_as_declared_and_nothing_else():
     expected = {}
     for env, (cls, name, spec) in DECLARED.items():
         default = spec.default_doc or shown(getattr(cls(), name))
