@@ -72,8 +72,8 @@ def url_token(args: argparse.Namespace, settings: Settings) -> int:
 def supabase_layout(args: argparse.Namespace, settings: Settings) -> int:
     from bluetick.store.migrations import write_supabase_layout
 
-    for link in write_supabase_layout(args.dir):
-        print(link)
+    for written in write_supabase_layout(args.dir):
+        print(written)
     return 0
 
 
@@ -196,11 +196,11 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     for name, text in tools.items():
         commands.add_parser(name, help=text)
     layout_parser = commands.add_parser(
-        "supabase-layout", help="link sql/ into supabase/migrations for `supabase db push`"
+        "supabase-layout", help="bring a Supabase migrations folder up to this SQL, for `supabase db push`"
     )
     layout_parser.set_defaults(run=supabase_layout)
     layout_parser.add_argument(
-        "dir", nargs="?", type=Path, default=Path("supabase/migrations"), help="where the links go"
+        "dir", nargs="?", type=Path, default=Path("supabase/migrations"), help="the folder (default supabase/migrations)"
     )
     token_parser = commands.add_parser("url-token", help="an organisation's ?token= derived from WEBHOOK_URL_TOKEN")
     token_parser.set_defaults(run=url_token)
