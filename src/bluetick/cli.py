@@ -200,7 +200,7 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     layout_parser.set_defaults(run=supabase_layout)
     layout_parser.add_argument(
-        "dir", nargs="?", type=Path, default=Path("supabase/migrations"), help="the folder (default supabase/migrations)"
+        "dir", nargs="?", type=Path, default=Path("supabase/migrations"), help="the folder to write"
     )
     token_parser = commands.add_parser("url-token", help="an organisation's ?token= derived from WEBHOOK_URL_TOKEN")
     token_parser.set_defaults(run=url_token)
