@@ -1,4 +1,5 @@
-"""Refusing a request: the `Refusal` a check raises, and the middleware that answers and counts it."""
+"""Refusing a request: the `Refusal` a check raises, the middleware that answers and counts it, and the HTTP
+protocol that refuses what never reaches the middleware (a malformed request line or header)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from bluetick import metrics
 
@@ -31,6 +34,16 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+def route_of(request: web.BaseRequest) -> str:
+    """The name of the request's route, for the logs: never its path, which may hold a phone or a token."""
+    match_info = getattr(request, "match_info", None)
+    route = match_info.route if match_info is not None else None
+    return (route.name if route is not None else None) or "unknown"
+
+
+CLIENT_FAULTS = (ConnectionError, web.RequestPayloadError, HttpProcessingError)
+
+
 @web.middleware
 async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer and count every refusal in one place. A bug must not turn into a 500 the BSP treats as
@@ -41,10 +54,49 @@ async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
         refusal = raised
     except web.HTTPRequestEntityTooLarge:  # aiohttp's own limit, for a body without a declared length
         refusal = Refusal(413, "body too large", "too_large")
+    except web.RequestPayloadError:  # a body that does not decode as its Content-Encoding or chunks say
+        refusal = Refusal(400, "body could not be decoded", "bad_encoding")
+    except ConnectionError:  # the client went away mid-request: nobody reads an answer
+        log.debug("client gone route=%s", route_of(request))
+        metrics.REJECTED.labels("client_gone").inc()
+        return error(400, "client gone")
     except web.HTTPException:  # aiohttp's own answers, such as 404 for an unknown path
         raise
-    except Exception:
-        log.exception("unhandled error path=%s", request.path)
+    except Exception as exc:
+        log.exception("unhandled error route=%s error=%s", route_of(request), type(exc).__name__)
         refusal = Refusal(503, "temporarily unavailable, retry later", "internal")
     metrics.REJECTED.labels(refusal.reason).inc()
     return error(refusal.status, refusal.message, **refusal.extra)
+
+
+class Protocol(RequestHandler):
+    """aiohttp's HTTP protocol, answering as bluetick does: a request aiohttp cannot parse (a control character in
+    a header, a request line over 8 kB) is refused with bluetick's JSON error, never with aiohttp's text, which
+    echoes the offending bytes (a token); client faults are debug lines, never tracebacks."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # an answer is on its way already: only closing is left
+            raise ConnectionError("answer already started")
+        if status < 500:
+            log.debug("malformed request status=%d error=%s", status, type(exc).__name__)
+            refusal = Refusal(status, "malformed HTTP request", "bad_http")
+        else:
+            log.error("unhandled error route=%s", route_of(request), exc_info=exc)
+            refusal = Refusal(503, "temporarily unavailable, retry later", "internal")
+        metrics.REJECTED.labels(refusal.reason).inc()
+        answer = error(refusal.status, refusal.message)
+        answer.force_close()
+        return answer
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, CLIENT_FAULTS):  # e.g. the unread rest of a body that would not decode
+            log.debug("client fault error=%s", type(exc).__name__)
+            return
+        log.error("unhandled error in the HTTP protocol error=%s", type(exc).__name__, exc_info=exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -10,9 +11,13 @@ import tempfile
 from types import FrameType
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from bluetick.config import Settings
 from bluetick.metrics import MULTIPROC_ENV
+from bluetick.refusals import Protocol
+
+log = logging.getLogger("bluetick.server")
 
 
 def run(settings: Settings, workers: int = 1) -> int:
@@ -48,15 +53,39 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
     from bluetick.app import create_app
 
     logs.setup(settings.log_level)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port or None,
-        access_log=None,
-        print=None,
-        loop=new_event_loop(settings.event_loop),
-    )
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.event_loop)) as runner:
+        runner.run(_run(create_app(settings), settings.host, settings.port, reuse_port))
+
+
+async def _run(app: web.Application, host: str, port: int, reuse_port: bool) -> None:
+    """Serve `app` until SIGTERM or SIGINT, then close it (its cleanup drains the queue)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = Runner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server, serving each connection with bluetick's `Protocol`."""
+
+    def __call__(self) -> RequestHandler:
+        return Protocol(self, loop=self._loop, **self._kwargs)
+
+
+class Runner(web.AppRunner):
+    """aiohttp's application runner, its connections served by `Protocol` (bluetick's answers to malformed HTTP)."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # the application builds its server itself and has no hook for the protocol
+        return server
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
