@@ -41,6 +41,12 @@ def route_of(request: web.BaseRequest) -> str:
     return (route.name if route is not None else None) or "unknown"
 
 
+def _client_gone(request: web.Request) -> bool:
+    """Whether the request's own connection is closed (a lost database connection is a ConnectionError too)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 CLIENT_FAULTS = (ConnectionError, web.RequestPayloadError, HttpProcessingError)
 
 
@@ -56,13 +62,13 @@ async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
         refusal = Refusal(413, "body too large", "too_large")
     except web.RequestPayloadError:  # a body that does not decode as its Content-Encoding or chunks say
         refusal = Refusal(400, "body could not be decoded", "bad_encoding")
-    except ConnectionError:  # the client went away mid-request: nobody reads an answer
-        log.debug("client gone route=%s", route_of(request))
-        metrics.REJECTED.labels("client_gone").inc()
-        return error(400, "client gone")
     except web.HTTPException:  # aiohttp's own answers, such as 404 for an unknown path
         raise
     except Exception as exc:
+        if isinstance(exc, ConnectionError) and _client_gone(request):  # nobody is there to read an answer
+            log.debug("client gone route=%s", route_of(request))
+            metrics.REJECTED.labels("client_gone").inc()
+            return error(400, "client gone")
         log.exception("unhandled error route=%s error=%s", route_of(request), type(exc).__name__)
         refusal = Refusal(503, "temporarily unavailable, retry later", "internal")
     metrics.REJECTED.labels(refusal.reason).inc()
