@@ -55,10 +55,16 @@ def _not_ready() -> Refusal:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body; refused before reading when the declared length is over `limit`."""
+    """The raw body; refused before reading when the declared length is over `limit`, and with 408 when it does
+    not arrive within CLIENT_TIMEOUT_S."""
     if request.content_length is not None and request.content_length > limit:
         raise Refusal(413, "body too large", "too_large", limit=limit)
-    return await request.read()
+    timeout_s = request.app[SERVICE].settings.client_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise Refusal(408, f"body not received within {timeout_s} s", "client_timeout") from None
 
 
 def _json(body: bytes) -> Any:
@@ -285,7 +291,10 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     """The application; with `store` given, it is used as is and left open at shutdown."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refuse])
+    # a client has CLIENT_TIMEOUT_S to send its headers (an idle connection as long), and an answered request's
+    # unread body is read for at most that long before the connection closes
+    timeouts = {"keepalive_timeout": settings.client_timeout_s, "lingering_time": settings.client_timeout_s}
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refuse], handler_args=timeouts)
     app[SERVICE] = Service(settings, store)
     # each route is named: the logs name the route, never the path (which may hold a phone or a token)
     app.router.add_post("/webhooks/{org_id}", receive_webhook, name="receive_webhook")

@@ -177,6 +177,13 @@ class Settings:
     max_body_bytes: int = setting(
         "MAX_BODY_BYTES", 1_048_576, "largest webhook or API body accepted; larger ones get 413", minimum=1
     )
+    client_timeout_s: int = setting(
+        "CLIENT_TIMEOUT_S",
+        10,
+        "longest a client may take to send a request's headers (then the connection is closed) or its body "
+        "(then 408), or stay idle between requests; a proxy in front should enforce its own such timeouts too",
+        minimum=1,
+    )
     orphan_ttl: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "ORPHAN_TTL",
         timedelta(days=7),

@@ -72,7 +72,10 @@ async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled error route=%s error=%s", route_of(request), type(exc).__name__)
         refusal = Refusal(503, "temporarily unavailable, retry later", "internal")
     metrics.REJECTED.labels(refusal.reason).inc()
-    return error(refusal.status, refusal.message, **refusal.extra)
+    answer = error(refusal.status, refusal.message, **refusal.extra)
+    if refusal.status == 408:  # a client too slow to send its body does not keep the connection
+        answer.force_close()
+    return answer
 
 
 class Protocol(RequestHandler):

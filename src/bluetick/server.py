@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import tempfile
 from types import FrameType
@@ -53,6 +54,7 @@ def _serve(settings: Settings, reuse_port: bool) -> None:
     from bluetick.app import create_app
 
     logs.setup(settings.log_level)
+    raise_descriptor_limit()
     with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.event_loop)) as runner:
         runner.run(_run(create_app(settings), settings.host, settings.port, reuse_port))
 
@@ -86,6 +88,18 @@ class Runner(web.AppRunner):
         server = await super()._make_server()
         server.__class__ = _Server  # the application builds its server itself and has no hook for the protocol
         return server
+
+
+def raise_descriptor_limit() -> None:
+    """Raise the soft limit on open descriptors to the hard limit, so slow clients exhaust it later; log both."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("descriptor limit not raised soft=%d hard=%d error=%s", soft, hard, type(exc).__name__)
+    log.info("descriptor limit soft=%d hard=%d", soft, hard)
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
