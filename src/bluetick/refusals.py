@@ -108,4 +108,5 @@ class Protocol(RequestHandler):
         if isinstance(exc, CLIENT_FAULTS):  # e.g. the unread rest of a body that would not decode
             log.debug("client fault error=%s", type(exc).__name__)
             return
-        log.error("unhandled error in the HTTP protocol error=%s", type(exc).__name__, exc_info=exc)
+        what = args[0] if args and isinstance(args[0], str) else "error"  # aiohttp's fixed text, not its arguments
+        log.error("HTTP protocol: %s", what.removesuffix(" %s"), exc_info=exc)
