@@ -172,7 +172,7 @@ async def test_a_hostile_run_of_every_sample_field_gets_no_500_loses_nothing_and
     assert not leaked, f"phones in the log: {leaked[:5]}"
     assert TOKEN not in log
     future = await pg.fetchval(
-        "select count(*) from message_logs m where m.org_id = any($1) and (m.sent_at > now() + interval '1 day'"
+        "select count(*) from message_logs m where m.org_id = any($1) and (m.created_at > now() + interval '1 day'"
         " or exists (select 1 from jsonb_each_text(m.whatsapp_status) s"
         "            where s.value ~ '^[0-9]{4}-' and s.value::timestamptz > now() + interval '1 day'))",
         orgs,
