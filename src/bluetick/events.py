@@ -1,12 +1,53 @@
-"""The normalised events every BSP format is parsed into; nothing after the parsers sees raw JSON."""
+"""The normalised events every BSP format is parsed into; nothing after the parsers sees raw JSON.
+
+An event holds only text Postgres can store: its constructor passes every text field (and every key and text of
+a message's metadata) through `storable`, so no parser can hand the database a NUL or a lone surrogate."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
+
+
+class UnstorableJson(ValueError):
+    """A JSON value Postgres jsonb cannot hold: NaN or infinity."""
+
+
+def storable(value: str) -> str:
+    """`value` with what Postgres text cannot hold (NUL, lone surrogates) replaced; `value` itself when clean."""
+    if value.isascii():
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    cleaned = value.replace("\x00", "\ufffd")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError:
+        return cleaned.encode("utf-8", "replace").decode("utf-8")
+    return cleaned
+
+
+def storable_tree(value: Any) -> Any:
+    """A JSON value with every key and text `storable`; UnstorableJson for NaN or infinity."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnstorableJson("must not hold NaN or infinite numbers")
+    if isinstance(value, dict):
+        return {storable(str(k)): storable_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_tree(v) for v in value]
+    return value
+
+
+def _clean(event: object, names: tuple[str, ...]) -> None:
+    """Make each text field `names` of a frozen `event` storable, in place."""
+    for name in names:
+        value = getattr(event, name)
+        if value is not None and (cleaned := storable(value)) is not value:
+            object.__setattr__(event, name, cleaned)
 
 
 class Direction(StrEnum):
@@ -36,6 +77,9 @@ class Pricing:
     conversation_origin: str | None = None
     conversation_expires_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        _clean(self, ("model", "category", "type", "conversation_id", "conversation_origin"))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "billable": self.billable,
@@ -62,6 +106,9 @@ class StatusEvent:
     receipt_id: str | None = None
     user_id: str | None = None  # the customer's BSUID, where the webhook names one
     pricing: Pricing | None = None
+
+    def __post_init__(self) -> None:
+        _clean(self, ("bsp_msg_id", "status", "failed_reason", "receipt_id", "user_id"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +139,15 @@ class Message:
     receipt_id: str | None = None
     customer_user_id: str | None = None  # the customer's BSUID (to_user_id / from_user_id)
     ref_bsp_msg_id: str | None = None  # the message a reaction, edit or revoke is about
+
+    def __post_init__(self) -> None:
+        _clean(
+            self,
+            ("bsp_msg_id", "msg_kind", "to_phone", "from_phone", "body", "receipt_id", "customer_user_id",
+             "ref_bsp_msg_id"),
+        )  # fmt: skip
+        if self.metadata is not None:
+            object.__setattr__(self, "metadata", storable_tree(self.metadata))
 
     @property
     def key(self) -> tuple[UUID, str]:

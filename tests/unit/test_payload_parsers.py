@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bluetick.events import Direction
+from bluetick.events import Direction, Message, Pricing, StatusEvent
 from bluetick.payloads import Parsed, parse
 from bluetick.payloads.common import MAX_ID_CHARS, ItemError, event_time, format_error, phone
 from tests.conftest import payload
@@ -403,3 +404,18 @@ def test_event_time_refuses_a_number_too_large_as_an_item_error_naming_it(value:
     with pytest.raises(ItemError, match="out of range") as raised:
         event_time(value)
     assert repr(value)[:40] in str(raised.value)
+
+
+def test_events_hold_only_storable_text_whatever_a_parser_gives_them():
+    hostile = "a\x00b\ud800c"
+    pricing = Pricing(
+        model=hostile, category=hostile, type=hostile, conversation_id=hostile, conversation_origin=hostile
+    )
+    event = StatusEvent(ORG, hostile, hostile, AT, hostile, hostile, hostile, pricing)
+    message = Message(ORG, hostile, msg_kind=hostile, body=hostile, metadata={hostile: [hostile, {hostile: 1}]})
+    cleaned = "a\ufffdb?c"
+    assert (event.bsp_msg_id, event.status, event.failed_reason, event.receipt_id, event.user_id) == (cleaned,) * 5
+    assert set(pricing.to_json().values()) == {cleaned, None}
+    assert (message.bsp_msg_id, message.msg_kind, message.body) == (cleaned,) * 3
+    assert message.metadata == {cleaned: [cleaned, {cleaned: 1}]}
+    assert replace(event, bsp_msg_id="wamid.\x00").bsp_msg_id == "wamid.\ufffd"

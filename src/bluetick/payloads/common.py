@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Message, StatusEvent, UnstorableJson, storable_tree
+from bluetick.events import storable as storable  # the one cleaning, where the parsers and the inbox find it
 
 T = TypeVar("T")
 
@@ -25,8 +25,6 @@ _PHONE_DIGITS = re.compile(r"^[0-9]{6,15}$")
 # A WhatsApp business-scoped user id: a country code, a period, up to 128 letters and digits (IN.2081978709342942);
 # a parent BSUID has ENT between them (US.ENT.11815799212886844830).
 _BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}$")
-# An escaped NUL in JSON text: \u0000 after an even number of backslashes (else it is literal text).
-_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class ItemError(ValueError):
@@ -154,20 +152,13 @@ def receipt_time(received_at: datetime | None) -> datetime:
     return (received_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
-def storable(value: str) -> str:
-    """`value` with what Postgres text cannot hold (NUL, lone surrogates) replaced."""
-    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-
-
 def storable_json(value: dict[str, Any], what: str = "metadata") -> dict[str, Any]:
-    """`value` if Postgres jsonb can hold it: no NaN or infinity, no NUL, no lone surrogate."""
+    """`value` with every key and text `storable`; ItemError naming `what` when Postgres jsonb cannot hold it."""
     try:
-        dumped = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        raise ItemError(f"{what} must not hold NaN or infinite numbers") from None
-    if storable(dumped) != dumped or _JSON_NUL.search(dumped):
-        raise ItemError(f"{what} holds NUL characters or lone surrogates, which cannot be stored")
-    return value
+        cleaned: dict[str, Any] = storable_tree(value)
+    except UnstorableJson as exc:
+        raise ItemError(f"{what} {exc}") from None
+    return cleaned
 
 
 def identifier(value: Any, what: str = "id") -> str:
