@@ -21,6 +21,8 @@ from bench import analytics
 from bench.harness import Bench, log
 from bench.sections.analytics import ANALYTICS_ORGS
 from bluetick.report import fetch_report, render, window_of
+from bluetick.store import Store
+from bluetick.store.postgres import PostgresStore
 
 DAYS = 30  # the page's default window, over the table's 30 days of history
 TZ = "Asia/Kolkata"
@@ -40,6 +42,7 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
     dsn = await analytics._fresh_database(b.dsn, "bench_report")
     orgs = analytics.org_ids(org_count)
     conn = await asyncpg.connect(dsn)
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=None)
     try:
         await conn.execute("select setseed($1)", analytics.SEED)
         await conn.execute((analytics.SQL / "generate.sql").read_text(), b.opts.rows, org_count, anchor, analytics.DAYS)
@@ -56,8 +59,8 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
         build_s = time.perf_counter() - started
         await conn.execute("vacuum analyze")
         log("report: timing the page")
-        await fetch_report(conn, window_of(orgs[-1], DAYS, TZ, today=anchor.date()))  # warm-up
-        fresh = [await _page(conn, orgs[n % len(orgs)], anchor) for n in range(b.opts.analytics_runs)]
+        await fetch_report(store, window_of(orgs[-1], DAYS, TZ, today=anchor.date()))  # warm-up
+        fresh = [await _page(store, orgs[n % len(orgs)], anchor) for n in range(b.opts.analytics_runs)]
         changed, changed_hours = [], []
         for n in range(b.opts.analytics_runs):  # another day each run
             org = orgs[n % len(orgs)]
@@ -65,8 +68,9 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
             changed_hours.append(
                 await conn.fetchval("select count(distinct hour) from report_dirty where org_id = $1", org)
             )
-            changed.append(await _page(conn, org, anchor))
+            changed.append(await _page(store, org, anchor))
     finally:
+        await store.close()
         await conn.close()
     return {
         "orgs": org_count, "org_rows": org_rows, "runs": len(fresh),
@@ -82,10 +86,10 @@ async def _table(b: Bench, anchor: datetime, org_count: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _page(conn: asyncpg.Connection, org: UUID, anchor: datetime) -> dict[str, float]:
+async def _page(store: Store, org: UUID, anchor: datetime) -> dict[str, float]:
     window = window_of(org, DAYS, TZ, today=anchor.date())
     started = time.perf_counter()
-    report = await fetch_report(conn, window)
+    report = await fetch_report(store, window)
     fetched = time.perf_counter()
     page = render(report)
     done = time.perf_counter()

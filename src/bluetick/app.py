@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from bluetick import inbox, jsoncodec, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
-from bluetick.config import ConfigError, Settings
+from bluetick.config import Settings
 from bluetick.customers import Customer, forget, parse_customer
 from bluetick.events import Message, StatusEvent
 from bluetick.payloads.api import parse_message
@@ -25,7 +25,6 @@ from bluetick.pipeline import Rejected, Rows, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import PermanentError, Store
-from bluetick.store.dsn import dsn_of
 from bluetick.store.records import KeptBody
 
 SERVICE = web.AppKey("service", Service)
@@ -206,16 +205,12 @@ async def log_message(request: web.Request) -> web.Response:
 
 async def org_report(request: web.Request) -> web.Response:
     """The organisation's analyst report (?days=, ?tz=) as one HTML page, behind the logging API's token."""
-    settings = request.app[SERVICE].settings
     org_id = _api_org(request)
     try:
         window = report.window_of(org_id, request.query.get("days"), request.query.get("tz"))
-        dsn = await asyncio.to_thread(dsn_of, settings)
     except report.BadInput as exc:
         raise Refusal(400, str(exc), "bad_report_request") from None
-    except ConfigError as exc:
-        raise Refusal(501, str(exc), "report_unsupported") from None
-    page = await report.report_page(dsn, window, settings.database_pooled, settings.db_timeout_ms / 1000)
+    page = await report.build_page(request.app[SERVICE].store, window)
     return web.Response(text=page, content_type="text/html")
 
 

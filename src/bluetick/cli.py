@@ -163,13 +163,13 @@ def customer_data(args: argparse.Namespace, settings: Settings) -> int:
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
     """Write one organisation's report page to `args.out`: all of it, or nothing when anything fails."""
-    from bluetick.report import BadInput, report_page, window_of
+    from bluetick.report import BadInput, build_page, window_of
 
     try:
         window = window_of(args.org, args.days, args.tz)
     except BadInput as exc:
         raise Failed(str(exc), code=2) from exc
-    page = read_analytics(args.prog, lambda: report_page(dsn_of(settings), window, settings.database_pooled))
+    page = with_store(settings, lambda store: build_page(store, window))
     out: Path = args.out
     partial = out.with_name(f".{out.name}.partial")
     try:

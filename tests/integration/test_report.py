@@ -1,5 +1,6 @@
 """The analyst's report shows exactly the numbers of the sql/analytics functions it names, for the CLI and the
-HTTP route, refuses bad input before touching anything, and opens offline in headless Chromium.
+HTTP route, through the store on either backend (the same page over PostgREST), refuses bad input before touching
+anything, and opens offline in headless Chromium.
 
 Fixture: organisation A of test_analytics (October 2024: funnel, failures, replies) plus organisation A of
 test_analytics_pricing (November 2024: priced messages and a rate card) under the same id, so every chart has
@@ -12,8 +13,10 @@ import asyncio
 import json
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -22,14 +25,16 @@ import asyncpg
 import pytest
 
 from bluetick.events import Message, StatusEvent
-from bluetick.report import build_page, data, window_of
+from bluetick.report import build_page, data, fetch_report, window_of
 from bluetick.report.page import mask
 from bluetick.store.postgres import PostgresStore
+from bluetick.store.supabase import SupabaseStore
 from main import main
 from tests.conftest import make_settings, start_client
 from tests.integration.test_analytics import A_DAY1, A_DAY2, A_DAY3, FUNNEL
 from tests.integration.test_analytics import load as load_messages
 from tests.integration.test_analytics_pricing import load as load_pricing
+from tests.supabase_emulation import SERVICE_KEY, PostgrestStandIn
 
 TODAY, DAYS, TZ = date(2024, 11, 7), 36, "Asia/Kolkata"
 SINCE, UNTIL = datetime(2024, 10, 3, tzinfo=UTC), datetime(2024, 11, 8, tzinfo=UTC)
@@ -49,13 +54,20 @@ def report(dsn: str) -> Fixture:
     async def build() -> str:
         await load_messages(dsn, a, uuid.uuid4())
         await load_pricing(dsn, a, uuid.uuid4())
-        conn = await asyncpg.connect(dsn)
+        store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
         try:
-            return await build_page(conn, window_of(a, DAYS, TZ, today=TODAY))
+            return await build_page(store, window_of(a, DAYS, TZ, today=TODAY))
         finally:
-            await conn.close()
+            await store.close()
 
     return Fixture(a, asyncio.run(build()))
+
+
+@pytest.fixture
+async def store(dsn: str) -> AsyncIterator[PostgresStore]:
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
+    yield store
+    await store.close()
 
 
 class Tables(HTMLParser):
@@ -171,18 +183,18 @@ async def test_the_page_loads_nothing_and_runs_nothing(report: Fixture):
         assert forbidden not in page
 
 
-async def test_an_unknown_org_or_a_quiet_period_shows_no_data(conn: asyncpg.Connection, report: Fixture):
+async def test_an_unknown_org_or_a_quiet_period_shows_no_data(store: PostgresStore, report: Fixture):
     for window in (
         window_of(uuid.uuid4(), 30, None, today=TODAY),
         window_of(report.a, 7, None, today=date(2024, 9, 1)),
     ):
-        page = await build_page(conn, window)
+        page = await build_page(store, window)
         assert "No data" in page
         assert "<svg" not in page and "<table" not in page
 
 
 async def test_hours_left_after_the_refresh_budget_are_counted_on_the_page(
-    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    conn: asyncpg.Connection, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ):
     org = uuid.uuid4()
     sent = datetime(2024, 10, 3, 10, tzinfo=UTC)
@@ -193,29 +205,57 @@ async def test_hours_left_after_the_refresh_budget_are_counted_on_the_page(
     )
     window = window_of(org, 1, None, today=sent.date())
     monkeypatch.setattr(data, "REFRESH_BUDGET_S", 0.0)  # no time to refresh: the page says what it lacks
-    stale = parse(await build_page(conn, window))
+    stale = parse(await build_page(store, window))
     assert stale.values[("report_dirty", "hours")] == "3"
     assert "funnel-daily" not in stale.tables
     monkeypatch.undo()
-    fresh = await build_page(conn, window)
+    fresh = await build_page(store, window)
     assert 'id="pending"' not in fresh
     assert parse(fresh).tables["funnel-daily"]["rows"][0][:2] == ["2024-10-03", "3"]
 
 
-async def test_texts_from_the_database_are_escaped(dsn: str, conn: asyncpg.Connection):
+async def test_texts_from_the_database_are_escaped(store: PostgresStore):
     org = uuid.uuid4()
     sent = datetime(2024, 10, 3, 10, tzinfo=UTC)
-    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
-    try:
-        await store.apply_batch(
-            [Message(org, "wamid.x", to_phone="+919800000001", msg_kind="<script>alert(1)</script>", sent_at=sent)],
-            [StatusEvent(org, "wamid.x", "failed", sent, failed_reason='Error 1: <img src=x onerror="y"> - z')],
-        )
-    finally:
-        await store.close()
-    page = await build_page(conn, window_of(org, 1, None, today=sent.date()))
+    await store.apply_batch(
+        [Message(org, "wamid.x", to_phone="+919800000001", msg_kind="<script>alert(1)</script>", sent_at=sent)],
+        [StatusEvent(org, "wamid.x", "failed", sent, failed_reason='Error 1: <img src=x onerror="y"> - z')],
+    )
+    page = await build_page(store, window_of(org, 1, None, today=sent.date()))
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x" in page
+
+
+async def test_the_report_keeps_the_database_types_through_the_store(store: PostgresStore, report: Fixture):
+    """Values come back as asyncpg gives them, whichever transport carried their text: a rate keeps its scale, a day
+    is a date (the page keys days by it), a time is aware and in UTC, a count is an int."""
+    got = await fetch_report(store, window_of(report.a, DAYS, TZ, today=TODAY), now=datetime(2024, 11, 1, tzinfo=UTC))
+    day = got[data.FUNNEL_DAILY].rows[0]
+    assert type(day["day"]) is date and type(day["outbound"]) is int
+    assert all(type(r["delivery_rate_pct"]) is Decimal for r in got[data.FUNNEL_DAILY].rows if r["outbound"])
+    assert [r["share_pct"].as_tuple().exponent for r in got[data.FAILURES].rows] == [-2] * len(got[data.FAILURES].rows)
+    waiting = got[data.UNANSWERED].rows[0]["received_at"]
+    assert isinstance(waiting, datetime) and waiting.utcoffset() == timedelta(0)
+    assert type(got[data.BILLABLE].rows[0]["billable"]) is bool
+
+
+async def test_the_page_through_postgrest_is_the_page_over_asyncpg(supabase_dsn: str):
+    """The report is one store operation, so a REST-only Supabase project serves the same page, byte for byte."""
+    a = uuid.uuid4()
+    await load_messages(supabase_dsn, a, uuid.uuid4())
+    await load_pricing(supabase_dsn, a, uuid.uuid4())
+    window = window_of(a, DAYS, TZ, today=TODAY)
+    pg = await PostgresStore.connect(supabase_dsn, pool_size=1, timeout_s=10)
+    standin = PostgrestStandIn(supabase_dsn)
+    rest = await SupabaseStore.connect(await standin.start(), SERVICE_KEY, timeout_s=10)
+    try:
+        over_asyncpg = await build_page(pg, window)
+        assert "No data" not in over_asyncpg
+        assert await build_page(rest, window) == over_asyncpg
+    finally:
+        await rest.close()
+        await standin.close()
+        await pg.close()
 
 
 @pytest.mark.parametrize(

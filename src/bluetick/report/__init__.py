@@ -5,26 +5,14 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from bluetick.report.data import Report, fetch_report
 from bluetick.report.page import render
 from bluetick.report.window import BadInput, Window, window_of
-from bluetick.store.pooler import pooler_options
+from bluetick.store import Store
 
-__all__ = ["BadInput", "Report", "Window", "build_page", "fetch_report", "render", "report_page", "window_of"]
-
-
-async def build_page(conn: asyncpg.Connection, window: Window, timeout_s: float | None = None) -> str:
-    """The page of `window`, read over the asyncpg connection `conn`."""
-    return render(await fetch_report(conn, window, timeout_s))
+__all__ = ["BadInput", "Report", "Window", "build_page", "fetch_report", "render", "window_of"]
 
 
-async def report_page(dsn: str, window: Window, pooled: bool | None = None, timeout_s: float | None = None) -> str:
-    """The page of `window`, over a connection of its own to `dsn` (a pooler's DSN included)."""
-    url, cache = pooler_options(dsn, pooled)
-    conn = await asyncpg.connect(url, statement_cache_size=cache, timeout=timeout_s or 60)
-    try:
-        return await build_page(conn, window, timeout_s)
-    finally:
-        await conn.close()
+async def build_page(store: Store, window: Window) -> str:
+    """The page of `window`, read through `store`."""
+    return render(await fetch_report(store, window))

@@ -1,15 +1,17 @@
-"""The report's numbers: each chart's rows, read from one view or function of sql/analytics in one snapshot."""
+"""The report's numbers: each chart's rows, read from one view or function of sql/analytics in one snapshot, through
+the store (bluetick_report_data)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
 from bluetick.report.window import Window
+from bluetick.store import Store
 
 TOP_FAILURES = 10
 REFRESH_HOURS = 24  # hours recomputed per refresh transaction before the page is read
@@ -23,7 +25,9 @@ class Query:
 
     id: str
     source: str  # the view or function, as the page names it
-    sql: str  # $1 org, $2 the first and $3 the last UTC day, $4 the heatmap's time zone or the unanswered's as_of
+    # $1 org, $2 the first and $3 the last UTC day, $4 the heatmap's time zone or the unanswered's as_of; the page
+    # shows it, bluetick_report_data (sql/analytics/0109_reads.sql) runs it
+    sql: str
 
 
 FUNNEL_TOTAL = Query("funnel-total", "bluetick_report_funnel", "select * from bluetick_report_funnel($1, $2, $3)")
@@ -97,37 +101,52 @@ class Report:
         return all(not self[q].rows for q in (FUNNEL_DAILY, RESPONSES_DAILY, BILLABLE))
 
 
-async def fetch_report(
-    conn: asyncpg.Connection, window: Window, timeout_s: float | None = None, now: datetime | None = None
-) -> Report:
-    """Every chart's rows: first the organisation's rollups are brought up to date (bluetick_report_refresh, a short
-    transaction per REFRESH_HOURS hours, for at most REFRESH_BUDGET_S), then all are read in one read-only snapshot
-    so the charts agree with each other; hours still noted after the budget are counted on the page."""
+async def fetch_report(store: Store, window: Window, now: datetime | None = None) -> Report:
+    """Every chart's rows: first the organisation's rollups are brought up to date (a refresh of REFRESH_HOURS hours
+    per call, for at most REFRESH_BUDGET_S), then all are read in one snapshot so the charts agree with each other;
+    hours still noted after the budget are counted on the page."""
     started = time.monotonic()
     while time.monotonic() - started < REFRESH_BUDGET_S:
-        done = await conn.fetchval(
-            "select bluetick_report_refresh($1, $2)", window.org, REFRESH_HOURS, timeout=timeout_s
-        )
-        if done < REFRESH_HOURS:
+        if await store.report_refresh(window.org, REFRESH_HOURS) < REFRESH_HOURS:
             break
     as_of = min(now or datetime.now(UTC), window.until)
+    doc = await store.report_data(
+        window.org, window.first, window.last, window.tz, as_of, TOP_FAILURES, UNANSWERED_SHOWN
+    )
     tables = {}
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        # message_logs before the rollups, in the order a truncate of message_logs takes them (no deadlock)
-        await conn.execute("lock table message_logs in access share mode", timeout=timeout_s)
-        pending = await conn.fetchval(
-            "select count(distinct hour) from report_dirty where org_id = $1", window.org, timeout=timeout_s
-        )
-        for query in QUERIES:
-            params: tuple[Any, ...] = (window.org, window.first, window.last)
-            if query is HEATMAP:
-                params += (window.tz,)
-            elif query is UNANSWERED:
-                params += (as_of,)
-            records = await conn.fetch(query.sql, *params, timeout=timeout_s)
-            columns = tuple(records[0].keys()) if records else ()
-            tables[query.id] = Rows(query, _call(query, params), columns, [dict(r) for r in records])
-    return Report(window, as_of, tables, pending)
+    for query in QUERIES:
+        params: tuple[Any, ...] = (window.org, window.first, window.last)
+        if query is HEATMAP:
+            params += (window.tz,)
+        elif query is UNANSWERED:
+            params += (as_of,)
+        tables[query.id] = _rows(query, _call(query, params), doc["tables"][query.id])
+    return Report(window, as_of, tables, int(doc["pending_hours"]))
+
+
+# a column's declared type, as format_type names it, to what its text becomes (others stay text)
+_VALUES: dict[str, Callable[[str], Any]] = {
+    "bigint": int,
+    "integer": int,
+    "smallint": int,
+    "numeric": Decimal,  # with its scale: 60.00 stays 60.00 on the page
+    "boolean": lambda text: text == "true",
+    "date": date.fromisoformat,
+    "timestamp with time zone": datetime.fromisoformat,  # written in UTC, as +00:00
+}
+
+
+def _rows(query: Query, call: str, table: dict[str, Any]) -> Rows:
+    """A chart's rows as the database's values, from bluetick_report_table's columns, types and text."""
+    columns = tuple(table["columns"])
+    values = [_VALUES.get(t, str) for t in table["types"]]
+    if len(values) != len(columns):
+        raise ValueError(f"{query.source}: the types of {columns} are not all known")
+    rows = [
+        {c: None if text is None else value(text) for c, value, text in zip(columns, values, row, strict=True)}
+        for row in table["rows"]
+    ]
+    return Rows(query, call, columns, rows)
 
 
 def _call(query: Query, params: tuple[Any, ...]) -> str:

@@ -113,6 +113,28 @@ class Store(ABC):
         params = {"p_orgs": orgs, "p_max_hours": hours, "p_skip": list(skip)}
         return ReportRefresh.of(await self.transport.call("bluetick_report_refresh_some", params))
 
+    async def report_refresh(self, org_id: UUID, hours: int) -> int:
+        """Recompute up to `hours` of the noted hours of `org_id`'s report rollups, newest first; return how many."""
+        params = {"p_org": org_id, "p_max_hours": hours}
+        return int(await self.transport.call("bluetick_report_refresh", params))
+
+    async def report_data(
+        self, org_id: UUID, first: date, last: date, tz: str, as_of: datetime, top_failures: int, unanswered: int
+    ) -> dict[str, Any]:
+        """The report page's charts over the UTC days `first` to `last`, read in one snapshot: `pending_hours` and
+        `tables` by chart id, each its `columns`, their `types` and its `rows` of values as text."""
+        params = {
+            "p_org": org_id,
+            "p_first": first,
+            "p_last": last,
+            "p_tz": tz,
+            "p_as_of": as_of,
+            "p_top_failures": top_failures,
+            "p_unanswered_shown": unanswered,
+        }
+        doc: dict[str, Any] = await self.transport.call("bluetick_report_data", params)
+        return doc
+
     async def stats_funnel(self, org_id: UUID, first: date, last: date, by: str) -> dict[str, Any]:
         """`bluetick stats`: the funnel of `org_id`'s outbound messages over the UTC days `first` to `last`, its
         `total` and its `rows` per day or (`by` "kind") per msg_kind, every number as its text."""
