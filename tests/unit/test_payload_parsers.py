@@ -166,6 +166,8 @@ def test_event_time_refuses_iso_that_leaves_the_calendar_in_utc(value: str):
         ("+91 98765 43210", "+919876543210"),
         ("+1-650-555-1234", "+16505551234"),
         (" +1 (650) 555.1234 ", "+16505551234"),
+        ("+290 12345", "+29012345"),
+        ("1" * 15, "+" + "1" * 15),
     ],
 )
 def test_phone_normalises_to_e164(raw: Any, e164: str):
@@ -179,8 +181,38 @@ def test_phone_absent_is_none(raw: Any):
 
 @pytest.mark.parametrize(
     "raw",
-    ["12345", "+1 234", "1" * 16, "not a phone", "+91 98765 4321x", "++919876543210", True, 1.5, ["919876543210"]],
-    ids=["too-short", "too-short-spaced", "too-long", "words", "letter", "double-plus", "bool", "float", "list"],
+    [
+        "12345",
+        "+1 234",
+        "172795",
+        "+91 98765",
+        "1234567",
+        "+0919876543210",
+        "00919876543210",
+        "1" * 16,
+        "not a phone",
+        "+91 98765 4321x",
+        "++919876543210",
+        True,
+        1.5,
+        ["919876543210"],
+    ],
+    ids=[
+        "too-short",
+        "too-short-spaced",
+        "six-digits",
+        "seven-digits-spaced",
+        "seven-digits",
+        "country-code-0",
+        "international-prefix",
+        "too-long",
+        "words",
+        "letter",
+        "double-plus",
+        "bool",
+        "float",
+        "list",
+    ],
 )
 def test_phone_refuses_what_is_not_a_phone_number(raw: Any):
     with pytest.raises(ItemError, match="to_phone"):

@@ -21,7 +21,8 @@ _FAST_DIGITS = 18  # a longer number takes the general path (int() refuses strin
 _FAST_LIMIT = 10**_FAST_DIGITS
 _STATUS = re.compile(r"^[a-z][a-z_]{0,31}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
-_PHONE_DIGITS = re.compile(r"^[0-9]{6,15}$")
+# E.164: a country code (never starting with 0) and the number, 8 to 15 digits in all; six digits are not a phone.
+_PHONE_DIGITS = re.compile(r"^[1-9][0-9]{7,14}$")
 # A WhatsApp business-scoped user id: a country code, a period, up to 128 letters and digits (IN.2081978709342942);
 # a parent BSUID has ENT between them (US.ENT.11815799212886844830).
 _BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}$")
@@ -188,7 +189,7 @@ def status_name(value: Any) -> str:
 
 
 def phone(value: Any, what: str = "phone") -> str | None:
-    """E.164 with a leading `+`, or None when absent."""
+    """E.164 with a leading `+` (8 to 15 digits, the first 1-9), or None when absent."""
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
