@@ -1,10 +1,11 @@
-"""What the parsers refuse over HTTP (issue 22): a phone that is not a plausible E.164 number."""
+"""What the parsers refuse over HTTP (issue 22): a phone that is not a plausible E.164 number, a time in the future."""
 
 from __future__ import annotations
 
 import uuid
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import fetch_row
@@ -45,3 +46,50 @@ async def test_a_webhook_customer_of_six_digits_is_stored_without_a_phone_and_no
     assert row is not None and row["from_phone"] is None and row["body"] == "hi"
     reason = await db.fetchval("select reason from webhook_inbox where org_id = $1", org)
     assert reason == "unread"
+
+
+FUTURE = ("4070908800", "2099-01-01T00:00:00Z", "9999-12-31T23:59:59+00:00")
+
+
+@pytest.mark.parametrize("sent_at", FUTURE)
+async def test_a_logged_message_sent_in_the_future_is_422_naming_sent_at(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID, sent_at: str
+):
+    doc = {"bsp_msg_id": "wamid.F1", "to_phone": CUSTOMER, "body": "kept for ever?", "sent_at": sent_at}
+    resp = await http.post(f"/v1/orgs/{org}/messages", json=doc)
+    assert resp.status == 422, await resp.text()
+    assert "sent_at" in (await resp.json())["error"]
+    assert await fetch_row(db, org, "wamid.F1") is None
+
+
+@pytest.mark.parametrize("at", FUTURE)
+async def test_a_webhook_status_or_message_in_the_future_is_skipped_and_kept_and_the_rest_stored(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID, at: str
+):
+    for bsp_msg_id in ("wamid.F2", "wamid.G2"):
+        resp = await http.post(f"/v1/orgs/{org}/messages", json={"bsp_msg_id": bsp_msg_id, "to_phone": CUSTOMER})
+        assert resp.status == 200
+    statuses = [{"id": "wamid.F2", "status": "read", "timestamp": at}, {"id": "wamid.G2", "status": "read"}]
+    messages = [{"from": "919876543210", "id": "wamid.IN.F", "timestamp": at, "type": "text", "text": {"body": "x"}}]
+    doc = {"entry": [{"changes": [{"field": "messages", "value": {"statuses": statuses, "messages": messages}}]}]}
+    resp = await http.post(f"/webhooks/{org}", json=doc)
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert (answer["statuses"], answer["messages"], answer["kept"]) == (1, 0, True)
+    assert all("in the future" in s for s in answer["skipped"]) and len(answer["skipped"]) == 2
+    future_row, good_row = await fetch_row(db, org, "wamid.F2"), await fetch_row(db, org, "wamid.G2")
+    assert future_row is not None and "read" not in future_row["whatsapp_status"]
+    assert good_row is not None and good_row["status"] == "READ"
+    assert await fetch_row(db, org, "wamid.IN.F") is None
+    assert await db.fetchval("select reason from webhook_inbox where org_id = $1", org) == "skipped"
+
+
+async def test_an_aisensy_stage_time_in_the_future_skips_the_item(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    message = {"messageId": "wamid.A1", "status": "delivered", "delivered_at": "2099-01-01T00:00:00Z"}
+    doc = {"id": "evt-1", "topic": "message.status.updated", "data": {"message": message}}
+    resp = await http.post(f"/webhooks/{org}", json=doc)
+    assert resp.status == 200
+    answer = await resp.json()
+    assert answer["statuses"] == 0 and "delivered_at" in answer["skipped"][0] and answer["kept"] is True

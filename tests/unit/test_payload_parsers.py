@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from bluetick.events import Direction, Message, Pricing, StatusEvent
 from bluetick.payloads import Parsed, parse
-from bluetick.payloads.common import MAX_ID_CHARS, ItemError, event_time, format_error, phone
+from bluetick.payloads.common import (
+    MAX_FUTURE_SKEW,
+    MAX_ID_CHARS,
+    ItemError,
+    event_time,
+    format_error,
+    phone,
+    read_time,
+)
 from tests.conftest import payload
 from tests.strategies import FORMAT_DOCS, JSON
 
@@ -451,3 +459,34 @@ def test_events_hold_only_storable_text_whatever_a_parser_gives_them():
     assert (message.bsp_msg_id, message.msg_kind, message.body) == (cleaned,) * 3
     assert message.metadata == {cleaned: [cleaned, {cleaned: 1}]}
     assert replace(event, bsp_msg_id="wamid.\x00").bsp_msg_id == "wamid.\ufffd"
+
+
+@pytest.mark.parametrize(
+    "value", ["4070908800", 4070908800000, "2099-01-01T00:00:00+00:00", "9999-12-31T00:00:00Z", 253_402_300_799_000]
+)
+def test_event_time_refuses_a_time_past_now_and_the_skew_naming_the_field(value: object):
+    with pytest.raises(ItemError, match=r"sent_at .* is in the future"):
+        event_time(value, "sent_at")
+
+
+def test_event_time_allows_a_clock_a_little_ahead_and_read_time_any_future():
+    ahead = datetime.now(UTC).replace(microsecond=0) + MAX_FUTURE_SKEW - timedelta(minutes=1)
+    assert event_time(int(ahead.timestamp())) == ahead
+    assert read_time("4070908800") == datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def test_a_status_or_message_in_the_future_is_skipped_beside_the_good_ones():
+    future = str(4070908800)
+    inbound = {"from": "919876543210", "id": "wamid.IN", "timestamp": future, "type": "text", "text": {"body": "hi"}}
+    doc = meta_envelope([messages_change(statuses=[status("wamid.F", "read", future), status("wamid.G", "read")],
+                                         messages=[inbound])])  # fmt: skip
+    parsed = parse(ORG, doc)
+    assert [e.bsp_msg_id for e in parsed.statuses] == ["wamid.G"] and parsed.messages == []
+    assert len(parsed.errors) == 2 and all("in the future" in e for e in parsed.errors)
+
+
+def test_a_conversation_expiring_tomorrow_is_kept():
+    tomorrow = int((datetime.now(UTC) + timedelta(days=1)).timestamp())
+    item = status("wamid.G", "sent") | {"conversation": {"id": "c1", "expiration_timestamp": str(tomorrow)}}
+    (event,) = parse(ORG, meta_envelope([messages_change(statuses=[item])])).statuses
+    assert event.pricing is not None and event.pricing.conversation_expires_at == datetime.fromtimestamp(tomorrow, UTC)

@@ -1,11 +1,15 @@
-"""Field checks shared by the BSP parsers; each raises ItemError for a bad item."""
+"""Field checks shared by the BSP parsers; each raises ItemError for a bad item.
+
+An event time (a status's, a message's `sent_at`) later than now plus `MAX_FUTURE_SKEW` is refused: retention ages a
+row by that time, so a message "sent" in 2099 would keep its text for ever. The skew allows a sender's clock that runs
+a little ahead of bluetick's."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from bluetick.events import Message, StatusEvent, UnstorableJson, storable_tree
@@ -15,6 +19,7 @@ T = TypeVar("T")
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 65_536
+MAX_FUTURE_SKEW = timedelta(minutes=15)  # how far past now an event time may be (a sender's clock ahead of ours)
 # Epoch values at or above this are taken as milliseconds (in seconds it would be past the year 5000).
 _EPOCH_MS_THRESHOLD = 100_000_000_000
 _FAST_DIGITS = 18  # a longer number takes the general path (int() refuses strings past 4,300 digits)
@@ -97,7 +102,15 @@ def as_list(value: Any, what: str) -> list[Any]:
 
 
 def event_time(value: Any, what: str = "timestamp") -> datetime:
-    """A BSP's event time (unix seconds or milliseconds, as number or string, or ISO 8601) in UTC."""
+    """When something happened, as `read_time` reads it; refused when later than now plus MAX_FUTURE_SKEW."""
+    found = read_time(value, what)
+    if found > datetime.now(UTC) + MAX_FUTURE_SKEW:
+        raise ItemError(f"{what} {repr(value)[:40]} is in the future")
+    return found
+
+
+def read_time(value: Any, what: str = "timestamp") -> datetime:
+    """A time (unix seconds or milliseconds, as number or string, or ISO 8601) in UTC, whenever it is."""
     whole = value
     if isinstance(value, str) and len(value) <= _FAST_DIGITS and value.isascii() and value.isdigit():
         whole = int(value)  # the common case, as Meta sends it: "1700000000"

@@ -22,6 +22,7 @@ from bluetick.payloads.common import (
     lenient,
     msg_kind,
     phone,
+    read_time,
     stamped,
     status_name,
     text,
@@ -167,7 +168,7 @@ def pricing(price: Any, conversation: Any) -> Pricing | None:
         type=_label(price.get("type")),
         conversation_id=lenient(_conversation_id, conversation.get("id"), "conversation.id"),
         conversation_origin=_label(origin.get("type")) if isinstance(origin, dict) else None,
-        conversation_expires_at=lenient(event_time, conversation.get("expiration_timestamp"), "expiration"),
+        conversation_expires_at=lenient(read_time, conversation.get("expiration_timestamp"), "expiration"),
     )
     return None if found == Pricing() else found
 
