@@ -12,9 +12,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+MAX_JSON_DEPTH = 32  # arrays and objects a stored JSON value may nest, itself included
+
 
 class UnstorableJson(ValueError):
-    """A JSON value Postgres jsonb cannot hold: NaN or infinity."""
+    """A JSON value Postgres jsonb cannot hold (NaN or infinity) or bluetick will not store (nested too deep)."""
 
 
 def storable(value: str) -> str:
@@ -29,16 +31,19 @@ def storable(value: str) -> str:
     return cleaned
 
 
-def storable_tree(value: Any) -> Any:
-    """A JSON value with every key and text `storable`; UnstorableJson for NaN or infinity."""
+def storable_tree(value: Any, depth: int = 1) -> Any:
+    """A JSON value with every key and text `storable`; UnstorableJson for NaN or infinity, or past MAX_JSON_DEPTH
+    (a value nested a thousand deep would exhaust Python's recursion in every later reader and writer)."""
     if isinstance(value, str):
         return storable(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise UnstorableJson("must not hold NaN or infinite numbers")
+    if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        raise UnstorableJson(f"is nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, dict):
-        return {storable(str(k)): storable_tree(v) for k, v in value.items()}
+        return {storable(str(k)): storable_tree(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable_tree(v) for v in value]
+        return [storable_tree(v, depth + 1) for v in value]
     return value
 
 

@@ -1,8 +1,10 @@
-"""What the parsers refuse over HTTP (issue 22): a phone that is not a plausible E.164 number, a time in the future."""
+"""What the parsers refuse over HTTP (issue 22): a phone that is not a plausible E.164 number, a time in the future,
+metadata nested too deep, and what a deeply nested body is answered."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -11,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import fetch_row
 
 CUSTOMER = "+919812345678"
+JSON = "application/json"
 
 
 async def test_six_digits_are_not_a_customer_so_erasing_them_is_400_and_erases_nothing(
@@ -93,3 +96,53 @@ async def test_an_aisensy_stage_time_in_the_future_skips_the_item(
     assert resp.status == 200
     answer = await resp.json()
     assert answer["statuses"] == 0 and "delivered_at" in answer["skipped"][0] and answer["kept"] is True
+
+
+def nested(depth: int) -> Any:
+    """An object `depth` objects deep, itself included."""
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [33, 980, 1_000, 5_000])
+async def test_metadata_nested_deeper_than_the_limit_is_422_naming_metadata(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID, depth: int
+):
+    metadata = '{"a": ' * depth + '"leaf"' + "}" * depth  # json.dumps itself cannot write it
+    body = f'{{"bsp_msg_id": "wamid.D1", "to_phone": "{CUSTOMER}", "metadata": {metadata}}}'
+    resp = await http.post(f"/v1/orgs/{org}/messages", data=body, headers={"Content-Type": JSON})
+    assert resp.status in (400, 422), await resp.text()  # past what any JSON reader here can read: not JSON
+    assert ("metadata" if resp.status == 422 else "JSON") in (await resp.json())["error"]
+    assert await fetch_row(db, org, "wamid.D1") is None
+    assert (await http.get(f"/v1/orgs/{org}/customers/{CUSTOMER}")).status == 200
+
+
+async def test_metadata_at_the_depth_limit_is_stored_and_exported(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    doc = {"bsp_msg_id": "wamid.D2", "to_phone": CUSTOMER, "metadata": nested(32)}
+    resp = await http.post(f"/v1/orgs/{org}/messages", json=doc)
+    assert resp.status == 200, await resp.text()
+    row = await fetch_row(db, org, "wamid.D2")
+    assert row is not None and row["metadata"] == nested(32)
+    export = await http.get(f"/v1/orgs/{org}/customers/{CUSTOMER}")
+    assert export.status == 200 and len((await export.json())["messages"]) == 1
+
+
+@pytest.mark.parametrize("depth", [100, 1_000, 1_023, 1_100, 50_000])
+async def test_a_deeply_nested_webhook_body_is_400_or_its_good_status_stored_never_a_503(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID, depth: int
+):
+    await http.post(f"/v1/orgs/{org}/messages", json={"bsp_msg_id": "wamid.G3", "to_phone": CUSTOMER})
+    deep = "[" * depth + "]" * depth
+    good = '{"id": "wamid.G3", "status": "read"}'
+    body = f'{{"statuses": [{{"id": "wamid.X", "status": "read", "pricing": {deep}}}, {good}]}}'
+    resp = await http.post(f"/webhooks/{org}", data=body, headers={"Content-Type": JSON})
+    assert resp.status in (200, 400), await resp.text()
+    if resp.status == 400:
+        assert "JSON" in (await resp.json())["error"]
+        return
+    row = await fetch_row(db, org, "wamid.G3")
+    assert row is not None and row["status"] == "READ"

@@ -1,0 +1,36 @@
+"""The limits on what bluetick stores and reads, without a database (issue 22)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bluetick import jsoncodec
+from bluetick.events import MAX_JSON_DEPTH, UnstorableJson, storable_tree
+from bluetick.payloads.common import ItemError, storable_json
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for i in range(depth):
+        value = {"a": value} if i % 2 else [value]
+    return value
+
+
+def test_a_json_value_at_the_depth_limit_is_stored_as_it_is():
+    assert storable_tree(nested(MAX_JSON_DEPTH)) == nested(MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 980, 5_000])
+def test_metadata_deeper_than_the_limit_is_an_item_error_naming_it(depth: int):
+    with pytest.raises(ItemError, match=f"metadata is nested deeper than {MAX_JSON_DEPTH} levels"):
+        storable_json({"x": nested(depth - 1)})
+    with pytest.raises(UnstorableJson):
+        storable_tree(nested(depth))
+
+
+@pytest.mark.parametrize("depth", [1_100, 50_000])
+def test_json_nested_past_what_can_be_read_is_a_value_error(depth: int):
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsoncodec.loads(b"[" * depth + b"]" * depth)
