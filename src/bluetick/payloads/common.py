@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 65_536
+MAX_ANSWER_ERRORS = 20  # skipped items an answer names; it counts them all
+MAX_ANSWER_ERROR_CHARS = 200
 MAX_FUTURE_SKEW = timedelta(minutes=15)  # how far past now an event time may be (a sender's clock ahead of ours)
 # Epoch values at or above this are taken as milliseconds (in seconds it would be past the year 5000).
 _EPOCH_MS_THRESHOLD = 100_000_000_000
@@ -55,6 +57,12 @@ class Parsed:
     def complete(self) -> bool:
         """Whether every part of the body became events: else the body is kept in the inbox."""
         return self.format != "unknown" and not self.errors and not self.unread
+
+    def skipped_answer(self) -> dict[str, Any]:
+        """What an answer says of the skipped items: the first MAX_ANSWER_ERRORS, each cut to MAX_ANSWER_ERROR_CHARS
+        (a body of junk items would otherwise be answered with many times its size), and how many in all."""
+        shown = [e[:MAX_ANSWER_ERROR_CHARS] for e in self.errors[:MAX_ANSWER_ERRORS]]
+        return {"skipped": shown, "skipped_count": len(self.errors)}
 
 
 def as_dict(value: Any, what: str) -> dict[str, Any]:
