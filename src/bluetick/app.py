@@ -146,7 +146,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         "format": parsed.format,
         "statuses": len(parsed.statuses),
         "messages": len(parsed.messages),
-        "skipped": parsed.errors,
+        **parsed.skipped_answer(),
         "kept": kept is not None,
     }
     if parsed.empty and kept is None:

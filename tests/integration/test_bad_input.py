@@ -411,3 +411,15 @@ async def test_handshake_without_configured_token_is_403(http: TestClient, org: 
     query = {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1158201444"}
     resp = await http.get(f"/webhooks/{org}", params=query)
     assert resp.status == 403
+
+
+async def test_an_answer_lists_the_first_twenty_skipped_items_and_counts_them_all(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    """A body of junk items is answered in a few kB, not a list as long as the body (issue 22, item 6)."""
+    doc = envelope([status(f"junk{i}", "read", "not a time") for i in range(1_000)] + [status(GOOD_ID, "delivered")])
+    body = await post_webhook(http, org, doc)
+    assert (len(body["skipped"]), body["skipped_count"], body["statuses"]) == (20, 1_000, 1)
+    assert body["skipped"][0].startswith("entry[0].changes[0].value.statuses[0]: ")
+    stored = "select count(*) from message_status_parked where org_id = $1 and bsp_msg_id = $2 and status = 'delivered'"
+    assert await db.fetchval(stored, org, GOOD_ID) == 1, "the good status beside the junk is kept (parked)"

@@ -77,6 +77,7 @@ async def test_unknown_json_shape_is_answered_200_after_its_raw_body_is_kept(
         "statuses": 0,
         "messages": 0,
         "skipped": [],
+        "skipped_count": 0,
     }
     [row] = await kept_rows(db, org)
     assert bytes(row["body"]) == UNKNOWN
