@@ -40,7 +40,7 @@ class ClientSettings:
     api_token: str | None = setting(
         "BLUETICK_API_TOKEN",
         None,
-        "bearer token: the service's `API_TOKEN` or the organisation's `api_token`",
+        "bearer token: the organisation's `api_token` if it has one, else the service's `API_TOKEN`",
         secret=True,
     )
 

@@ -254,7 +254,8 @@ class Settings:
     api_token: str | None = setting(
         "API_TOKEN",
         None,
-        "bearer token for `POST /v1/orgs/{org_id}/messages`; unset with the embedded default = open",
+        "bearer token of the logging API, for organisations without their own `api_token` (`org_secrets`); "
+        "unset with the embedded default = open",
         secret=True,
     )
     # load_settings derives the default: true for the embedded dev default, else false or a refusal to start.
