@@ -75,11 +75,19 @@ class Pipeline:
         self._drain_deadline = float("inf")
         self._workers: list[asyncio.Task[None]] = []
         self._retrying = False  # the last batch failed for a transient reason (the database is away)
+        self._lost = 0  # acknowledged events not stored when the pipeline closed
+        self._unstored = 0  # all events not stored when it closed, those whose senders were told to retry included
         self._behind_mark = max(1, min(settings.queue_max // 2, BEHIND_BATCHES * settings.batch_max))
 
     @property
     def depth(self) -> int:
         return self._depth
+
+    @property
+    def lost(self) -> int:
+        """Events acknowledged (no one waits for their commit: immediate mode's 200s) and not stored at shutdown,
+        counted as the queue counts them (a kept body as one)."""
+        return self._lost
 
     @property
     def behind(self) -> bool:
@@ -150,10 +158,17 @@ class Pipeline:
         # a worker stuck on an unresponsive database gets a little longer than the drain, then is stopped
         _, stuck = await asyncio.wait(self._workers, timeout=self._settings.drain_timeout_s + DRAIN_GRACE_S)
         for worker in stuck:
-            worker.cancel()
+            worker.cancel()  # its batch is failed as it stops
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._depth:
-            log.error("shutdown lost=%d reason=database unavailable past SHUTDOWN_DRAIN_S", self._depth)
+        while self._queue:
+            self._fail(self._queue.popleft(), Unavailable("shutting down"))
+        if self._unstored:
+            metrics.EVENTS.labels("lost").inc(self._lost)
+            log.error(
+                "shutdown lost=%d unstored=%d reason=database unavailable past SHUTDOWN_DRAIN_S",
+                self._lost,
+                self._unstored,
+            )
 
     async def _work(self) -> None:
         while True:
@@ -182,6 +197,10 @@ class Pipeline:
             self._in_flight += 1
             try:
                 await self._apply(batch)
+            except asyncio.CancelledError:  # stopped past the drain's grace: what it held is not stored
+                for ticket in batch:
+                    self._fail(ticket, Unavailable("shutting down"))
+                raise
             except Exception:  # a bug must not stop the worker: answer this batch 503, keep serving
                 log.exception("batch failed unexpectedly requests=%d", len(batch))
                 for ticket in batch:
@@ -281,7 +300,13 @@ class Pipeline:
                 ticket.future.set_result({m.key: result.rows[m.key] for m in ticket.messages if m.key in result.rows})
 
     def _fail(self, ticket: Ticket, exc: Exception) -> None:
-        if self._finish(ticket) and ticket.future is not None and not ticket.future.done():
+        if not self._finish(ticket):
+            return
+        if self._closing and isinstance(exc, Unavailable):  # the drain could not store it: counted for close()
+            self._unstored += ticket.size
+            if ticket.future is None:
+                self._lost += ticket.size
+        if ticket.future is not None and not ticket.future.done():
             ticket.future.set_exception(exc)
 
     def _finish(self, ticket: Ticket) -> bool:

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import tempfile
 from types import FrameType
 
@@ -20,12 +21,14 @@ from bluetick.refusals import Protocol
 
 log = logging.getLogger("bluetick.server")
 
+EXIT_LOST = 3  # the process stopped with acknowledged events it could not store (logged as `shutdown lost=N`)
+
 
 def run(settings: Settings, workers: int = 1) -> int:
-    """Serve until SIGTERM or SIGINT; with `workers` > 1, supervise that many serving processes."""
+    """Serve until SIGTERM or SIGINT; with `workers` > 1, supervise that many serving processes. Returns the exit
+    code: 0, or EXIT_LOST when a process stopped with acknowledged events it could not store."""
     if workers <= 1:
-        _serve(settings, reuse_port=False)
-        return 0
+        return _serve(settings, reuse_port=False)
     if settings.embedded:
         from bluetick.store import embedded
 
@@ -33,7 +36,7 @@ def run(settings: Settings, workers: int = 1) -> int:
     # every worker writes its metrics here, and any worker's /metrics adds them all up
     os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="bluetick-metrics-"))
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_serve, args=(settings, True), name=f"worker-{i}") for i in range(workers)]
+    procs = [context.Process(target=_worker, args=(settings,), name=f"worker-{i}") for i in range(workers)]
     for proc in procs:
         proc.start()
 
@@ -49,14 +52,22 @@ def run(settings: Settings, workers: int = 1) -> int:
     return max((proc.exitcode or 0) for proc in procs)
 
 
-def _serve(settings: Settings, reuse_port: bool) -> None:
+def _worker(settings: Settings) -> None:
+    """One serving process of several: its exit code is `_serve`'s."""
+    sys.exit(_serve(settings, reuse_port=True))
+
+
+def _serve(settings: Settings, reuse_port: bool) -> int:
+    """Serve until SIGTERM or SIGINT; the exit code says whether the drain lost acknowledged events."""
     from bluetick import logs
-    from bluetick.app import create_app
+    from bluetick.app import SERVICE, create_app
 
     logs.setup(settings.log_level)
     raise_descriptor_limit()
+    app = create_app(settings)
     with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.event_loop)) as runner:
-        runner.run(_run(create_app(settings), settings.host, settings.port, reuse_port))
+        runner.run(_run(app, settings.host, settings.port, reuse_port))
+    return EXIT_LOST if app[SERVICE].lost else 0
 
 
 async def _run(app: web.Application, host: str, port: int, reuse_port: bool) -> None:

@@ -101,6 +101,11 @@ class Service:
         return self._store
 
     @property
+    def lost(self) -> int:
+        """Acknowledged events the pipeline could not store before it closed (0 if it never started)."""
+        return self._pipeline.lost if self._pipeline is not None else 0
+
+    @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
             raise RuntimeError("the service is not open")
