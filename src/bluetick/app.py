@@ -21,7 +21,7 @@ from bluetick.customers import Customer, forget, parse_customer
 from bluetick.events import Message, StatusEvent
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
-from bluetick.pipeline import Rejected, Rows, Unavailable
+from bluetick.pipeline import Kept, Rejected, Rows, Unavailable
 from bluetick.refusals import Refusal, error, refuse
 from bluetick.service import Service
 from bluetick.store import PermanentError, Store
@@ -91,13 +91,15 @@ async def _store(
     *,
     wait: bool = True,
     kept: KeptBody | None = None,
+    body: KeptBody | None = None,
     webhook_format: str | None = None,
 ) -> Rows | web.Response:
     """The submit of both routes: the rows once committed (none when not waiting), or the answer when the data
-    cannot be stored: 503 to retry, 422 when the database refused `what`. A webhook's answer is counted under
-    its format and says why it cannot be stored now."""
+    cannot be stored: 503 to retry, 422 when the database refused `what` and nothing of it could be kept. A
+    webhook's answer is counted under its format and says why it cannot be stored now. Raises Kept when the
+    database refused the events and `body` is kept in the inbox in their place."""
     try:
-        pending = service.pipeline.submit(messages, statuses, wait=wait, kept=kept)
+        pending = service.pipeline.submit(messages, statuses, wait=wait, kept=kept, body=body)
         if pending is None:
             return {}
         async with asyncio.timeout(service.settings.ack_timeout_ms / 1000):
@@ -155,9 +157,16 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if settings.durable and not service.ready.is_set():
         raise _not_ready()
     wait = settings.durable or service.pipeline.behind  # immediate mode waits too when the database lags
-    stored = await _store(
-        service, parsed.messages, parsed.statuses, "payload", wait=wait, kept=kept, webhook_format=parsed.format
-    )
+    refusable = inbox.received(org_id, parsed.format, body, request.headers.get("Content-Type"), received_at)
+    try:
+        stored = await _store(
+            service, parsed.messages, parsed.statuses, "payload", wait=wait, kept=kept, body=refusable,
+            webhook_format=parsed.format,
+        )  # fmt: skip
+    except Kept:  # committed in the inbox: a retry could only be refused again (docs/design.md, The webhook inbox)
+        metrics.webhooks(parsed.format, "refused").inc()
+        return web.json_response({"stored": False, "queued": False, **summary, "kept": inbox.REFUSED},
+                                 dumps=jsoncodec.dumps)  # fmt: skip
     if isinstance(stored, web.Response):
         return stored
     metrics.webhooks(parsed.format, "stored" if wait else "queued").inc()

@@ -23,6 +23,7 @@ MAX_DETAIL_CHARS = 500
 MAX_CONTENT_TYPE_CHARS = 200
 REPLAY_PAGE = 100  # kept bodies replayed in one SQL call
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+REFUSED = "refused"  # the reason of a body whose events the database refused
 
 
 def why_kept(parsed: Parsed) -> tuple[str, str | None] | None:
@@ -41,8 +42,18 @@ def keep(org_id: UUID, parsed: Parsed, body: bytes, content_type: str | None, re
     why = why_kept(parsed)
     if why is None:
         return None
+    return replace(received(org_id, parsed.format, body, content_type, received_at), reason=why[0], detail=why[1])
+
+
+def received(org_id: UUID, format: str, body: bytes, content_type: str | None, received_at: datetime) -> KeptBody:
+    """`body` as the inbox would keep it were the database to refuse its events (`refused` adds the reason)."""
     shown_type = storable(content_type[:MAX_CONTENT_TYPE_CHARS]) if content_type is not None else None
-    return KeptBody(org_id, received_at, shown_type, parsed.format, why[0], why[1], body)
+    return KeptBody(org_id, received_at, shown_type, format, REFUSED, None, body)
+
+
+def refused(body: KeptBody, error: str) -> KeptBody:
+    """The inbox row for `body` once the database refused its events with `error` (its SQLSTATE and message)."""
+    return replace(body, reason=REFUSED, detail=storable(error[:MAX_DETAIL_CHARS]))
 
 
 def is_form(content_type: str | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterator
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
-from bluetick import metrics
+from bluetick import inbox, metrics
 from bluetick.events import Message, StatusEvent
+from bluetick.logs import mask
 from bluetick.store import PermanentError, ResourceError, Store
 from bluetick.store.records import BatchResult, KeptBody
 
@@ -36,19 +38,38 @@ class Rejected(Exception):
     """The database refused this request's data; retrying it cannot succeed."""
 
 
+class Kept(Exception):
+    """The database refused this request's events; its body is kept in the webhook inbox with the reason."""
+
+
 @dataclass(eq=False, slots=True)
 class Ticket:
-    """One request's events and the body it keeps, if any; `future` is set when a caller waits for the commit."""
+    """One request's events and the body it keeps, if any; `future` is set when a caller waits for the commit.
+
+    `body` is the request's body, kept in the inbox instead of its events if the database refuses them.
+    """
 
     messages: list[Message]
     statuses: list[StatusEvent]
     kept: list[KeptBody] = field(default_factory=list)
     future: asyncio.Future[Rows] | None = None
+    body: KeptBody | None = None
+    refused: str | None = None  # the database's refusal of its events, once its body replaced them
     size: int = field(init=False)
     settled: bool = False
 
     def __post_init__(self) -> None:
         self.size = len(self.messages) + len(self.statuses) + len(self.kept)
+
+    @property
+    def events(self) -> int:
+        return len(self.messages) + len(self.statuses)
+
+    def keep_refused(self, body: KeptBody, error: str) -> None:
+        """Its events refused: the ticket now carries only `body`, to keep in the inbox (`size` stays: the queue
+        counted the events)."""
+        self.messages, self.statuses, self.kept = [], [], [body]
+        self.refused = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +126,16 @@ class Pipeline:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
 
     def submit(
-        self, messages: list[Message], statuses: list[StatusEvent], wait: bool, kept: KeptBody | None = None
+        self,
+        messages: list[Message],
+        statuses: list[StatusEvent],
+        wait: bool,
+        kept: KeptBody | None = None,
+        body: KeptBody | None = None,
     ) -> Awaitable[Rows] | None:
         """Queue one request's events and the body it keeps; with `wait`, the returned awaitable resolves once
-        they are committed.
+        they are committed. If the database refuses the events, `body` (the request's) is kept in their place
+        and the awaitable raises Kept; without a body, Rejected.
 
         A request larger than BATCH_MAX is queued in parts, so no transaction grows past the database's
         lock limits; the caller still waits for all of them. The kept body travels with the first part.
@@ -123,6 +150,7 @@ class Pipeline:
             tickets[0].size += 1
         loop = asyncio.get_running_loop()
         for ticket in tickets:
+            ticket.body = body
             if wait:
                 ticket.future = loop.create_future()
             self._queue.append(ticket)
@@ -268,14 +296,33 @@ class Pipeline:
             return
 
     async def _isolate(self, batch: list[Ticket], exc: PermanentError) -> None:
-        if len(batch) == 1:
-            log.error("batch refused events=%d error=%s", batch[0].size, exc)
-            metrics.EVENTS.labels("refused").inc(batch[0].size)
-            self._fail(batch[0], Rejected(str(exc)))
+        """Split a refused batch in halves until each refused request is alone, so the others are stored; a
+        webhook's refused events are replaced by its body, kept in the inbox with the reason (docs/design.md,
+        The webhook inbox)."""
+        if len(batch) > 1:
+            half = len(batch) // 2
+            await self._apply(batch[:half])
+            await self._apply(batch[half:])
             return
-        half = len(batch) // 2
-        await self._apply(batch[:half])
-        await self._apply(batch[half:])
+        ticket = batch[0]
+        error = _masked(str(exc))
+        if ticket.refused is None:
+            metrics.EVENTS.labels("refused").inc(ticket.events)
+        if ticket.body is not None and ticket.refused is None:
+            log.warning("request refused events=%d format=%s kept=refused error=%s", ticket.events, ticket.body.format,
+                        error[:200])  # fmt: skip
+            ticket.keep_refused(inbox.refused(ticket.body, str(exc)), str(exc))
+            await self._apply(batch)
+            return
+        body = ticket.body
+        if body is not None:  # even its body was refused: nothing of the request is kept
+            if ticket.future is None:
+                metrics.EVENTS.labels("lost").inc(ticket.size)
+            log.error("request refused and its body not kept org=%s format=%s bytes=%d answered=%s error=%s",
+                      body.org_id, body.format, len(body.body), ticket.future is None, error[:200])  # fmt: skip
+        else:
+            log.error("batch refused events=%d error=%s", ticket.events, error[:200])
+        self._fail(ticket, Rejected(str(exc)))
 
     def _settle(self, batch: list[Ticket], result: BatchResult, seconds: float) -> None:
         messages = sum(len(t.messages) for t in batch)
@@ -296,7 +343,13 @@ class Pipeline:
             seconds * 1000,
         )
         for ticket in batch:
-            if self._finish(ticket) and ticket.future is not None and not ticket.future.done():
+            if not self._finish(ticket):
+                continue
+            if ticket.refused is not None and ticket.body is not None:
+                metrics.INBOX_KEPT.labels(ticket.body.format, inbox.REFUSED).inc()
+                if ticket.future is not None and not ticket.future.done():
+                    ticket.future.set_exception(Kept(ticket.refused))
+            elif ticket.future is not None and not ticket.future.done():
                 ticket.future.set_result({m.key: result.rows[m.key] for m in ticket.messages if m.key in result.rows})
 
     def _fail(self, ticket: Ticket, exc: Exception) -> None:
@@ -336,3 +389,11 @@ def _part_of(item: Message | StatusEvent, number: int) -> Message | StatusEvent:
 
 def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
+
+
+_PHONE_LIKE = re.compile(r"\+?\d{8,}")
+
+
+def _masked(text: str) -> str:
+    """`text` (a database's error, which may quote a value) with every phone-like run of digits masked."""
+    return _PHONE_LIKE.sub(lambda found: mask(found.group()), text)
