@@ -16,7 +16,7 @@ from bluetick import payloads
 from bluetick.auth import form_fields
 from bluetick.events import Message, StatusEvent
 from bluetick.payloads.common import Parsed, storable
-from bluetick.store import Store
+from bluetick.store import PermanentError, Store
 from bluetick.store.records import InboxItem, KeptBody, Reparsed
 
 MAX_DETAIL_CHARS = 500
@@ -51,9 +51,14 @@ def received(org_id: UUID, format: str, body: bytes, content_type: str | None, r
     return KeptBody(org_id, received_at, shown_type, format, REFUSED, None, body)
 
 
-def refused(body: KeptBody, error: str) -> KeptBody:
-    """The inbox row for `body` once the database refused its events with `error` (its SQLSTATE and message)."""
-    return replace(body, reason=REFUSED, detail=storable(error[:MAX_DETAIL_CHARS]))
+def refused(body: KeptBody, error: PermanentError) -> KeptBody:
+    """The inbox row for `body` once the database refused its events with `error`."""
+    return replace(body, reason=REFUSED, detail=_refusal(error))
+
+
+def _refusal(error: PermanentError) -> str:
+    """A refusal as an inbox row's detail: its SQLSTATE and message."""
+    return storable(str(error)[:MAX_DETAIL_CHARS])
 
 
 def is_form(content_type: str | None) -> bool:
@@ -67,6 +72,7 @@ class ReplayReport:
     still_kept: int = 0  # parsed again, still not completely
     forms: int = 0  # form bodies (Twilio's) among them
     not_json: int = 0
+    refused: int = 0  # bodies whose events the database still refuses, left kept with the reason
     messages: int = 0
     statuses: int = 0
     formats: dict[str, int] = field(default_factory=dict)  # replayed bodies by their format now
@@ -84,6 +90,8 @@ class ReplayReport:
             lines.append(f"form bodies among them: {self.forms}")
         if self.not_json:
             lines.append(f"not JSON: {self.not_json} not replayed")
+        if self.refused:
+            lines.append(f"of them refused by the database again: {self.refused}")
         return "\n".join(lines)
 
 
@@ -97,38 +105,70 @@ def summary_table(groups: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+@dataclass(frozen=True, slots=True)
+class _Reread:
+    """One kept body parsed again: its events and its row's update."""
+
+    messages: list[Message]
+    statuses: list[StatusEvent]
+    update: Reparsed
+
+
 async def replay(store: Store, org_id: UUID | None, since: datetime | None) -> ReplayReport:
     """Parse every kept body again with today's parsers and apply what they read, a page per SQL call.
 
     Idempotent: events merge by the merge rules, and a body marked replayed is not read again. The events
-    carry no delivery id, since the body's first post may have claimed it for the part then understood.
+    carry no delivery id, since the body's first post may have claimed it for the part then understood. A page
+    the database refuses is applied body by body; a body whose events it still refuses stays kept (`refused`).
     """
     report = ReplayReport()
     after = 0
     while rows := await store.inbox_kept(org_id, since, after, REPLAY_PAGE):
         after = rows[-1]["id"]
-        messages: list[Message] = []
-        statuses: list[StatusEvent] = []
-        updates: list[InboxItem] = []
-        for row in rows:
-            report.bodies += 1
-            parsed = _parse_again(row, report)
-            if parsed is None:
-                continue
-            messages += [replace(m, receipt_id=None) for m in parsed.messages]
-            statuses += [replace(s, receipt_id=None) for s in parsed.statuses]
-            why = why_kept(parsed)
-            if why is None:
-                report.replayed += 1
-                report.formats[parsed.format] = report.formats.get(parsed.format, 0) + 1
-                updates.append(Reparsed(row["id"], parsed.format, row["reason"], row["detail"], replayed=True))
-            else:
-                report.still_kept += 1
-                updates.append(Reparsed(row["id"], parsed.format, why[0], why[1], replayed=False))
-        await store.apply_batch(messages, statuses, updates)
-        report.messages += len(messages)
-        report.statuses += len(statuses)
+        page = [reread for row in rows if (reread := _reread(row, report)) is not None]
+        try:
+            await _apply(store, page, report)
+        except PermanentError:
+            for reread in page:
+                try:
+                    await _apply(store, [reread], report)
+                except PermanentError as exc:
+                    left = replace(reread.update, reason=REFUSED, detail=_refusal(exc), replayed=False)
+                    await store.apply_batch([], [], [left])
+                    report.still_kept += 1
+                    report.refused += 1
     return report
+
+
+def _reread(row: dict[str, Any], report: ReplayReport) -> _Reread | None:
+    report.bodies += 1
+    parsed = _parse_again(row, report)
+    if parsed is None:
+        return None
+    why = why_kept(parsed)
+    if why is None:
+        update = Reparsed(row["id"], parsed.format, row["reason"], row["detail"], replayed=True)
+    else:
+        update = Reparsed(row["id"], parsed.format, why[0], why[1], replayed=False)
+    messages = [replace(m, receipt_id=None) for m in parsed.messages]
+    statuses = [replace(s, receipt_id=None) for s in parsed.statuses]
+    return _Reread(messages, statuses, update)
+
+
+async def _apply(store: Store, page: list[_Reread], report: ReplayReport) -> None:
+    """Apply `page` in one SQL call; count it once committed."""
+    messages = [m for reread in page for m in reread.messages]
+    statuses = [s for reread in page for s in reread.statuses]
+    updates: list[InboxItem] = [reread.update for reread in page]
+    await store.apply_batch(messages, statuses, updates)
+    report.messages += len(messages)
+    report.statuses += len(statuses)
+    for reread in page:
+        if reread.update.replayed:
+            report.replayed += 1
+            report.formats[reread.update.format] = report.formats.get(reread.update.format, 0) + 1
+        else:
+            report.still_kept += 1
 
 
 def _parse_again(row: dict[str, Any], report: ReplayReport) -> Parsed | None:

@@ -311,7 +311,7 @@ class Pipeline:
         if ticket.body is not None and ticket.refused is None:
             log.warning("request refused events=%d format=%s kept=refused error=%s", ticket.events, ticket.body.format,
                         error[:200])  # fmt: skip
-            ticket.keep_refused(inbox.refused(ticket.body, str(exc)), str(exc))
+            ticket.keep_refused(inbox.refused(ticket.body, exc), str(exc))
             await self._apply(batch)
             return
         body = ticket.body

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import asyncpg
 import pytest
 
+from bluetick import inbox
 from bluetick.events import Message, StatusEvent
 from bluetick.inbox import received
 from bluetick.pipeline import Kept, Pipeline, PipelineSettings, Rejected
@@ -162,3 +163,23 @@ async def test_a_webhook_the_database_refuses_is_kept_with_the_reason_and_the_go
     [row] = await kept(pg, org)
     assert row["reason"] == "refused" and row["detail"].startswith("23514: ")
     assert json.loads(bytes(row["body"])) == statuses_doc("wamid.refused")
+
+
+async def test_a_replay_leaves_a_body_the_database_still_refuses_kept_and_replays_the_others(
+    dsn: str, pg: asyncpg.Connection, org: uuid.UUID
+):
+    store = await PostgresStore.connect(dsn, pool_size=2, timeout_s=10)
+    raws = [json.dumps(statuses_doc(msg_id)).encode() for msg_id in ("wamid.refused", "wamid.fine")]
+    try:
+        await store.apply_batch([], [], [received(org, "unknown", raw, "application/json", AT) for raw in raws])
+        async with refusing(pg, org, "wamid.refused"):
+            report = await inbox.replay(store, org, None)
+    finally:
+        await store.close()
+    assert (report.bodies, report.replayed, report.still_kept, report.refused) == (2, 1, 1, 1)
+    assert await parked(pg, org) == {"wamid.fine"}
+    rows = await pg.fetch("select body, reason, detail, replayed_at from webhook_inbox where org_id = $1", org)
+    left = {bytes(r["body"]): r for r in rows}
+    assert left[raws[1]]["replayed_at"] is not None
+    assert left[raws[0]]["replayed_at"] is None and left[raws[0]]["reason"] == "refused"
+    assert left[raws[0]]["detail"].startswith("23514: ")
