@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+
+_PHONE_LIKE = re.compile(r"\+?\d{8,}")  # any run of digits long enough to be a phone
 
 
 def setup(level: str) -> None:
@@ -22,3 +25,8 @@ def mask(identifier: str, hidden: str = "*", keep_plus: bool = True) -> str:
 def mask_phone(value: str | None) -> str:
     """A phone as the logs write it: masked, `-` when there is none."""
     return mask(value) if value else "-"
+
+
+def mask_phones_in(text: str) -> str:
+    """Free text (a database's error, which may quote a row) with every phone-like run of digits masked."""
+    return _PHONE_LIKE.sub(lambda found: mask(found.group()), text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterator
@@ -15,7 +14,7 @@ from uuid import UUID
 
 from bluetick import inbox, metrics
 from bluetick.events import Message, StatusEvent
-from bluetick.logs import mask
+from bluetick.logs import mask_phones_in
 from bluetick.store import PermanentError, ResourceError, Store
 from bluetick.store.records import BatchResult, KeptBody
 
@@ -305,7 +304,7 @@ class Pipeline:
             await self._apply(batch[half:])
             return
         ticket = batch[0]
-        error = _masked(str(exc))
+        error = mask_phones_in(str(exc))
         if ticket.refused is None:
             metrics.EVENTS.labels("refused").inc(ticket.events)
         if ticket.body is not None and ticket.refused is None:
@@ -389,11 +388,3 @@ def _part_of(item: Message | StatusEvent, number: int) -> Message | StatusEvent:
 
 def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
-
-
-_PHONE_LIKE = re.compile(r"\+?\d{8,}")
-
-
-def _masked(text: str) -> str:
-    """`text` (a database's error, which may quote a value) with every phone-like run of digits masked."""
-    return _PHONE_LIKE.sub(lambda found: mask(found.group()), text)

@@ -21,3 +21,10 @@ def test_the_hidden_character_and_the_plus_are_the_callers_choice() -> None:
 
 def test_no_phone_is_logged_as_a_dash() -> None:
     assert mask_phone(None) == mask_phone("") == "-"
+
+
+def test_phones_in_free_text_are_masked_and_short_numbers_kept():
+    from bluetick.logs import mask_phones_in
+
+    text = "Failing row contains (+919800011111, 919811111111, 2026, 1234567)."
+    assert mask_phones_in(text) == "Failing row contains (+********1111, ********1111, 2026, 1234567)."
