@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from bluetick import inbox, jsoncodec, metrics, payloads, report
 from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.customers import Customer, forget, parse_customer
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Kept, Rejected, Rows, Unavailable
@@ -93,13 +93,14 @@ async def _store(
     kept: KeptBody | None = None,
     body: KeptBody | None = None,
     webhook_format: str | None = None,
+    facts: Sequence[Fact] = (),
 ) -> Rows | web.Response:
     """The submit of both routes: the rows once committed (none when not waiting), or the answer when the data
     cannot be stored: 503 to retry, 422 when the database refused `what` and nothing of it could be kept. A
     webhook's answer is counted under its format and says why it cannot be stored now. Raises Kept when the
     database refused the events and `body` is kept in the inbox in their place."""
     try:
-        pending = service.pipeline.submit(messages, statuses, wait=wait, kept=kept, body=body)
+        pending = service.pipeline.submit(messages, statuses, wait=wait, kept=kept, body=body, facts=facts)
         if pending is None:
             return {}
         async with asyncio.timeout(service.settings.ack_timeout_ms / 1000):
@@ -138,7 +139,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
     else:
         parsed = _parse(org_id, body, request.content_type, received_at)
     kept = inbox.keep(org_id, parsed, body, request.headers.get("Content-Type"), received_at)
-    events = len(parsed.messages) + len(parsed.statuses) + (kept is not None)  # the queue counts a kept body too
+    # the queue counts a kept body and each fact too
+    events = len(parsed.messages) + len(parsed.statuses) + len(parsed.facts) + (kept is not None)
     if events > settings.queue_max:  # 503 "queue full" would have the sender retry a body that can never fit
         message = f"body holds {events} events, more than the queue can ever hold ({settings.queue_max}): split it"
         raise Refusal(413, message, "too_many_events")
@@ -148,6 +150,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         "format": parsed.format,
         "statuses": len(parsed.statuses),
         "messages": len(parsed.messages),
+        "facts": len(parsed.facts),
         **parsed.skipped_answer(),
         "kept": kept is not None,
     }
@@ -161,7 +164,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     try:
         stored = await _store(
             service, parsed.messages, parsed.statuses, "payload", wait=wait, kept=kept, body=refusable,
-            webhook_format=parsed.format,
+            webhook_format=parsed.format, facts=parsed.facts,
         )  # fmt: skip
     except Kept:  # committed in the inbox: a retry could only be refused again (docs/design.md, The webhook inbox)
         metrics.webhooks(parsed.format, "refused").inc()

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 MAX_JSON_DEPTH = 32  # arrays and objects a stored JSON value may nest, itself included
@@ -111,9 +111,10 @@ class StatusEvent:
     receipt_id: str | None = None
     user_id: str | None = None  # the customer's BSUID, where the webhook names one
     pricing: Pricing | None = None
+    parent_user_id: str | None = None  # the customer's parent BSUID (a business portfolio's), where named
 
     def __post_init__(self) -> None:
-        _clean(self, ("bsp_msg_id", "status", "failed_reason", "receipt_id", "user_id"))
+        _clean(self, ("bsp_msg_id", "status", "failed_reason", "receipt_id", "user_id", "parent_user_id"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +126,7 @@ class StatusEvent:
             "receipt_id": self.receipt_id,
             "user_id": self.user_id,
             "pricing": self.pricing.to_json() if self.pricing else None,
+            "parent_user_id": self.parent_user_id,
         }
 
 
@@ -144,12 +146,14 @@ class Message:
     receipt_id: str | None = None
     customer_user_id: str | None = None  # the customer's BSUID (to_user_id / from_user_id)
     ref_bsp_msg_id: str | None = None  # the message a reaction, edit or revoke is about
+    customer_parent_user_id: str | None = None  # the customer's parent BSUID, where named
+    group_id: str | None = None  # the WhatsApp group a message was sent in
 
     def __post_init__(self) -> None:
         _clean(
             self,
             ("bsp_msg_id", "msg_kind", "to_phone", "from_phone", "body", "receipt_id", "customer_user_id",
-             "ref_bsp_msg_id"),
+             "ref_bsp_msg_id", "customer_parent_user_id", "group_id"),
         )  # fmt: skip
         if self.metadata is not None:
             object.__setattr__(self, "metadata", storable_tree(self.metadata))
@@ -172,4 +176,165 @@ class Message:
             "receipt_id": self.receipt_id,
             "customer_user_id": self.customer_user_id,
             "ref_bsp_msg_id": self.ref_bsp_msg_id,
+            "customer_parent_user_id": self.customer_parent_user_id,
+            "group_id": self.group_id,
         }
+
+
+# Facts: what a webhook says that is not a message or a receipt of one (docs/design.md, Platform facts). Each is
+# stored in a table of its own by bluetick_apply_facts, in the batch's transaction; `kind` names it there.
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """A customer stopped or resumed a category of messages (Meta's `user_preferences`): the latest by `ts` wins."""
+
+    kind: ClassVar[str] = "preference"
+    org_id: UUID
+    ts: datetime
+    preference: str  # stop | resume, as Meta writes it, lower-cased
+    category: str  # marketing_messages
+    customer_phone: str | None = None
+    customer_user_id: str | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean(self, ("preference", "category", "customer_phone", "customer_user_id", "detail"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "org_id": str(self.org_id),
+            "ts": self.ts.isoformat(),
+            "preference": self.preference,
+            "category": self.category,
+            "customer_phone": self.customer_phone,
+            "customer_user_id": self.customer_user_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateUpdate:
+    """A message template's status, quality or category changed (Meta's template webhooks)."""
+
+    kind: ClassVar[str] = "template"
+    org_id: UUID
+    template_id: str
+    field: str  # status | quality | category
+    value: str  # APPROVED, GREEN, MARKETING, ... as Meta writes it
+    ts: datetime
+    name: str | None = None
+    language: str | None = None
+    reason: str | None = None
+    detail: dict[str, Any] | None = None  # the change's whole value, for what is not a column
+
+    def __post_init__(self) -> None:
+        _clean(self, ("template_id", "field", "value", "name", "language", "reason"))
+        if self.detail is not None:
+            object.__setattr__(self, "detail", storable_tree(self.detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "org_id": str(self.org_id),
+            "template_id": self.template_id,
+            "field": self.field,
+            "value": self.value,
+            "ts": self.ts.isoformat(),
+            "name": self.name,
+            "language": self.language,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """Something about the business's account or phone number (Meta's `account_update`,
+    `phone_number_quality_update`), kept whole for analysts."""
+
+    kind: ClassVar[str] = "account"
+    org_id: UUID
+    field: str  # the webhook field it came in
+    ts: datetime
+    event: str | None = None  # the value's `event`, where it has one
+    detail: dict[str, Any] | None = None  # the change's whole value
+
+    def __post_init__(self) -> None:
+        _clean(self, ("field", "event"))
+        if self.detail is not None:
+            object.__setattr__(self, "detail", storable_tree(self.detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "org_id": str(self.org_id),
+            "field": self.field,
+            "ts": self.ts.isoformat(),
+            "event": self.event,
+            "detail": self.detail or {},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReceipt:
+    """One participant's receipt of a message sent to a WhatsApp group; the message's own row merges it too."""
+
+    kind: ClassVar[str] = "group_receipt"
+    org_id: UUID
+    bsp_msg_id: str
+    status: str
+    ts: datetime
+    group_id: str | None = None
+    participant_phone: str | None = None
+    participant_user_id: str | None = None
+    participant_parent_user_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean(self, ("bsp_msg_id", "status", "group_id", "participant_phone", "participant_user_id",
+                      "participant_parent_user_id"))  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "org_id": str(self.org_id),
+            "bsp_msg_id": self.bsp_msg_id,
+            "status": self.status,
+            "ts": self.ts.isoformat(),
+            "group_id": self.group_id,
+            "participant_phone": self.participant_phone,
+            "participant_user_id": self.participant_user_id,
+            "participant_parent_user_id": self.participant_parent_user_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLink:
+    """A customer's identifier changed (`user_changed_number`, `user_changed_user_id`): `old_id` and `new_id` are
+    one customer from then on, for analytics, export and erasure."""
+
+    kind: ClassVar[str] = "identity_link"
+    org_id: UUID
+    link: str  # phone | user_id: which identifier changed
+    old_id: str
+    new_id: str
+    ts: datetime
+    bsp_msg_id: str | None = None  # the system message that said so
+
+    def __post_init__(self) -> None:
+        _clean(self, ("link", "old_id", "new_id", "bsp_msg_id"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "org_id": str(self.org_id),
+            "link": self.link,
+            "old_id": self.old_id,
+            "new_id": self.new_id,
+            "ts": self.ts.isoformat(),
+            "bsp_msg_id": self.bsp_msg_id,
+        }
+
+
+Fact = Preference | TemplateUpdate | AccountUpdate | GroupReceipt | IdentityLink

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from bluetick import payloads
 from bluetick.auth import form_fields
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.payloads.common import Parsed, storable
 from bluetick.store import PermanentError, Store
 from bluetick.store.records import InboxItem, KeptBody, Reparsed
@@ -111,6 +111,7 @@ class _Reread:
 
     messages: list[Message]
     statuses: list[StatusEvent]
+    facts: list[Fact]
     update: Reparsed
 
 
@@ -152,15 +153,16 @@ def _reread(row: dict[str, Any], report: ReplayReport) -> _Reread | None:
         update = Reparsed(row["id"], parsed.format, why[0], why[1], replayed=False)
     messages = [replace(m, receipt_id=None) for m in parsed.messages]
     statuses = [replace(s, receipt_id=None) for s in parsed.statuses]
-    return _Reread(messages, statuses, update)
+    return _Reread(messages, statuses, parsed.facts, update)
 
 
 async def _apply(store: Store, page: list[_Reread], report: ReplayReport) -> None:
     """Apply `page` in one SQL call; count it once committed."""
     messages = [m for reread in page for m in reread.messages]
     statuses = [s for reread in page for s in reread.statuses]
+    facts = [f for reread in page for f in reread.facts]
     updates: list[InboxItem] = [reread.update for reread in page]
-    await store.apply_batch(messages, statuses, updates)
+    await store.apply_batch(messages, statuses, updates, facts)
     report.messages += len(messages)
     report.statuses += len(statuses)
     for reread in page:

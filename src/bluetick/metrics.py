@@ -12,7 +12,7 @@ WEBHOOKS = Counter(
 )
 REJECTED = Counter("bluetick_rejected_requests_total", "Requests refused, by reason.", ["reason"])
 ITEM_ERRORS = Counter("bluetick_item_errors_total", "Payload items skipped as unusable, by format.", ["format"])
-EVENTS = Counter("bluetick_events_total", "Status events and messages, by outcome.", ["outcome"])
+EVENTS = Counter("bluetick_events_total", "Status events, messages and platform facts, by outcome.", ["outcome"])
 QUEUE_DEPTH = Gauge(
     "bluetick_queue_depth", "Events queued or in flight, not yet committed.", multiprocess_mode="livesum"
 )

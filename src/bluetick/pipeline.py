@@ -7,13 +7,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
 from bluetick import inbox, metrics
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.logs import mask_phones_in
 from bluetick.store import PermanentError, ResourceError, Store
 from bluetick.store.records import BatchResult, KeptBody
@@ -51,6 +51,7 @@ class Ticket:
     messages: list[Message]
     statuses: list[StatusEvent]
     kept: list[KeptBody] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
     future: asyncio.Future[Rows] | None = None
     body: KeptBody | None = None
     refused: str | None = None  # the database's refusal of its events, once its body replaced them
@@ -58,16 +59,16 @@ class Ticket:
     settled: bool = False
 
     def __post_init__(self) -> None:
-        self.size = len(self.messages) + len(self.statuses) + len(self.kept)
+        self.size = len(self.messages) + len(self.statuses) + len(self.kept) + len(self.facts)
 
     @property
     def events(self) -> int:
-        return len(self.messages) + len(self.statuses)
+        return len(self.messages) + len(self.statuses) + len(self.facts)
 
     def keep_refused(self, body: KeptBody, error: str) -> None:
         """Its events refused: the ticket now carries only `body`, to keep in the inbox (`size` stays: the queue
         counted the events)."""
-        self.messages, self.statuses, self.kept = [], [], [body]
+        self.messages, self.statuses, self.kept, self.facts = [], [], [body], []
         self.refused = error
 
 
@@ -131,22 +132,27 @@ class Pipeline:
         wait: bool,
         kept: KeptBody | None = None,
         body: KeptBody | None = None,
+        facts: Sequence[Fact] = (),
     ) -> Awaitable[Rows] | None:
         """Queue one request's events and the body it keeps; with `wait`, the returned awaitable resolves once
         they are committed. If the database refuses the events, `body` (the request's) is kept in their place
         and the awaitable raises Kept; without a body, Rejected.
 
         A request larger than BATCH_MAX is queued in parts, so no transaction grows past the database's
-        lock limits; the caller still waits for all of them. The kept body travels with the first part.
+        lock limits; the caller still waits for all of them. The kept body and the facts travel with the first
+        part (a body holds few facts).
         """
         if self._closing:
             raise Unavailable("shutting down")
-        if self._depth + len(messages) + len(statuses) + (kept is not None) > self._settings.queue_max:
+        if self._depth + len(messages) + len(statuses) + len(facts) + (kept is not None) > self._settings.queue_max:
             raise Unavailable("queue full")
         tickets = list(self._parts(messages, statuses))
         if kept is not None:
             tickets[0].kept.append(kept)
             tickets[0].size += 1
+        if facts:
+            tickets[0].facts.extend(facts)
+            tickets[0].size += len(facts)
         loop = asyncio.get_running_loop()
         for ticket in tickets:
             ticket.body = body
@@ -261,9 +267,10 @@ class Pipeline:
             messages = [m for t in batch for m in t.messages]
             statuses = [s for t in batch for s in t.statuses]
             kept = [k for t in batch for k in t.kept]
+            facts = [f for t in batch for f in t.facts]
             started = time.perf_counter()
             try:
-                result = await self._store.apply_batch(messages, statuses, kept)
+                result = await self._store.apply_batch(messages, statuses, kept, facts)
             except PermanentError as exc:
                 metrics.FLUSH_FAILURES.labels("refused").inc()
                 await self._isolate(batch, exc)
@@ -285,7 +292,7 @@ class Pipeline:
                     for ticket in batch:
                         self._fail(ticket, Unavailable("database unavailable"))
                     return
-                events = len(messages) + len(statuses)
+                events = len(messages) + len(statuses) + len(facts)
                 log.warning("batch retry events=%d in=%.2fs error=%s", events, delay, _brief(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -326,16 +333,20 @@ class Pipeline:
     def _settle(self, batch: list[Ticket], result: BatchResult, seconds: float) -> None:
         messages = sum(len(t.messages) for t in batch)
         statuses = sum(len(t.statuses) for t in batch)
-        metrics.BATCH_SIZE.observe(messages + statuses)
+        facts = sum(len(t.facts) for t in batch)
+        metrics.BATCH_SIZE.observe(messages + statuses + facts)
         metrics.FLUSH_SECONDS.observe(seconds)
         metrics.EVENTS.labels("parked").inc(result.parked)
         metrics.EVENTS.labels("logged").inc(messages)
         metrics.EVENTS.labels("merged").inc(statuses)
+        if facts:
+            metrics.EVENTS.labels("fact").inc(facts)
         log.info(
-            "batch requests=%d messages=%d statuses=%d rows_updated=%d parked=%d kept=%d ms=%.1f",
+            "batch requests=%d messages=%d statuses=%d facts=%d rows_updated=%d parked=%d kept=%d ms=%.1f",
             len(batch),
             messages,
             statuses,
+            facts,
             result.updated,
             result.parked,
             result.kept,

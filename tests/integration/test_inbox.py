@@ -76,6 +76,7 @@ async def test_unknown_json_shape_is_answered_200_after_its_raw_body_is_kept(
         "format": "unknown",
         "statuses": 0,
         "messages": 0,
+        "facts": 0,
         "skipped": [],
         "skipped_count": 0,
     }

@@ -139,6 +139,7 @@ async def test_other_aisensy_topics_are_acknowledged_and_kept_in_the_inbox(http:
         "format": "aisensy",
         "statuses": 0,
         "messages": 0,
+        "facts": 0,
         "skipped": [],
         "skipped_count": 0,
     }

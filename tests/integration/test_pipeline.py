@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bluetick import pipeline
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.inbox import InboxItem
 from bluetick.pipeline import Pipeline, PipelineSettings
 from bluetick.store import BatchResult, ResourceError, Store
@@ -91,7 +91,11 @@ class GatedStore(PostgresStore):
     applying = 0
 
     async def apply_batch(
-        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+        self,
+        messages: list[Message],
+        statuses: list[StatusEvent],
+        inbox: Sequence[InboxItem] = (),
+        facts: Sequence[Fact] = (),
     ) -> BatchResult:
         self.sizes.append(len(statuses))
         self.beside.append(self.applying)
@@ -99,7 +103,7 @@ class GatedStore(PostgresStore):
         try:
             if len(self.sizes) == 1:
                 await self.gate.wait()
-            return await super().apply_batch(messages, statuses, inbox)
+            return await super().apply_batch(messages, statuses, inbox, facts)
         finally:
             self.applying -= 1
 

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from bluetick import inbox
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.inbox import received
 from bluetick.pipeline import Kept, Pipeline, PipelineSettings, Rejected
 from bluetick.store.postgres import PostgresStore
@@ -35,10 +35,14 @@ class RecordingStore(PostgresStore):
     calls: list[int]
 
     async def apply_batch(
-        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+        self,
+        messages: list[Message],
+        statuses: list[StatusEvent],
+        inbox: Sequence[InboxItem] = (),
+        facts: Sequence[Fact] = (),
     ) -> BatchResult:
         self.calls.append(len(statuses))
-        return await super().apply_batch(messages, statuses, inbox)
+        return await super().apply_batch(messages, statuses, inbox, facts)
 
 
 @pytest.fixture

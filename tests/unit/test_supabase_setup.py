@@ -13,9 +13,11 @@ from bluetick.config import ConfigError, load_settings
 from bluetick.store import SQL
 from bluetick.store.migrations import (
     BUNDLE_SUFFIX,
+    LAST_LEGACY_MIGRATION,
     LEGACY_REPEATABLE,
     LEGACY_VERSION_BASE,
     STUB,
+    SqlFile,
     sql_files,
     write_supabase_layout,
 )
@@ -31,6 +33,11 @@ def layout_versions(folder: Path) -> list[str]:
     return sorted((p.name for p in folder.glob("*.sql")), key=lambda name: int(name.partition("_")[0]))
 
 
+def new_migrations() -> list[SqlFile]:
+    """The migrations released after 934dae0's layout, which get versions of their own."""
+    return [f for f in sql_files() if f.version and f.version > LAST_LEGACY_MIGRATION]
+
+
 def sql_copy(tmp_path: Path) -> Path:
     assert isinstance(SQL, Path)
     return Path(shutil.copytree(SQL, tmp_path / "sql"))
@@ -43,13 +50,14 @@ def test_a_new_layout_holds_every_migration_in_order_then_all_repeatable_sql_onc
     assert sorted(p.name for p in written) == sorted(names)
     versioned = [f for f in sql_files() if f.version is not None]
     stubs = [n for n in names if (target / n).read_text() == STUB]
+    new = [f for f in versioned if f.version and f.version > LAST_LEGACY_MIGRATION]
     assert [n for n in names if n not in stubs][: len(versioned)] == [
-        f"{LEGACY_VERSION_BASE + f.version}_{f.name.partition('_')[2]}" for f in versioned if f.version
-    ]
+        f"{LEGACY_VERSION_BASE + f.version}_{f.name.partition('_')[2]}" for f in versioned if f not in new
+    ] + [f"{20261204180000 + i}_{f.name.partition('/')[2]}" for i, f in enumerate(new)], "later ones get new versions"
     assert [(target / n).read_text() for n in names if n not in stubs][: len(versioned)] == [f.text for f in versioned]
     assert len(stubs) == len(LEGACY_REPEATABLE), "the versions 934dae0 gave the analytics files are kept as stubs"
     bundle = target / names[-1]
-    assert bundle.name == f"20261204180000{BUNDLE_SUFFIX}"
+    assert bundle.name == f"{20261204180000 + len(new)}{BUNDLE_SUFFIX}"
     text = bundle.read_text()
     for file in (f for f in sql_files() if f.version is None):
         assert file.text in text and f"('{file.name}', null, '{file.checksum}')" in text
@@ -64,7 +72,7 @@ def test_a_changed_function_gets_a_new_version_and_the_old_one_becomes_a_stub(tm
     merge = copy / "functions" / "apply_batch.sql"
     merge.write_text(merge.read_text() + "-- reworded\n")
     written = write_supabase_layout(target, NOW, sql=copy)
-    assert [p.name for p in written] == [first, f"20261204180001{BUNDLE_SUFFIX}"]
+    assert [p.name for p in written] == [first, f"{20261204180001 + len(new_migrations())}{BUNDLE_SUFFIX}"]
     assert (target / first).read_text() == STUB
     assert "-- reworded" in (target / layout_versions(target)[-1]).read_text()
 
@@ -73,11 +81,11 @@ def test_a_new_migration_goes_above_every_version_in_the_folder_before_the_repea
     target = tmp_path / "supabase" / "migrations"
     write_supabase_layout(target, NOW)
     copy = sql_copy(tmp_path)
-    (copy / "migrations" / "0014_next.sql").write_text("create table bluetick_next (id int);\n")
+    (copy / "migrations" / "0090_next.sql").write_text("create table bluetick_next (id int);\n")
     later = NOW.replace(year=2027)
     write_supabase_layout(target, later, sql=copy)
-    assert layout_versions(target)[-2:] == ["20271204180000_0014_next.sql", f"20271204180001{BUNDLE_SUFFIX}"]
-    assert "('migrations/0014_next.sql', 14, " in (target / f"20271204180001{BUNDLE_SUFFIX}").read_text()
+    assert layout_versions(target)[-2:] == ["20271204180000_0090_next.sql", f"20271204180001{BUNDLE_SUFFIX}"]
+    assert "('migrations/0090_next.sql', 90, " in (target / f"20271204180001{BUNDLE_SUFFIX}").read_text()
 
 
 def test_the_layout_of_934dae0_is_kept_as_history(tmp_path: Path):
@@ -90,11 +98,13 @@ def test_the_layout_of_934dae0_is_kept_as_history(tmp_path: Path):
             (target / f"{LEGACY_VERSION_BASE + int(number)}_{rest}").symlink_to(source)
     before = layout_versions(target)
     written = write_supabase_layout(target, NOW)
-    assert layout_versions(target) == [*before, f"20261204180000{BUNDLE_SUFFIX}"]
+    new = [f"{20261204180000 + i}_{f.name.partition('/')[2]}" for i, f in enumerate(new_migrations())]
+    bundle = f"{20261204180000 + len(new)}{BUNDLE_SUFFIX}"
+    assert layout_versions(target) == [*before, *new, bundle]
     assert all(not (target / name).is_symlink() for name in before if int(name[:14]) > 20250101000013)
-    assert {p.name for p in written} == {n for n in before if int(n[:14]) > 20250101000013} | {
-        f"20261204180000{BUNDLE_SUFFIX}"
-    }, "released migrations are left as they are; the analytics versions become stubs"
+    assert {p.name for p in written} == {n for n in before if int(n[:14]) > 20250101000013} | {*new, bundle}, (
+        "released migrations are left as they are; the analytics versions become stubs"
+    )
 
 
 def test_the_anon_key_is_refused_at_start_up():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from bluetick.events import Message, StatusEvent, UnstorableJson, storable_tree
+from bluetick.events import Fact, Message, StatusEvent, UnstorableJson, storable_tree
 from bluetick.events import storable as storable  # the one cleaning, where the parsers and the inbox find it
 
 T = TypeVar("T")
@@ -46,12 +46,13 @@ class Parsed:
     format: str
     statuses: list[StatusEvent] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)  # preferences, template and account updates, group receipts, links
     errors: list[str] = field(default_factory=list)  # items skipped, each named with why
     unread: list[str] = field(default_factory=list)  # parts understood to exist but not read (an unknown topic)
 
     @property
     def empty(self) -> bool:
-        return not self.statuses and not self.messages
+        return not self.statuses and not self.messages and not self.facts
 
     @property
     def complete(self) -> bool:

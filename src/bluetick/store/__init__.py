@@ -10,7 +10,7 @@ from importlib.resources import files
 from typing import Any
 from uuid import UUID
 
-from bluetick.events import Message, StatusEvent
+from bluetick.events import Fact, Message, StatusEvent
 from bluetick.store.records import (
     BatchResult,
     Customer,
@@ -54,13 +54,20 @@ class Store(ABC):
         return rows
 
     async def apply_batch(
-        self, messages: list[Message], statuses: list[StatusEvent], inbox: Sequence[InboxItem] = ()
+        self,
+        messages: list[Message],
+        statuses: list[StatusEvent],
+        inbox: Sequence[InboxItem] = (),
+        facts: Sequence[Fact] = (),
     ) -> BatchResult:
+        """One batch in one transaction; the four-argument function only when it carries facts (few do)."""
         params = {
             "p_messages": [m.to_json() for m in messages],
             "p_statuses": [s.to_json() for s in statuses],
             "p_inbox": [k.to_json() for k in inbox],
         }
+        if facts:
+            params["p_facts"] = [f.to_json() for f in facts]
         return BatchResult.of(await self.transport.call("bluetick_apply_batch", params))
 
     async def purge(self, max_age: timedelta) -> PurgeResult:

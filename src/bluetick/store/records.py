@@ -143,6 +143,7 @@ class BatchResult:
     parked: int
     kept: int = 0  # bodies newly kept in the inbox
     marked: int = 0  # inbox rows updated after a replay
+    facts: int = 0  # platform facts stored anew
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> BatchResult:
@@ -152,6 +153,7 @@ class BatchResult:
             parked=int(doc["parked"]),
             kept=int(doc.get("kept", 0)),
             marked=int(doc.get("marked", 0)),
+            facts=int(doc.get("facts", 0)),
         )
 
 

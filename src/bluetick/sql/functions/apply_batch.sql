@@ -130,17 +130,18 @@ begin
   if v_logs then  -- a batch of statuses only (most of them) runs no insert, so no insert trigger either
   insert into message_logs as m
     (org_id, bsp_msg_id, direction, msg_kind, to_phone, from_phone, body, whatsapp_status, metadata, created_at,
-     customer_user_id, ref_bsp_msg_id)
+     customer_user_id, ref_bsp_msg_id, customer_parent_user_id, group_id)
   select e.org_id, e.bsp_msg_id, coalesce(e.direction, 'OUTBOUND'), e.msg_kind, e.to_phone, e.from_phone, e.body,
          case when coalesce(e.direction, 'OUTBOUND') = 'OUTBOUND'
               then jsonb_build_object('sent', bluetick_ts_text(coalesce(e.sent_at, now())))
               else '{}'::jsonb end,
          coalesce(e.metadata, '{}'::jsonb),
          date_trunc('second', coalesce(e.sent_at, now())),
-         e.customer_user_id, e.ref_bsp_msg_id
+         e.customer_user_id, e.ref_bsp_msg_id, e.customer_parent_user_id, e.group_id
   from jsonb_to_recordset(p_messages) as e(
     org_id uuid, bsp_msg_id text, direction text, msg_kind text, to_phone text, from_phone text,
-    body text, sent_at timestamptz, metadata jsonb, customer_user_id text, ref_bsp_msg_id text)
+    body text, sent_at timestamptz, metadata jsonb, customer_user_id text, ref_bsp_msg_id text,
+    customer_parent_user_id text, group_id text)
   on conflict (org_id, bsp_msg_id) do nothing;
   end if;
 
@@ -151,29 +152,31 @@ begin
       from jsonb_array_elements(p_messages) as item
     ) logged
     where p.org_id = logged.org_id and p.bsp_msg_id = logged.bsp_msg_id
-    returning p.org_id, p.bsp_msg_id, p.status, p.ts, p.failed_reason, p.user_id, p.pricing, p.pricing_at
+    returning p.org_id, p.bsp_msg_id, p.status, p.ts, p.failed_reason, p.user_id, p.pricing, p.pricing_at,
+              p.parent_user_id
   ), received as (
     select e.org_id, e.bsp_msg_id, lower(e.status) as status, date_trunc('second', e.ts) as ts,
-           e.failed_reason, e.user_id,
+           e.failed_reason, e.user_id, e.parent_user_id,
            bluetick_pricing_json((e.pricing ->> 'billable')::boolean, e.pricing ->> 'pricing_model',
                                  e.pricing ->> 'pricing_category', e.pricing ->> 'pricing_type',
                                  e.pricing ->> 'conversation_id', e.pricing ->> 'conversation_origin',
                                  (e.pricing ->> 'conversation_expires_at')::timestamptz) as pricing
     from jsonb_to_recordset(p_statuses) as e(
       org_id uuid, bsp_msg_id text, status text, ts timestamptz, failed_reason text, receipt_id text,
-      user_id text, pricing jsonb)
+      user_id text, pricing jsonb, parent_user_id text)
     where e.receipt_id is null or e.org_id::text || '/' || e.receipt_id = any (v_fresh)
   ), events as (
     select r.*, case when r.pricing is not null then r.ts end as pricing_ts from received r
     union all
-    select org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at from drained
+    select org_id, bsp_msg_id, status, ts, failed_reason, user_id, parent_user_id, pricing, pricing_at
+    from drained
   ), per_stage as (
     -- failed_reason comes from the earliest failed event; on a tie, the least reason text. The pricing is
     -- the earliest event's that carries one, on a tie the lesser text (merge rule 10).
     select org_id, bsp_msg_id, status, min(ts) as ts,
            (array_agg(failed_reason order by ts, failed_reason)
               filter (where status = 'failed'))[1] as failed_reason,
-           min(user_id) as user_id,
+           min(user_id) as user_id, min(parent_user_id) as parent_user_id,
            (array_agg(pricing order by pricing_ts, pricing::text) filter (where pricing is not null))[1] as pricing,
            min(pricing_ts) as pricing_ts
     from events
@@ -183,7 +186,7 @@ begin
            jsonb_object_agg(status, bluetick_ts_text(ts)) as patch,
            min(ts) filter (where status = 'failed') as failed_ts,
            min(failed_reason) filter (where status = 'failed') as failed_reason,
-           min(user_id) as user_id,
+           min(user_id) as user_id, min(parent_user_id) as parent_user_id,
            (array_agg(pricing order by pricing_ts, pricing::text) filter (where pricing is not null))[1] as pricing,
            min(pricing_ts) as pricing_ts
     from per_stage
@@ -200,6 +203,7 @@ begin
           else m.failed_reason
         end,
         customer_user_id = least(m.customer_user_id, p.user_id),
+        customer_parent_user_id = least(m.customer_parent_user_id, p.parent_user_id),
         (billable, pricing_model, pricing_category, pricing_type, conversation_id, conversation_origin,
          conversation_expires_at, pricing_at) = (
           select case when w.wins then (p.pricing ->> 'billable')::boolean else m.billable end,
@@ -225,8 +229,9 @@ begin
     returning m.org_id, m.bsp_msg_id
   ), parked as (
     insert into message_status_parked as q
-      (org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at)
-    select s.org_id, s.bsp_msg_id, s.status, s.ts, s.failed_reason, s.user_id, s.pricing, s.pricing_ts
+      (org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at, parent_user_id)
+    select s.org_id, s.bsp_msg_id, s.status, s.ts, s.failed_reason, s.user_id, s.pricing, s.pricing_ts,
+           s.parent_user_id
     from per_stage s
     where not exists (  -- an index probe: the batch holds every key's lock, so no row appears meanwhile
       select 1 from message_logs l where l.org_id = s.org_id and l.bsp_msg_id = s.bsp_msg_id)
@@ -237,6 +242,7 @@ begin
           else least(q.failed_reason, excluded.failed_reason)
         end,
         user_id = least(q.user_id, excluded.user_id),
+        parent_user_id = least(q.parent_user_id, excluded.parent_user_id),
         pricing = case when bluetick_pricing_wins(q.pricing_at, q.pricing, excluded.pricing_at, excluded.pricing)
                        then excluded.pricing else q.pricing end,
         pricing_at = case when bluetick_pricing_wins(q.pricing_at, q.pricing, excluded.pricing_at, excluded.pricing)
@@ -295,5 +301,19 @@ begin
   get diagnostics v_replayed = row_count;
 
   return v_result || jsonb_build_object('kept', v_kept, 'marked', v_replayed);
+end
+$$;
+
+-- A batch that carries facts: the three-argument bluetick_apply_batch (messages, statuses, inbox bodies), then
+-- the facts, in one transaction. Adds {"facts": N stored anew} to its result. The service calls this one only
+-- for a batch with facts, so a batch without (most of them) costs what it did.
+create or replace function bluetick_apply_batch(p_messages jsonb, p_statuses jsonb, p_inbox jsonb, p_facts jsonb)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+begin
+  return bluetick_apply_batch(p_messages, p_statuses, p_inbox)
+         || jsonb_build_object('facts', bluetick_apply_facts(p_facts));
 end
 $$;
