@@ -11,13 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
-from bluetick.events import Fact, Message, StatusEvent, UnstorableJson, storable_tree
+from bluetick.events import Direction, EventKind, Fact, Message, StatusEvent, UnstorableJson, storable_tree
 from bluetick.events import storable as storable  # the one cleaning, where the parsers and the inbox find it
 
 T = TypeVar("T")
 
 MAX_ID_CHARS = 256
+DELETION_SUFFIX = "#deleted"  # the id of a `deleted` status's REVOKE row: the message's id and this
 MAX_TEXT_CHARS = 65_536
 MAX_ANSWER_ERRORS = 20  # skipped items an answer names; it counts them all
 MAX_ANSWER_ERROR_CHARS = 200
@@ -281,3 +283,21 @@ def format_error(code: Any = None, title: Any = None, message: Any = None, detai
     words = " - ".join(p for p in (title_s, message_s) if p)
     reason = f"{head}: {words}" if words else head
     return f"{reason} ({details_s})" if details_s else reason
+
+
+def deletion(
+    org_id: UUID, bsp_msg_id: str, ts: datetime, customer_phone: str | None, customer_user_id: str | None = None
+) -> Message:
+    """A `deleted` status (On-Premises API, Gupshup v2): the customer deleted, for everyone, message `bsp_msg_id`
+    they had sent. Stored as the Cloud API stores the same fact, a `revoke` message: an INBOUND `REVOKE` row about
+    `bsp_msg_id`, under the id `<bsp_msg_id>#deleted` (the status has no id of its own; a repeat is the same row)."""
+    return Message(
+        org_id=org_id,
+        bsp_msg_id=f"{bsp_msg_id}{DELETION_SUFFIX}",
+        direction=Direction.INBOUND,
+        msg_kind=EventKind.REVOKE.value,
+        from_phone=customer_phone,
+        sent_at=ts,
+        customer_user_id=customer_user_id,
+        ref_bsp_msg_id=bsp_msg_id,
+    )
