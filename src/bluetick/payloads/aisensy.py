@@ -8,8 +8,9 @@ What is read:
 - `status` in any case (`READ` is `read`); each of `sent_at`, `delivered_at`, `read_at`, `failed_at` present is a
   stage of its own; the status without its own time takes `created_at`, else the time bluetick received the body;
 - a failure's reason is `failureResponse.code` with `reason` (else `message`);
-- a customer message's `phone_number`, `message_type`, `message_content.text` (else `caption`), and `sent_at`,
-  else `created_at`, else the time received.
+- a customer message's `phone_number` (else `contact.mobile`, where a `message.created` body keeps it),
+  `message_type`, `message_content.text` (else `caption`, else the message's own `text`), and `sent_at`, else
+  `created_at`, else the time received.
 """
 
 from __future__ import annotations
@@ -106,8 +107,14 @@ def _inbound(
     body = None
     if isinstance(content, dict):
         body = text(content.get("text") or content.get("caption"), "message_content.text")
+    if body is None and isinstance(message.get("text"), str):
+        body = text(message.get("text"), "data.message.text")
     kind = message.get("message_type")
-    from_phone, bsuid = customer(message.get("phone_number"), "data.message.phone_number", unread)
+    sender, where = message.get("phone_number"), "data.message.phone_number"
+    contact = message.get("contact")
+    if sender in (None, "") and isinstance(contact, dict):
+        sender, where = contact.get("mobile"), "data.message.contact.mobile"
+    from_phone, bsuid = customer(sender, where, unread)
     return Message(
         org_id=org_id,
         bsp_msg_id=msg_id,

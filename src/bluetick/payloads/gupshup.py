@@ -7,6 +7,11 @@ finds the message whichever id the agent logged; the copy under the other id sta
 `enqueued` is kept as an unranked key (merge rule 5). A status's time is `payload.payload.ts`, else the envelope
 `timestamp`, else the time bluetick received the body. A `message` is a customer's message; other types are noted
 in `unread`.
+
+A `message-event` of type `deleted` is no status of an outbound message: the customer deleted, for everyone, a
+message they had sent (`payload.id`, WhatsApp's id, the id their message was stored under). It is stored as the Cloud
+API's `revoke` is (`common.deletion`): an INBOUND REVOKE row `<id>#deleted` about the message, from `destination`
+(the customer's phone, or BSUID) and `userId`, at `payload.payload.ts`, else the envelope time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bluetick.payloads.common import (
     as_dict,
     as_object,
     customer,
+    deletion,
     event_time,
     format_error,
     identifier,
@@ -35,6 +41,7 @@ from bluetick.payloads.common import (
 from bluetick.payloads.meta import pricing
 
 STATUS_TYPE = "message-event"
+DELETED = "deleted"  # a message-event that is the customer deleting their message, not a status
 INBOUND_TYPE = "message"
 # Where each inbound type keeps its text.
 _BODY_KEYS = ("text", "caption", "title")
@@ -57,7 +64,9 @@ def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
     envelope_time = lenient(event_time, doc.get("timestamp"), "timestamp") or received_at
     try:
         payload = as_dict(doc.get("payload"), "payload")
-        if kind == STATUS_TYPE:
+        if kind == STATUS_TYPE and _is_deletion(payload):
+            parsed.messages.append(_deletion(org_id, payload, envelope_time, parsed.unread))
+        elif kind == STATUS_TYPE:
             parsed.statuses.extend(_statuses(org_id, payload, envelope_time))
         else:
             parsed.messages.append(_inbound(org_id, payload, envelope_time, parsed.unread))
@@ -84,6 +93,19 @@ def _statuses(org_id: UUID, payload: dict[str, Any], envelope_time: datetime) ->
         )
         for i in ids
     ]
+
+
+def _is_deletion(payload: dict[str, Any]) -> bool:
+    event = payload.get("type")
+    return isinstance(event, str) and event.strip().lower() == DELETED
+
+
+def _deletion(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unread: list[str]) -> Message:
+    inner = as_object(payload.get("payload"))
+    ts = stamped(inner.get("ts"), envelope_time, "payload.ts")
+    customer_phone, customer_bsuid = customer(payload.get("destination"), "payload.destination", unread)
+    bsuid = lenient(user_id, payload.get("userId"), "userId") or customer_bsuid
+    return deletion(org_id, identifier(payload.get("id")), ts, customer_phone, bsuid)
 
 
 def _inbound(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unread: list[str]) -> Message:
