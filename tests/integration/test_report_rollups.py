@@ -42,6 +42,21 @@ REASONS = (
     "Error: Unknown failure",
 )
 ZONES = ("UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York")
+# Meta's pricing of a message, (category, billable, type) or None: billable absent under per-message pricing,
+# where the type alone says what is charged (bluetick_is_billable), as well as the flag set either way.
+PRICED = st.sampled_from(
+    (
+        None,
+        ("marketing", True, "regular"),
+        ("utility", False, "regular"),
+        ("service", True, "regular"),
+        ("marketing", None, "regular"),
+        ("utility", None, "free_customer_service"),
+        ("marketing_lite", None, "free_entry_point"),
+        ("marketing_lite", None, None),
+        ("service", True, "free_customer_service"),
+    )
+)
 
 minutes = st.integers(0, 4 * 24 * 60 - 1)  # when, within the four days
 lag = st.one_of(st.none(), st.integers(0, 3000))  # seconds to the next stage, or never
@@ -57,7 +72,7 @@ message = st.fixed_dictionaries(
         "deliver": lag,
         "read": lag,
         "fail": st.sampled_from(REASONS),
-        "priced": st.sampled_from((None, ("marketing", True), ("utility", False), ("service", True))),
+        "priced": PRICED,
     }
 )
 change = st.fixed_dictionaries(
@@ -83,7 +98,7 @@ change = st.fixed_dictionaries(
         "read": lag,
         "fail": st.sampled_from(REASONS),
         "kind": st.sampled_from(KINDS),
-        "priced": st.sampled_from((None, ("marketing", True), ("utility", False), ("service", True))),
+        "priced": PRICED,
     }
 )
 history = st.lists(st.one_of(message, message, change), min_size=1, max_size=25)
@@ -118,7 +133,7 @@ async def write(conn: asyncpg.Connection, org: uuid.UUID, step: dict[str, Any], 
         phone = step["customer"]
         inbound = step["inbound"]
         doc = {} if inbound else stages(created, step["deliver"], step["read"], step["fail"])
-        category, billable = step["priced"] or (None, None)
+        category, billable, pricing_type = step["priced"] or (None, None, None)
         await conn.execute(
             "insert into message_logs (org_id, bsp_msg_id, direction, msg_kind, to_phone, from_phone,"
             " customer_user_id, whatsapp_status, failed_reason, created_at, pricing_category, pricing_type, billable,"
@@ -126,7 +141,7 @@ async def write(conn: asyncpg.Connection, org: uuid.UUID, step: dict[str, Any], 
             org, f"wamid.r{n}", "INBOUND" if inbound else "OUTBOUND", "TEXT" if inbound else step["kind"],
             None if inbound else phone, phone if inbound else None, USER_ID if phone is None else None,
             json.dumps(doc), None if inbound else step["fail"], created, category,
-            "regular" if category else None, billable, created if category else None,
+            pricing_type, billable, created if category else None,
         )  # fmt: skip
     elif step["op"] == "status" and picked:
         await conn.execute(
@@ -152,11 +167,11 @@ async def write(conn: asyncpg.Connection, org: uuid.UUID, step: dict[str, Any], 
     elif step["op"] == "kind" and picked:
         await conn.execute("update message_logs set msg_kind = $2 where id = $1", picked, step["kind"])
     elif step["op"] == "pricing" and picked:
-        category, billable = step["priced"] or (None, None)
+        category, billable, pricing_type = step["priced"] or (None, None, None)
         await conn.execute(
-            "update message_logs set pricing_category = $2, billable = $3, pricing_at = case when $2::text is null"
-            " then null else created_at end where id = $1",
-            picked, category, billable,
+            "update message_logs set pricing_category = $2, billable = $3, pricing_type = $4, pricing_at = case"
+            " when $2::text is null then null else created_at end where id = $1",
+            picked, category, billable, pricing_type,
         )  # fmt: skip
     elif step["op"] == "turn" and picked:  # an outbound row becomes a customer message, or back
         await conn.execute(
@@ -232,7 +247,8 @@ async def play(conn: asyncpg.Connection, steps: list[dict[str, Any]]) -> None:
     await conn.execute(
         "insert into pricing_rates (org_id, category, market, currency, price_per_message, valid_from)"
         " values ($1, 'marketing', 'IN', 'INR', 0.8631, '2024-01-01'), ($1, 'marketing', '*', 'USD', 0.025,"
-        " '2024-01-01'), ($1, 'service', 'GB', 'GBP', 0.0, '2024-10-04')",
+        " '2024-01-01'), ($1, 'service', 'GB', 'GBP', 0.0, '2024-10-04'), ($1, 'marketing_lite', 'IN', 'INR', 0.8,"
+        " '2024-01-01')",
         org,
     )
     for n, step in enumerate(steps):

@@ -2,6 +2,8 @@
 -- and what that adds up to under the organisation's rate card (pricing_rates, 0007_pricing_rates.sql).
 -- A message counts on the UTC day of its created_at, like everywhere else; a window is [since, until).
 -- Every row Meta priced counts, whatever its msg_kind: Meta decides what is billable, bluetick only adds up.
+-- What is billable is one rule, bluetick_is_billable below, and every count of billable messages uses it
+-- (bluetick_billable, bluetick_spend, bluetick_spend_by_kind, the report's rollups in 0108_report_rollups.sql).
 
 -- The market of a customer: the ISO country code of their phone, from a calling-code list of the countries
 -- Meta prices as markets of their own (+1 is North America, counted as US), else the two letters that start
@@ -43,8 +45,26 @@ comment on function bluetick_rate(uuid, text, text, date) is
   'Price and currency of one message of a pricing category to a market on a day: the newest valid rate for the '
   'market, else for ''*''; no row when the rate card has none.';
 
+-- bluetick_is_billable(billable, pricing_type): whether Meta bills a message. Under per-message pricing (PMP,
+-- since July 2025: pricing_model 'pmp', pricing_type 'regular', 'free_customer_service' or 'free_entry_point')
+-- Meta documents `billable` as deprecated in favour of the type, so a status may carry the type alone. A message
+-- is billable when billable is true, or when billable is absent (NULL) and pricing_type is 'regular'; otherwise
+-- (billable false, or absent with a free type or no type) it is not. An explicit billable wins over the type.
+-- Example: select bluetick_is_billable(null, 'regular'), bluetick_is_billable(null, 'free_entry_point');  -- t, f
+create or replace function bluetick_is_billable(billable boolean, pricing_type text)
+returns boolean
+language sql immutable parallel safe
+as $$
+  select coalesce(billable, pricing_type = 'regular', false)
+$$;
+
+comment on function bluetick_is_billable(boolean, text) is
+  'Whether a message is billable: billable when it is true, or when it is NULL and pricing_type is ''regular'' '
+  '(Meta''s per-message pricing); never NULL.';
+
 -- bluetick_billable(org, since, until): the messages Meta priced, per UTC day, pricing category, pricing type
--- and billable (false for free ones, e.g. free_customer_service). Messages without pricing are not counted.
+-- and billable (bluetick_is_billable: true for a billable one, false for a free one, e.g. free_customer_service,
+-- never NULL). Messages without pricing are not counted.
 -- Example: last week, billable or not.
 --   select * from bluetick_billable('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 7, current_date);
 create or replace function bluetick_billable(p_org uuid, p_since timestamptz, p_until timestamptz)
@@ -57,7 +77,8 @@ returns table (
 )
 language sql stable
 as $$
-  select (m.created_at at time zone 'UTC')::date, m.pricing_category, m.pricing_type, m.billable, count(*)
+  select (m.created_at at time zone 'UTC')::date, m.pricing_category, m.pricing_type,
+         bluetick_is_billable(m.billable, m.pricing_type), count(*)
   from message_logs m
   where m.org_id = p_org and m.pricing_at is not null
     and m.created_at >= p_since and m.created_at < p_until
@@ -67,12 +88,52 @@ $$;
 
 comment on function bluetick_billable(uuid, timestamptz, timestamptz) is
   'Messages of one org created in [since, until) that Meta priced, per UTC day, pricing_category, '
-  'pricing_type and billable.';
+  'pricing_type and billable (bluetick_is_billable).';
 
--- bluetick_spend(org, since, until): the cost of the billable messages, per UTC day, pricing category and
--- currency. A message's rate is the org's rate card row for its category and market (bluetick_market of the
--- customer) with the latest valid_from on or before the message's day; a rate for the market itself wins
--- over a '*' one. Billable messages with no such rate are counted on a row with currency and spend NULL.
+-- bluetick_spend_by_kind(org, since, until): the cost of the billable messages (bluetick_is_billable), per UTC
+-- day, msg_kind (as logged), pricing category and currency. A message's rate is the org's rate card row for its
+-- category and market (bluetick_market of the customer) with the latest valid_from on or before the message's
+-- day; a rate for the market itself wins over a '*' one. Billable messages with no such rate are counted on a row
+-- with currency and spend NULL.
+-- Example: what the AI agent's replies cost last week.
+--   select currency, sum(messages) as messages, sum(spend) as spend
+--   from bluetick_spend_by_kind('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 7, current_date)
+--   where msg_kind = 'AI_REPLY_FREEFORM' group by currency order by currency nulls last;
+create or replace function bluetick_spend_by_kind(p_org uuid, p_since timestamptz, p_until timestamptz)
+returns table (
+  day date,
+  msg_kind text,
+  pricing_category text,
+  currency text,
+  messages bigint,
+  spend numeric
+)
+language sql stable
+as $$
+  select g.day, g.msg_kind, g.pricing_category, r.currency, sum(g.messages)::bigint,
+         sum(g.messages * r.price_per_message)
+  from (
+    select (m.created_at at time zone 'UTC')::date as day, m.msg_kind, m.pricing_category,
+           bluetick_market(bluetick_contact_phone(m.direction, m.to_phone, m.from_phone), m.customer_user_id)
+             as market,
+           count(*) as messages
+    from message_logs m
+    where m.org_id = p_org and bluetick_is_billable(m.billable, m.pricing_type)
+      and m.created_at >= p_since and m.created_at < p_until
+    group by 1, 2, 3, 4
+  ) g
+  left join lateral bluetick_rate(p_org, g.pricing_category, g.market, g.day) r on true
+  group by g.day, g.msg_kind, g.pricing_category, r.currency
+  order by g.day, g.msg_kind nulls last, g.pricing_category nulls last, r.currency nulls last
+$$;
+
+comment on function bluetick_spend_by_kind(uuid, timestamptz, timestamptz) is
+  'Spend of one org''s billable messages (bluetick_is_billable) created in [since, until) per UTC day, msg_kind, '
+  'pricing_category and currency under pricing_rates; those with no rate are a row with currency and spend NULL.';
+
+-- bluetick_spend(org, since, until): bluetick_spend_by_kind added up over msg_kind: the cost of the billable
+-- messages per UTC day, pricing category and currency, priced as above; billable messages with no rate are
+-- counted on a row with currency and spend NULL.
 -- Example: what marketing cost last week, and what is not priced yet.
 --   select day, currency, messages, spend
 --   from bluetick_spend('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 7, current_date)
@@ -87,20 +148,12 @@ returns table (
 )
 language sql stable
 as $$
-  select b.day, b.pricing_category, r.currency, count(*), sum(r.price_per_message)
-  from (
-    select (m.created_at at time zone 'UTC')::date as day, m.pricing_category,
-           bluetick_market(bluetick_contact_phone(m.direction, m.to_phone, m.from_phone), m.customer_user_id)
-             as market
-    from message_logs m
-    where m.org_id = p_org and m.billable
-      and m.created_at >= p_since and m.created_at < p_until
-  ) b
-  left join lateral bluetick_rate(p_org, b.pricing_category, b.market, b.day) r on true
-  group by b.day, b.pricing_category, r.currency
-  order by b.day, b.pricing_category nulls last, r.currency nulls last
+  select s.day, s.pricing_category, s.currency, sum(s.messages)::bigint, sum(s.spend)
+  from bluetick_spend_by_kind(p_org, p_since, p_until) s
+  group by s.day, s.pricing_category, s.currency
+  order by s.day, s.pricing_category nulls last, s.currency nulls last
 $$;
 
 comment on function bluetick_spend(uuid, timestamptz, timestamptz) is
-  'Spend of one org''s billable messages created in [since, until) per UTC day, pricing_category and '
-  'currency under pricing_rates; the billable messages with no rate are a row with currency and spend NULL.';
+  'Spend of one org''s billable messages (bluetick_is_billable) created in [since, until) per UTC day, '
+  'pricing_category and currency under pricing_rates; those with no rate are a row with currency and spend NULL.';

@@ -181,7 +181,7 @@ begin
     select p_org, t.day, t.hour, t.pricing_category, t.pricing_type, t.billable, t.pricing_at is not null,
            bluetick_market(t.contact_phone, t.customer_user_id), count(*)
     from t
-    where t.pricing_at is not null or t.billable
+    where t.pricing_at is not null or bluetick_is_billable(t.billable, t.pricing_type)
     group by 2, 3, 4, 5, 6, 7, 8
   )
   insert into report_failures (org_id, day, hour, error_code, failures, newest_at, newest_reason)
@@ -492,7 +492,8 @@ as $$
   limit p_limit
 $$;
 
--- bluetick_report_billable(org, first, last): bluetick_billable over the UTC days first..last.
+-- bluetick_report_billable(org, first, last): bluetick_billable over the UTC days first..last. report_pricing keeps
+-- Meta's billable flag as it came; what is billable is bluetick_is_billable's rule (0106_pricing.sql), applied here.
 create or replace function bluetick_report_billable(p_org uuid, p_first date, p_last date)
 returns table (
   day date,
@@ -503,14 +504,16 @@ returns table (
 )
 language sql stable
 as $$
-  select p.day, p.pricing_category, p.pricing_type, p.billable, sum(p.messages)::bigint
+  select p.day, p.pricing_category, p.pricing_type, bluetick_is_billable(p.billable, p.pricing_type),
+         sum(p.messages)::bigint
   from report_pricing p
   where p.org_id = p_org and p.day between p_first and p_last and p.priced
   group by 1, 2, 3, 4
   order by 1, 2 nulls last, 3 nulls last, 4 nulls last
 $$;
 
--- bluetick_report_spend(org, first, last): bluetick_spend over the UTC days first..last (rates as they are now).
+-- bluetick_report_spend(org, first, last): bluetick_spend over the UTC days first..last (rates as they are now),
+-- of the messages bluetick_is_billable calls billable.
 create or replace function bluetick_report_spend(p_org uuid, p_first date, p_last date)
 returns table (
   day date,
@@ -524,7 +527,7 @@ as $$
   select p.day, p.pricing_category, r.currency, sum(p.messages)::bigint, sum(p.messages * r.price_per_message)
   from report_pricing p
   left join lateral bluetick_rate(p_org, p.pricing_category, p.market, p.day) r on true
-  where p.org_id = p_org and p.day between p_first and p_last and p.billable
+  where p.org_id = p_org and p.day between p_first and p_last and bluetick_is_billable(p.billable, p.pricing_type)
   group by p.day, p.pricing_category, r.currency
   order by p.day, p.pricing_category nulls last, r.currency nulls last
 $$;
@@ -546,7 +549,7 @@ begin
       'bluetick_report_recompute(uuid, integer)', 'bluetick_report_reply_hours(uuid[], text[], timestamptz[])',
       'bluetick_report_percentiles(uuid, date, date, text, boolean)', 'bluetick_customer(text, text, text, text)',
       'bluetick_contact_phone(text, text, text)', 'bluetick_is_event(text)', 'bluetick_error_code(text)',
-      'bluetick_market(text, text)', 'bluetick_status_of(jsonb)'
+      'bluetick_market(text, text)', 'bluetick_status_of(jsonb)', 'bluetick_is_billable(boolean, text)'
     ]) with ordinality as f(signature, n)
   ) x;
   if v_hash is distinct from (select d.hash from report_definitions d) then
