@@ -262,7 +262,7 @@ def _stages(rng: random.Random, cfg: SimConfig, shape: Shape, bsp_sent: float) -
             read = delivered + rng.randint(2, 3600)
             stages.append(("read", read, None))
             if rng.random() < 0.02:
-                stages.append(("deleted", read + rng.randint(60, 86_400), None))
+                stages.append(("warning", read + rng.randint(60, 86_400), None))
     return stages
 
 
@@ -332,7 +332,7 @@ def _aisensy_item(
         "status": status,
     }
     stamps = {stage: v for stage, v in seen.items() if stage in ("sent", "delivered", "read", "failed")}
-    if status not in stamps:  # an unranked status (deleted) carries only created_at
+    if status not in stamps:  # an unranked status (warning) carries only created_at
         stamps = {}
     elif rng.random() < 0.2:  # the status's own time only in created_at
         del stamps[status]

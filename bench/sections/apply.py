@@ -1,4 +1,7 @@
-"""Apply: bluetick's batched merge against the seed algorithm, on the same events and the same database."""
+"""Apply: bluetick's batched merge against the seed algorithm, on the same events and the same database.
+
+The variant `bluetick batch 64 + group receipts` sends each status with a GroupReceipt fact beside it (as if every
+message went to a WhatsApp group): the cost of platform facts on the merge, against `bluetick batch 64`."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import asyncpg
 
 from bench import seed
 from bench.harness import Bench, log, median
-from bluetick.events import StatusEvent
+from bluetick.events import GroupReceipt, StatusEvent
 from bluetick.store.postgres import PostgresStore
 from simulator.check import check
 from simulator.plan import Plan
@@ -30,7 +33,7 @@ async def run(b: Bench) -> dict[str, Any]:
     try:
         for r in range(b.opts.repeat):
             rates: dict[str, float] = {}
-            for variant in ["seed", *[f"bluetick batch {size}" for size in sizes]]:
+            for variant in ["seed", *[f"bluetick batch {size}" for size in sizes], WITH_FACTS]:
                 log(f"apply {r + 1}/{b.opts.repeat}: {variant}")
                 copy = rehome(the_plan, f"{variant}:{r}")
                 await b.prelog(copy)
@@ -61,11 +64,24 @@ async def events_per_s(dsn: str, store: PostgresStore, variant: str, events: lis
             await seed.apply(conn, events)
         finally:
             await conn.close()
+    elif variant == WITH_FACTS:
+        for start in range(0, len(events), 64):
+            part = events[start : start + 64]
+            await store.apply_batch([], part, (), [group_receipt(e) for e in part])
     else:
         size = int(variant.rsplit(" ", 1)[1])
         for start in range(0, len(events), size):
             await store.apply_batch([], events[start : start + size])
     return len(events) / (time.perf_counter() - started)
+
+
+WITH_FACTS = "bluetick batch 64 + group receipts"
+
+
+def group_receipt(event: StatusEvent) -> GroupReceipt:
+    """The receipt a group participant's status adds beside the status itself (issue 23, Groups)."""
+    return GroupReceipt(event.org_id, event.bsp_msg_id, event.status, event.ts, "120363000000000000@g.us",
+                        participant_phone="+919800000001")  # fmt: skip
 
 
 def rehome(the_plan: Plan, tag: str) -> Plan:

@@ -84,7 +84,7 @@ BASE = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 RANKED = ("sent", "delivered", "read")
 event_lists = st.lists(
     st.tuples(
-        st.sampled_from(("sent", "delivered", "read", "failed", "deleted")),
+        st.sampled_from(("sent", "delivered", "read", "failed", "warning")),
         st.integers(0, 5).map(lambda m: BASE + timedelta(minutes=m)),
         st.sampled_from((None, "Error 131026: Message Undeliverable", "Error 131047: Re-engagement message")),
     ).map(lambda e: (e[0], e[1], e[2] if e[0] == "failed" else None)),

@@ -93,7 +93,8 @@ def test_a_callback_with_an_unreadable_sid_or_status_is_skipped_and_named(form: 
 
 
 def test_a_form_of_no_known_bsp_is_unknown():
-    for form in ([], [("hello", "world")], [("MessageSid", SID), ("MessageStatus", "sent")]):
+    # A form with MessageSid and MessageStatus but no AccountSid is Twilio-compatible (issue 23): read as Twilio.
+    for form in ([], [("hello", "world")], [("MessageStatus", "sent")], [("MessageSid", SID)]):
         parsed = parse_form(ORG, form, AT)
         assert parsed.format == "unknown" and parsed.empty and not parsed.complete
 
