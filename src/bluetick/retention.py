@@ -26,9 +26,20 @@ async def run_retention(
         metrics.RETENTION.labels("message_logs").inc(result.rows)
         metrics.RETENTION.labels("inbox").inc(result.inbox)
         metrics.RETENTION.labels("parked").inc(result.parked)
+        metrics.RETENTION.labels("customer_preferences").inc(result.preferences)
+        metrics.RETENTION.labels("group_receipts").inc(result.group_receipts)
+        metrics.RETENTION.labels("customer_links").inc(result.links)
         total += result
         if result != RetentionResult():
-            log.info("retention batch rows=%d inbox=%d parked=%d", result.rows, result.inbox, result.parked)
+            log.info(
+                "retention batch rows=%d inbox=%d parked=%d preferences=%d group_receipts=%d links=%d",
+                result.rows,
+                result.inbox,
+                result.parked,
+                result.preferences,
+                result.group_receipts,
+                result.links,
+            )
         if not result.full(batch):
             break
         await asyncio.sleep(pause_s)  # leaves the database to ingest between two batches

@@ -14,7 +14,7 @@ import pytest
 
 from bluetick import cli
 from bluetick.customers import Customer, forget, parse_customer
-from bluetick.events import Direction, Message, StatusEvent
+from bluetick.events import Direction, GroupReceipt, IdentityLink, Message, Preference, StatusEvent
 from bluetick.inbox import KeptBody
 from bluetick.retention import run_retention
 from bluetick.store import Store
@@ -23,6 +23,8 @@ from tests.conftest import make_settings, start_client
 
 PHONE = "+919876543210"
 USER = "IN.2081978709342942"
+PARENT = "IN.ENT.5573018492661009"  # the customer's parent BSUID
+FORMER_PHONE = "+919800012345"  # the number the customer had before (user_changed_number)
 OTHER_PHONE = "+919811111111"
 SECRET_TEXTS = ("my address is 12 Lake Road", "refund to card 4242", "order 881 confirmed for you")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -45,9 +47,20 @@ def status(org: uuid.UUID, msg_id: str, name: str, at: datetime, user: str | Non
 
 
 async def seed_customer(store: Store, org: uuid.UUID, at: datetime) -> None:
-    """The customer (PHONE, with USER seen beside it) in `org`, with another customer beside them."""
+    """The customer (PHONE, with USER and PARENT seen beside it, formerly FORMER_PHONE) in `org`, with another
+    customer beside them: messages, statuses, a kept body, a marketing preference, a group receipt and the link
+    from their former number."""
     messages = [
-        out(org, "c1", PHONE, SECRET_TEXTS[0], at, metadata={"note": f"call {PHONE}"}, customer_user_id=USER),
+        out(
+            org,
+            "c1",
+            PHONE,
+            SECRET_TEXTS[0],
+            at,
+            metadata={"note": f"call {PHONE}"},
+            customer_user_id=USER,
+            customer_parent_user_id=PARENT,
+        ),
         inbound(org, "c2", PHONE, SECRET_TEXTS[1], at + timedelta(minutes=1)),
         inbound(org, "c3", None, SECRET_TEXTS[2], at + timedelta(minutes=2), customer_user_id=USER),
         out(org, "c4", PHONE, "failed one", at + timedelta(minutes=3)),
@@ -57,12 +70,36 @@ async def seed_customer(store: Store, org: uuid.UUID, at: datetime) -> None:
         status(org, "c1", "read", at + timedelta(minutes=5), USER),
         status(org, "c4", "failed", at + timedelta(minutes=6), failed_reason=FAILED),
         status(org, "o1", "delivered", at + timedelta(minutes=7)),
-        status(org, "never-logged", "sent", at + timedelta(minutes=8), USER),
+        status(org, "never-logged", "sent", at + timedelta(minutes=8), USER, parent_user_id=PARENT),
     ]
     body = json.dumps({"entry": [{"from": PHONE.removeprefix("+"), "text": SECRET_TEXTS[1]}]}).encode()
     kept = KeptBody(org, at, "application/json", "unknown", "unknown", None, body)
     other = KeptBody(org, at, "application/json", "unknown", "unknown", None, b'{"from": "919811111111"}')
-    await store.apply_batch(messages, statuses, [kept, other])
+    facts = [
+        Preference(
+            org,
+            at,
+            "stop",
+            "marketing_messages",
+            customer_phone=PHONE,
+            customer_user_id=USER,
+            detail="User requested to stop marketing messages",
+        ),
+        Preference(org, at, "stop", "marketing_messages", customer_phone=OTHER_PHONE),
+        GroupReceipt(
+            org,
+            "g1",
+            "read",
+            at + timedelta(minutes=9),
+            group_id="grp1",
+            participant_phone=PHONE,
+            participant_user_id=USER,
+            participant_parent_user_id=PARENT,
+        ),
+        GroupReceipt(org, "g1", "read", at + timedelta(minutes=9), group_id="grp1", participant_phone=OTHER_PHONE),
+        IdentityLink(org, "phone", FORMER_PHONE, PHONE, at - timedelta(days=1), bsp_msg_id="sys1"),
+    ]
+    await store.apply_batch(messages, statuses, [kept, other], facts=facts)
 
 
 async def numbers(db: asyncpg.Connection, org: uuid.UUID) -> list[Any]:
@@ -104,7 +141,8 @@ async def org_rows(db: asyncpg.Connection, org: uuid.UUID) -> list[str]:
     return [r["row"] for r in rows]
 
 
-NEEDLES = [PHONE.removeprefix("+"), USER, *SECRET_TEXTS, "failed one"]
+NEEDLES = [PHONE.removeprefix("+"), USER, PARENT, FORMER_PHONE.removeprefix("+"), *SECRET_TEXTS, "failed one"]
+FACT_TABLES = {"customer_preferences", "group_receipts", "customer_links"}
 
 
 async def test_erasing_a_customer_leaves_no_trace_in_the_org_and_keeps_the_numbers(
@@ -115,11 +153,13 @@ async def test_erasing_a_customer_leaves_no_trace_in_the_org_and_keeps_the_numbe
     await seed_customer(store, other_org, OLD)
     before = await numbers(db, org)
     other_before = await org_rows(db, other_org)
-    assert await traces(db, org, NEEDLES)
+    found = await traces(db, org, NEEDLES)
+    assert {hit.split(":")[0] for hit in found} >= FACT_TABLES, "the search reaches the platform facts' tables"
 
     erasure = await forget(store, org, parse_customer("+91 98765-43210"), part_rows=3)  # two parts
 
     assert (erasure.rows, erasure.parked, erasure.inbox, erasure.recorded) == (4, 1, 1, True)
+    assert (erasure.preferences, erasure.group_receipts, erasure.links) == (1, 1, 1)
     assert await traces(db, org, NEEDLES) == []
     assert await numbers(db, org) == before
     assert await org_rows(db, other_org) == other_before
@@ -128,6 +168,9 @@ async def test_erasing_a_customer_leaves_no_trace_in_the_org_and_keeps_the_numbe
     parked = await db.fetchrow("select status, user_id from message_status_parked where org_id = $1", org)
     assert dict(parked) == {"status": "sent", "user_id": None}, "the parked status stays, without the BSUID"
     assert await db.fetchval("select count(*) from webhook_inbox where org_id = $1", org) == 1
+    others = "select count(*) from {} where org_id = $1"
+    assert await db.fetchval(others.format("customer_preferences"), org) == 1, "the other customer's stays"
+    assert await db.fetchval(others.format("group_receipts"), org) == 1
     record = await db.fetchrow("select * from customer_erasures where org_id = $1", org)
     assert (record["customer_hash"], record["rows"], record["parked"], record["inbox"]) == (
         erasure.customer_hash, 4, 1, 1
@@ -137,6 +180,7 @@ async def test_erasing_a_customer_leaves_no_trace_in_the_org_and_keeps_the_numbe
     again = await forget(store, org, Customer(phone=PHONE), part_rows=500)
     assert (again.rows, again.parked, again.inbox, again.recorded) == (0, 0, 0, False)
     assert again.customer_hash == erasure.customer_hash
+    assert (again.preferences, again.group_receipts, again.links) == (0, 0, 0)
     assert await db.fetchval("select count(*) from customer_erasures where org_id = $1", org) == 1
 
 
@@ -180,10 +224,15 @@ async def test_export_returns_every_row_of_the_customer_in_time_order(store: Sto
     assert doc["messages"][0]["body"] == SECRET_TEXTS[0] and doc["messages"][0]["whatsapp_status"]["read"]
     assert [p["bsp_msg_id"] for p in doc["parked"]] == ["never-logged"]
     assert len(doc["inbox"]) == 1
+    assert [(c["customer"], c["preference"]) for c in doc["preferences"]] == [(PHONE, "stop")]
+    assert [(g["bsp_msg_id"], g["participant"], g["participant_parent_user_id"]) for g in doc["group_receipts"]] == [
+        ("g1", PHONE, PARENT)
+    ]
+    assert [(x["old_id"], x["new_id"]) for x in doc["links"]] == [(FORMER_PHONE, PHONE)]
     by_user = await store.export_customer(org, Customer(user_id=USER))
     assert [m["bsp_msg_id"] for m in by_user["messages"]] == ["c1", "c2", "c3", "c4"]
     nobody = await store.export_customer(org, Customer(phone="+14155550100"))
-    assert nobody == {"messages": [], "parked": [], "inbox": []}
+    assert nobody == {"messages": [], "parked": [], "inbox": [], "preferences": [], "group_receipts": [], "links": []}
 
 
 async def test_retention_erases_text_and_identifiers_past_the_period_and_keeps_the_numbers(

@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bluetick.customers import forget
+from bluetick.events import Direction, IdentityLink, Message
 from bluetick.store import Store
 from bluetick.store.records import Customer, KeptBody
 
 AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PHONE = "+17279512345"  # the customer erased
 USER = "US.1727951"
+NEW_PHONE = "+17279519999"  # the number the customer changed to (user_changed_number)
+PARENT = "US.ENT.8811"  # the customer's parent BSUID
 
 
 def body(org: uuid.UUID, text: str) -> KeptBody:
@@ -48,4 +51,27 @@ async def test_only_bodies_naming_the_customer_as_a_whole_number_or_bsuid_are_de
     by_user = await forget(store, org, Customer(user_id=USER), part_rows=100)
 
     assert erased.inbox + by_user.inbox == len(naming)
+    assert await kept_bodies(db, org) == sorted(others)
+
+
+async def test_bodies_naming_a_linked_number_or_bsuid_or_the_parent_bsuid_are_deleted_too(
+    store: Store, db: asyncpg.Connection
+):
+    """After user_changed_number the customer's new number is theirs too; the BSUID and parent BSUID seen beside it
+    on a row are theirs, and so is the BSUID they had before user_changed_user_id: an erasure by the old number
+    deletes the bodies naming any of them, and no other."""
+    org = uuid.uuid4()
+    naming = ['{"wa_id": "17279519999"}', '{"parent_user_id": "US.ENT.8811"}', '{"user_id": "US.77"}']
+    others = ['{"wa_id": "17279519998"}', '{"parent_user_id": "US.ENT.88110"}', '{"user_id": "US.770"}']
+    await store.apply_batch(
+        [Message(org, "m1", Direction.OUTBOUND, "TEXT", to_phone=NEW_PHONE, body="hi", sent_at=AT,
+                 customer_user_id=USER, customer_parent_user_id=PARENT)],
+        [],
+        [body(org, text) for text in naming + others],
+        facts=[IdentityLink(org, "phone", PHONE, NEW_PHONE, AT), IdentityLink(org, "user_id", "US.77", USER, AT)],
+    )  # fmt: skip
+
+    erased = await forget(store, org, Customer(phone=PHONE), part_rows=100)
+
+    assert (erased.rows, erased.inbox, erased.links) == (1, len(naming), 2)
     assert await kept_bodies(db, org) == sorted(others)

@@ -32,13 +32,16 @@ class Erasure:
     """What `bluetick_forget_customer` erased, and its record."""
 
     rows: int  # message_logs rows that lost text and identifiers
-    parked: int  # parked events that lost the BSUID
+    parked: int  # parked events that lost the BSUIDs
     inbox: int  # kept webhook bodies deleted
     erasure_id: int  # the customer_erasures row (the latest one, for a repeat that erased nothing)
     customer_hash: str  # hex sha256 of the organisation's salt and the identifier
     erased_at: str  # the record's time
     recorded: bool  # whether this erasure added a record
     more: bool = False  # whether rows past this part's limit may be left
+    preferences: int = 0  # customer_preferences rows deleted (counted here, not in the record)
+    group_receipts: int = 0  # group_receipts rows deleted (idem)
+    links: int = 0  # customer_links rows deleted (idem)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Erasure:
@@ -51,6 +54,9 @@ class Erasure:
             erased_at=str(doc["erased_at"]),
             recorded=bool(doc["recorded"]),
             more=bool(doc["more"]),
+            preferences=int(doc.get("preferences", 0)),
+            group_receipts=int(doc.get("group_receipts", 0)),
+            links=int(doc.get("links", 0)),
         )
 
     def then(self, part: Erasure) -> Erasure:
@@ -60,6 +66,9 @@ class Erasure:
             rows=self.rows + part.rows,
             parked=self.parked + part.parked,
             inbox=self.inbox + part.inbox,
+            preferences=self.preferences + part.preferences,
+            group_receipts=self.group_receipts + part.group_receipts,
+            links=self.links + part.links,
             more=part.more,
         )
 
@@ -71,22 +80,40 @@ class Erasure:
 
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
-    """One retention batch: rows erased, inbox bodies deleted, parked events stripped of their BSUID."""
+    """One retention batch: rows erased, inbox bodies deleted, parked events stripped of their BSUIDs, and
+    customer preferences, group receipts and customer links deleted."""
 
     rows: int = 0
     inbox: int = 0
     parked: int = 0
+    preferences: int = 0
+    group_receipts: int = 0
+    links: int = 0
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> RetentionResult:
-        return cls(rows=int(doc["rows"]), inbox=int(doc["inbox"]), parked=int(doc["parked"]))
+        return cls(
+            rows=int(doc["rows"]),
+            inbox=int(doc["inbox"]),
+            parked=int(doc["parked"]),
+            preferences=int(doc.get("preferences", 0)),
+            group_receipts=int(doc.get("group_receipts", 0)),
+            links=int(doc.get("links", 0)),
+        )
 
     def full(self, limit: int) -> bool:
         """Whether the batch hit its limit anywhere, so more may be left."""
-        return max(self.rows, self.inbox, self.parked) >= limit
+        return max(self.rows, self.inbox, self.parked, self.preferences, self.group_receipts, self.links) >= limit
 
     def __add__(self, other: RetentionResult) -> RetentionResult:
-        return RetentionResult(self.rows + other.rows, self.inbox + other.inbox, self.parked + other.parked)
+        return RetentionResult(
+            self.rows + other.rows,
+            self.inbox + other.inbox,
+            self.parked + other.parked,
+            self.preferences + other.preferences,
+            self.group_receipts + other.group_receipts,
+            self.links + other.links,
+        )
 
 
 @dataclass(frozen=True, slots=True)

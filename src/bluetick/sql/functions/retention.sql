@@ -48,10 +48,12 @@ $$;
 
 -- One batch of retention: up to p_limit rows older than their organisation's retention (org_settings, else
 -- p_default_days) lose their personal data as an erasure does, up to p_limit kept webhook bodies that old are
--- deleted and up to p_limit parked events that old lose their BSUID. Rows another transaction holds are skipped
--- (`for update skip locked`), so replicas running it at once share the work and it never waits for ingest.
+-- deleted, up to p_limit parked events that old lose their BSUIDs, and up to p_limit each of the customer
+-- preferences, group receipts and customer links that old are deleted (their key names the customer, and they hold
+-- nothing else an analyst counts: a group message's own row keeps its statuses). Rows another transaction holds are
+-- skipped (`for update skip locked`), so replicas running it at once share the work and it never waits for ingest.
 -- Call it until every count is below p_limit; each call is one short transaction.
--- Returns {"rows", "inbox", "parked"}.
+-- Returns {"rows", "inbox", "parked", "preferences", "group_receipts", "links"}.
 create or replace function bluetick_retention_batch(p_default_days integer, p_limit integer)
 returns jsonb
 language plpgsql
@@ -61,6 +63,9 @@ declare
   v_rows integer;
   v_inbox integer;
   v_parked integer;
+  v_preferences integer;
+  v_receipts integer;
+  v_links integer;
   v_shortest integer;
 begin
   -- Each organisation with rows still holding personal data: a skip scan of message_logs_org_unerased_idx.
@@ -87,17 +92,18 @@ begin
     limit p_limit
   )
   update message_logs m
-  set body = null, to_phone = null, from_phone = null, customer_user_id = null, metadata = '{}'::jsonb,
-      erased_at = now()
+  set body = null, to_phone = null, from_phone = null, customer_user_id = null, customer_parent_user_id = null,
+      metadata = '{}'::jsonb, erased_at = now()
   from picked
   where m.id = picked.id;
   get diagnostics v_rows = row_count;
 
-  -- The shortest retention anywhere bounds the scans of the two small tables by their time index.
+  -- The shortest retention anywhere bounds the scans of the small tables by their time index.
   select min(d) into v_shortest
   from (select s.retention_days as d from org_settings s union all select p_default_days) all_days;
   if v_shortest is null then
-    return jsonb_build_object('rows', v_rows, 'inbox', 0, 'parked', 0);
+    return jsonb_build_object('rows', v_rows, 'inbox', 0, 'parked', 0, 'preferences', 0, 'group_receipts', 0,
+                              'links', 0);
   end if;
 
   delete from webhook_inbox w
@@ -111,10 +117,11 @@ begin
   get diagnostics v_inbox = row_count;
 
   update message_status_parked p
-  set user_id = null
+  set user_id = null, parent_user_id = null
   from (
     select q.org_id, q.bsp_msg_id, q.status from message_status_parked q
-    where q.user_id is not null and q.parked_at < now() - make_interval(days => v_shortest)
+    where (q.user_id is not null or q.parent_user_id is not null)
+      and q.parked_at < now() - make_interval(days => v_shortest)
       and q.parked_at < now() - make_interval(days => bluetick_retention_days(q.org_id, p_default_days))
     limit p_limit
     for update skip locked
@@ -122,6 +129,74 @@ begin
   where p.org_id = old.org_id and p.bsp_msg_id = old.bsp_msg_id and p.status = old.status;
   get diagnostics v_parked = row_count;
 
-  return jsonb_build_object('rows', v_rows, 'inbox', v_inbox, 'parked', v_parked);
+  -- Preferences by the time of the change, per organisation (a skip scan of customer_preferences_org_changed_idx,
+  -- then that index up to the organisation's cutoff).
+  with recursive orgs as (
+    (select c.org_id from customer_preferences c order by c.org_id limit 1)
+    union all
+    select (select c.org_id from customer_preferences c where c.org_id > o.org_id order by c.org_id limit 1)
+    from orgs o where o.org_id is not null
+  ), picked as (
+    select x.*
+    from orgs o
+    cross join lateral (select bluetick_retention_days(o.org_id, p_default_days) as days) d
+    cross join lateral (
+      select c.org_id, c.customer, c.category, c.changed_at, c.preference from customer_preferences c
+      where c.org_id = o.org_id and c.changed_at < now() - make_interval(days => d.days)
+        and c.changed_at < now() - make_interval(days => v_shortest)
+      order by c.changed_at
+      limit p_limit
+      for update skip locked
+    ) x
+    where o.org_id is not null and d.days is not null
+    limit p_limit
+  )
+  delete from customer_preferences c
+  using picked
+  where c.org_id = picked.org_id and c.customer = picked.customer and c.category = picked.category
+    and c.changed_at = picked.changed_at and c.preference = picked.preference;
+  get diagnostics v_preferences = row_count;
+
+  -- Group receipts by the receipt's time, per organisation (group_receipts_org_ts_idx).
+  with recursive orgs as (
+    (select g.org_id from group_receipts g order by g.org_id limit 1)
+    union all
+    select (select g.org_id from group_receipts g where g.org_id > o.org_id order by g.org_id limit 1)
+    from orgs o where o.org_id is not null
+  ), picked as (
+    select x.*
+    from orgs o
+    cross join lateral (select bluetick_retention_days(o.org_id, p_default_days) as days) d
+    cross join lateral (
+      select g.org_id, g.bsp_msg_id, g.participant, g.status from group_receipts g
+      where g.org_id = o.org_id and g.ts < now() - make_interval(days => d.days)
+        and g.ts < now() - make_interval(days => v_shortest)
+      order by g.ts
+      limit p_limit
+      for update skip locked
+    ) x
+    where o.org_id is not null and d.days is not null
+    limit p_limit
+  )
+  delete from group_receipts g
+  using picked
+  where g.org_id = picked.org_id and g.bsp_msg_id = picked.bsp_msg_id and g.participant = picked.participant
+    and g.status = picked.status;
+  get diagnostics v_receipts = row_count;
+
+  -- Links by the time of the change (a customer changes number rarely: a small table, read whole).
+  delete from customer_links l
+  using (
+    select k.org_id, k.old_id, k.new_id from customer_links k
+    where k.changed_at < now() - make_interval(days => v_shortest)
+      and k.changed_at < now() - make_interval(days => bluetick_retention_days(k.org_id, p_default_days))
+    limit p_limit
+    for update skip locked
+  ) old
+  where l.org_id = old.org_id and l.old_id = old.old_id and l.new_id = old.new_id;
+  get diagnostics v_links = row_count;
+
+  return jsonb_build_object('rows', v_rows, 'inbox', v_inbox, 'parked', v_parked, 'preferences', v_preferences,
+                            'group_receipts', v_receipts, 'links', v_links);
 end
 $$;
