@@ -76,3 +76,99 @@ $$;
 
 comment on function bluetick_pct(bigint, bigint) is
   'part / whole as a percentage rounded to two decimals; NULL when whole is 0.';
+
+-- One customer across identifier changes. customer_links (migration 0014) holds each change a customer's
+-- system message announced (user_changed_number: phone to phone; user_changed_user_id: BSUID to BSUID).
+-- Every analytics object that groups or pairs by customer follows them to the customer's newest identifier,
+-- so a customer who changed number is one customer, keyed by the number they have now.
+-- The walk, from an identifier x reached at time t (the start at -infinity): take the link out of x with the
+-- latest changed_at that is at or after t (on a tie, the greatest new_id), go on from its new_id at its time;
+-- stop where no link goes on, after 16 steps, or where the link is of the same time as the step before and leads
+-- to an identifier already on the path (a cycle of links of one time: the walk ends where it would repeat).
+-- The result is the last identifier reached. Going forward in time only, a customer who changed A to B and
+-- later B back to A is A from both ends, and an older link out of a number does not reach a later holder's
+-- changes. The mapping is per identifier, not per message: a recycled number, linked, is the new holder's
+-- history too. Links join phones to phones and BSUIDs to BSUIDs; a customer keyed by phone
+-- (bluetick_customer) follows phone links only.
+-- bluetick_customer_walk(org, identifiers): each given identifier with the customer (newest identifier) it
+-- reaches; the one definition of the walk.
+-- Example: select * from bluetick_customer_walk('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', array['+919800000001']);
+create or replace function bluetick_customer_walk(p_org uuid, p_identifiers text[])
+returns table (identifier text, customer text)
+language sql stable
+as $$
+  with recursive walk (start, id, at, path, depth) as (
+    select distinct s.id, s.id, '-infinity'::timestamptz, array[s.id], 0
+    from unnest(p_identifiers) as s(id)
+    where s.id is not null
+    union all
+    select w.start, n.new_id, n.changed_at, w.path || n.new_id, w.depth + 1
+    from walk w
+    cross join lateral (
+      select l.new_id, l.changed_at
+      from customer_links l
+      where l.org_id = p_org and l.old_id = w.id and l.changed_at >= w.at
+      order by l.changed_at desc, l.new_id desc
+      limit 1
+    ) n
+    where w.depth < 16 and (n.changed_at > w.at or n.new_id <> all (w.path))
+  )
+  select distinct on (w.start) w.start, w.id
+  from walk w
+  order by w.start, w.depth desc
+$$;
+
+comment on function bluetick_customer_walk(uuid, text[]) is
+  'Each identifier with the newest identifier customer_links lead it to (newest link at or after the time '
+  'reached, cycle-safe, at most 16 steps); an unlinked identifier maps to itself.';
+
+-- bluetick_customer_id(org, customer): the customer's newest identifier, p_customer itself when unlinked.
+-- For one customer at a time; the views and functions join bluetick_customer_links instead of calling this per
+-- row (same walk).
+-- Example: select bluetick_customer_id('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', '+919800000001');
+create or replace function bluetick_customer_id(p_org uuid, p_customer text)
+returns text
+language sql stable
+as $$
+  select coalesce((select w.customer from bluetick_customer_walk(p_org, array[p_customer]) w), p_customer)
+$$;
+
+comment on function bluetick_customer_id(uuid, text) is
+  'The newest identifier of a customer across identifier changes (customer_links), p_customer when unlinked; '
+  'the key every analytics object groups and pairs customers by.';
+
+-- bluetick_customer_links(org): every identifier named by one of the org's links, with its customer (newest
+-- identifier) and all the identifiers of that customer (identifiers, sorted, the customer's own included).
+-- Identifiers not listed are customers of their own. Empty, at the cost of one index probe, for an org with no
+-- links: joined (a hash join on a small set) rather than called per row.
+-- Example: select * from bluetick_customer_links('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10');
+create or replace function bluetick_customer_links(p_org uuid)
+returns table (identifier text, customer text, identifiers text[])
+language sql stable
+as $$
+  select w.identifier, w.customer,
+         array_agg(w.identifier) over (partition by w.customer order by w.identifier
+                                       rows between unbounded preceding and unbounded following)
+  from (select array_agg(distinct x.id) as ids
+        from customer_links l
+        cross join lateral (values (l.old_id), (l.new_id)) as x(id)
+        where l.org_id = p_org) s
+  cross join lateral bluetick_customer_walk(p_org, s.ids) w  -- inlined: no subquery among its arguments
+$$;
+
+comment on function bluetick_customer_links(uuid) is
+  'Each identifier of one org''s customer_links with its customer (bluetick_customer_id) and all the '
+  'identifiers of that customer; an identifier not listed is a customer of its own.';
+
+-- customer_identities: bluetick_customer_links of every organisation with links, for the views (which cannot
+-- take an org argument); filtered by org_id, it computes that organisation's only.
+-- Example: select * from customer_identities where org_id = '0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10';
+create or replace view customer_identities
+with (security_invoker = true) as
+select o.org_id, l.identifier, l.customer, l.identifiers
+from (select distinct c.org_id from customer_links c) o
+cross join lateral bluetick_customer_links(o.org_id) l;
+
+comment on view customer_identities is
+  'Per org_id: each identifier named by customer_links, its customer (newest identifier) and all the '
+  'identifiers of that customer (bluetick_customer_links).';

@@ -6,6 +6,13 @@
 -- sends several messages before a reply, each of them waits until that reply. Events (bluetick_is_event)
 -- count on neither side: a customer's reaction, edit, revoke or system message awaits no reply, and the
 -- business's reaction is no reply.
+-- A customer who changed number (or BSUID) is one customer (bluetick_customer_id, 0100_helpers.sql): `customer`
+-- is their newest identifier, and a message to any of their identifiers answers a message from any of them
+-- (the old number's last question is answered by the reply to the new one). customer_phone stays the phone
+-- the message came from. The links are joined (customer_identities, bluetick_customer_links), not looked up
+-- per row: for an organisation with none, the reply is still one probe of message_logs_org_contact_created_idx,
+-- and the view is a union of the customers with one identifier and those with links, so a filter on `customer`
+-- still reaches that index (measured in README.md, "Platform facts").
 
 -- message_response_times: one row per inbound message, with its reply (NULL while unanswered).
 -- Example: response time per customer over the last 7 days (seed query 15).
@@ -15,6 +22,8 @@
 --   group by customer;
 create or replace view message_response_times
 with (security_invoker = true) as
+-- A customer of one identifier (nearly all): one probe of the index for their next outbound message. A filter
+-- on `customer` reaches that index here too.
 select
   i.org_id,
   i.id,
@@ -37,12 +46,46 @@ left join lateral (
   order by o.created_at
   limit 1
 ) r on true
+where i.direction = 'INBOUND' and not i.is_event
+  and not exists (select 1 from customer_identities k where k.org_id = i.org_id and k.identifier = i.customer)
+union all
+-- A customer who changed identifier: one probe per identifier, the earliest reply of them all.
+select
+  i.org_id,
+  i.id,
+  i.bsp_msg_id,
+  i.contact_phone,
+  i.created_at,
+  i.day,
+  r.bsp_msg_id,
+  r.created_at,
+  extract(epoch from r.created_at - i.created_at)::integer,
+  k.customer
+from customer_identities k
+join message_status_timeline i on i.org_id = k.org_id and i.customer = k.identifier
+left join lateral (
+  select o.bsp_msg_id, o.created_at
+  from unnest(k.identifiers) as c(customer)
+  cross join lateral (
+    select o.bsp_msg_id, o.created_at
+    from message_logs o
+    where o.org_id = i.org_id
+      and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = c.customer
+      and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
+      and o.created_at >= i.created_at
+    order by o.created_at
+    limit 1
+  ) o
+  order by o.created_at, o.bsp_msg_id
+  limit 1
+) r on true
 where i.direction = 'INBOUND' and not i.is_event;
 
 comment on view message_response_times is
-  'One row per customer message (events left out): customer (phone, else BSUID), customer_phone (phone '
-  'only), received_at, the first outbound message to that customer at or after it (reply_bsp_msg_id, '
-  'replied_at) and seconds_to_reply; NULL reply while unanswered.';
+  'One row per customer message (events left out): customer (phone, else BSUID; the newest across '
+  'identifier changes), customer_phone (the message''s phone only), received_at, the first outbound message '
+  'to that customer (any of their identifiers) at or after it (reply_bsp_msg_id, replied_at) and '
+  'seconds_to_reply; NULL reply while unanswered.';
 
 -- response_times_daily: per organisation and UTC day of the inbound message: how many customer messages
 -- came, how many have been answered (whenever the reply came), and median / p95 seconds to reply.
@@ -127,6 +170,9 @@ returns table (
 )
 language sql stable
 as $$
+  with links as materialized (
+    select l.identifier, l.customer, l.identifiers from bluetick_customer_links(p_org) l
+  )
   select
     i.id,
     i.bsp_msg_id,
@@ -134,15 +180,24 @@ as $$
     i.created_at,
     extract(epoch from p_as_of - i.created_at)::integer,
     i.body,
-    i.customer
+    coalesce(k.customer, i.customer)
   from message_status_timeline i
+  left join links k on k.identifier = i.customer
   where i.org_id = p_org and i.direction = 'INBOUND' and not i.is_event
     and i.created_at >= p_since and i.created_at <= p_as_of - p_min_wait
-    and not exists (
+    and not exists (  -- a reply under the identifier of the message
       select 1
       from message_logs o
       where o.org_id = p_org
         and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = i.customer
+        and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
+        and o.created_at >= i.created_at and o.created_at <= p_as_of
+    )
+    and not exists (  -- a reply under another identifier of the customer (none for most)
+      select 1
+      from message_logs o
+      where o.org_id = p_org
+        and bluetick_customer(o.direction, o.to_phone, o.from_phone, o.customer_user_id) = any (k.identifiers)
         and o.direction = 'OUTBOUND' and not bluetick_is_event(o.msg_kind)
         and o.created_at >= i.created_at and o.created_at <= p_as_of
     )
@@ -151,4 +206,5 @@ $$;
 
 comment on function bluetick_unanswered(uuid, timestamptz, interval, timestamptz) is
   'Customer messages (events left out) of one org received since `since` with no reply by as_of (default '
-  'now()) that have waited at least min_wait (default 0), with seconds_waiting and customer, oldest first.';
+  'now()) that have waited at least min_wait (default 0), with seconds_waiting and customer (the newest '
+  'identifier across identifier changes; a reply to any of them answers), oldest first.';

@@ -2,6 +2,11 @@
 -- read_rate_pct = read / delivered of outbound messages (NULL when none was delivered), as in the funnel.
 -- A customer is bluetick_customer (the phone, else the BSUID); events (bluetick_is_event) are no
 -- conversation turns and are left out of every count and time here.
+-- A customer who changed number (or BSUID) is one customer (bluetick_customer_id, 0100_helpers.sql): their rows
+-- under every identifier count on one row, keyed by the newest identifier, with contact_phone that identifier
+-- when it is a phone their messages carry (else the least phone seen) and customer_user_id likewise. The links
+-- are joined (customer_identities, bluetick_customer_links), not looked up per row; the view is a union of the
+-- customers with one identifier and those with links, so a filter on `customer` still reaches the index on it.
 
 -- contact_engagement: per organisation and customer, over all time: outbound messages, how many were
 -- delivered and read, the read rate, how many messages the customer sent (inbound), first and last message.
@@ -13,6 +18,7 @@
 --   order by read_rate_pct desc nulls last, outbound desc limit 10;
 create or replace view contact_engagement
 with (security_invoker = true) as
+-- Customers of one identifier (nearly all); a filter on `customer` reaches the index on it.
 select
   t.org_id,
   min(t.contact_phone) as contact_phone,
@@ -28,10 +34,31 @@ select
   min(t.customer_user_id) as customer_user_id
 from message_status_timeline t
 where t.customer is not null and not t.is_event
-group by t.org_id, t.customer;
+  and not exists (select 1 from customer_identities k where k.org_id = t.org_id and k.identifier = t.customer)
+group by t.org_id, t.customer
+union all
+-- Customers who changed identifier: their rows under every identifier, on the newest one's row.
+select
+  k.org_id,
+  coalesce(max(t.contact_phone) filter (where t.contact_phone = k.customer), min(t.contact_phone)),
+  count(*) filter (where t.direction = 'OUTBOUND'),
+  count(t.delivered_at) filter (where t.direction = 'OUTBOUND'),
+  count(t.read_at) filter (where t.direction = 'OUTBOUND'),
+  bluetick_pct(count(t.read_at) filter (where t.direction = 'OUTBOUND'),
+               count(t.delivered_at) filter (where t.direction = 'OUTBOUND')),
+  count(*) filter (where t.direction = 'INBOUND'),
+  min(t.created_at),
+  max(t.created_at),
+  k.customer,
+  coalesce(max(t.customer_user_id) filter (where t.customer_user_id = k.customer), min(t.customer_user_id))
+from customer_identities k
+join message_status_timeline t on t.org_id = k.org_id and t.customer = k.identifier
+where not t.is_event
+group by k.org_id, k.customer;
 
 comment on view contact_engagement is
-  'Per org_id and customer (phone, else BSUID), all time, events left out: outbound, delivered, read, '
+  'Per org_id and customer (phone, else BSUID; the newest across identifier changes), all time, events left '
+  'out: outbound, delivered, read, '
   'read_rate_pct (read/delivered), inbound (messages from the customer), first_message_at, last_message_at, '
   'contact_phone (phone only), customer_user_id (BSUID).';
 
@@ -66,8 +93,12 @@ returns table (
 )
 language sql stable
 as $$
+  with links as materialized (
+    select l.identifier, l.customer from bluetick_customer_links(p_org) l
+  )
   select
-    min(t.contact_phone),
+    coalesce(max(t.contact_phone) filter (where t.contact_phone = coalesce(k.customer, t.customer)),
+             min(t.contact_phone)),
     count(*) filter (where t.direction = 'OUTBOUND'),
     count(t.delivered_at) filter (where t.direction = 'OUTBOUND'),
     count(t.read_at) filter (where t.direction = 'OUTBOUND'),
@@ -76,13 +107,15 @@ as $$
     count(*) filter (where t.direction = 'INBOUND'),
     min(t.created_at),
     max(t.created_at),
-    t.customer,
-    min(t.customer_user_id)
+    coalesce(k.customer, t.customer),
+    coalesce(max(t.customer_user_id) filter (where t.customer_user_id = coalesce(k.customer, t.customer)),
+             min(t.customer_user_id))
   from message_status_timeline t
+  left join links k on k.identifier = t.customer
   where t.org_id = p_org and t.customer is not null and not t.is_event
     and t.created_at >= p_since and t.created_at < p_until
-  group by t.customer
-  order by count(*) desc, t.customer
+  group by coalesce(k.customer, t.customer)
+  order by count(*) desc, coalesce(k.customer, t.customer)
 $$;
 
 comment on function bluetick_contact_engagement(uuid, timestamptz, timestamptz) is
