@@ -285,3 +285,13 @@ async def test_a_status_for_an_erased_message_does_not_bring_the_parent_bsuid_ba
     row = await db.fetchrow("select * from message_logs where org_id = $1 and bsp_msg_id = 'm1'", org)
     assert row["status"] == "READ"
     assert (row["customer_user_id"], row["customer_parent_user_id"]) == (None, None)
+
+
+async def test_a_status_naming_only_the_parent_bsuid_does_not_bring_it_back_to_an_erased_row(
+    store: Store, db: asyncpg.Connection, org: uuid.UUID
+):
+    await store.apply_batch([out(org, "m2", NEW_PHONE, "hello", OLD)], [])
+    await forget(store, org, Customer(phone=NEW_PHONE), part_rows=500)
+    await store.apply_batch([], [status(org, "m2", "read", OLD + timedelta(minutes=2), None, parent_user_id=PARENT)])
+    row = await db.fetchrow("select * from message_logs where org_id = $1 and bsp_msg_id = 'm2'", org)
+    assert row["status"] == "READ" and row["customer_parent_user_id"] is None

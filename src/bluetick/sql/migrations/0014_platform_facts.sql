@@ -118,3 +118,12 @@ begin
   end loop;
 end
 $$;
+
+-- An erased row keeps its parent BSUID null as well as its BSUID (bluetick_keep_erased, functions/customers.sql):
+-- a status naming only the parent BSUID fires the trigger too. The WHEN clause is still checked without calling
+-- the function.
+create or replace trigger message_logs_keep_erased
+  before update of customer_user_id, customer_parent_user_id on message_logs
+  for each row when (old.erased_at is not null
+                     and (new.customer_user_id is not null or new.customer_parent_user_id is not null))
+  execute function bluetick_keep_erased();
