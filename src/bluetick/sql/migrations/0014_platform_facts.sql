@@ -72,6 +72,8 @@ create table if not exists group_receipts (
   primary key (org_id, bsp_msg_id, participant, status)
 );
 create index if not exists group_receipts_org_ts_idx on group_receipts (org_id, ts);
+-- Erasure and export find a participant's receipts by phone or BSUID.
+create index if not exists group_receipts_org_participant_idx on group_receipts (org_id, participant);
 
 -- A customer's identifier changed: `old_id` and `new_id` (both phones, or both BSUIDs) are one customer. The
 -- earliest time a link was seen is kept.
