@@ -6,7 +6,7 @@ a message's metadata) through `storable`, so no parser can hand the database a N
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -185,8 +185,24 @@ class Message:
 # stored in a table of its own by bluetick_apply_facts, in the batch's transaction; `kind` names it there.
 
 
+class _FactJson:
+    """A fact's JSON for bluetick_apply_facts: its `kind` and every field, a time as ISO 8601, the org as text."""
+
+    __slots__ = ()
+    kind: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            doc[f.name] = (
+                value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, UUID) else value
+            )
+        return doc
+
+
 @dataclass(frozen=True, slots=True)
-class Preference:
+class Preference(_FactJson):
     """A customer stopped or resumed a category of messages (Meta's `user_preferences`): the latest by `ts` wins."""
 
     kind: ClassVar[str] = "preference"
@@ -201,21 +217,9 @@ class Preference:
     def __post_init__(self) -> None:
         _clean(self, ("preference", "category", "customer_phone", "customer_user_id", "detail"))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "org_id": str(self.org_id),
-            "ts": self.ts.isoformat(),
-            "preference": self.preference,
-            "category": self.category,
-            "customer_phone": self.customer_phone,
-            "customer_user_id": self.customer_user_id,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class TemplateUpdate:
+class TemplateUpdate(_FactJson):
     """A message template's status, quality or category changed (Meta's template webhooks)."""
 
     kind: ClassVar[str] = "template"
@@ -234,23 +238,9 @@ class TemplateUpdate:
         if self.detail is not None:
             object.__setattr__(self, "detail", storable_tree(self.detail))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "org_id": str(self.org_id),
-            "template_id": self.template_id,
-            "field": self.field,
-            "value": self.value,
-            "ts": self.ts.isoformat(),
-            "name": self.name,
-            "language": self.language,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class AccountUpdate:
+class AccountUpdate(_FactJson):
     """Something about the business's account or phone number (Meta's `account_update`,
     `phone_number_quality_update`), kept whole for analysts."""
 
@@ -266,19 +256,9 @@ class AccountUpdate:
         if self.detail is not None:
             object.__setattr__(self, "detail", storable_tree(self.detail))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "org_id": str(self.org_id),
-            "field": self.field,
-            "ts": self.ts.isoformat(),
-            "event": self.event,
-            "detail": self.detail or {},
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class GroupReceipt:
+class GroupReceipt(_FactJson):
     """One participant's receipt of a message sent to a WhatsApp group; the message's own row merges it too."""
 
     kind: ClassVar[str] = "group_receipt"
@@ -295,22 +275,9 @@ class GroupReceipt:
         _clean(self, ("bsp_msg_id", "status", "group_id", "participant_phone", "participant_user_id",
                       "participant_parent_user_id"))  # fmt: skip
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "org_id": str(self.org_id),
-            "bsp_msg_id": self.bsp_msg_id,
-            "status": self.status,
-            "ts": self.ts.isoformat(),
-            "group_id": self.group_id,
-            "participant_phone": self.participant_phone,
-            "participant_user_id": self.participant_user_id,
-            "participant_parent_user_id": self.participant_parent_user_id,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class IdentityLink:
+class IdentityLink(_FactJson):
     """A customer's identifier changed (`user_changed_number`, `user_changed_user_id`): `old_id` and `new_id` are
     one customer from then on, for analytics, export and erasure."""
 
@@ -324,17 +291,6 @@ class IdentityLink:
 
     def __post_init__(self) -> None:
         _clean(self, ("link", "old_id", "new_id", "bsp_msg_id"))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "org_id": str(self.org_id),
-            "link": self.link,
-            "old_id": self.old_id,
-            "new_id": self.new_id,
-            "ts": self.ts.isoformat(),
-            "bsp_msg_id": self.bsp_msg_id,
-        }
 
 
 Fact = Preference | TemplateUpdate | AccountUpdate | GroupReceipt | IdentityLink
