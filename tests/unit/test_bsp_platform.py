@@ -292,3 +292,12 @@ def test_gupshup_deleted_without_an_id_is_skipped_and_named():
     del doc["payload"]["id"]
     parsed = parse(ORG, doc, RECEIVED)
     assert parsed.empty and parsed.errors == ["payload: id is missing"] and not parsed.complete
+
+
+def test_a_twilio_external_user_id_with_the_channel_prefix_is_read():
+    # RapidPro's courier posts ExternalUserId=whatsapp:US.1234 (handlers/twiml tests): the prefix is the channel's
+    bsuid = "whatsapp:US.13491208655302741918"
+    form = [("AccountSid", "AC" + "0" * 32), ("MessageSid", "SM1"), ("SmsStatus", "received"), ("Body", "hi"),
+            ("From", bsuid), ("ExternalUserId", bsuid)]  # fmt: skip
+    parsed = parse_form(uuid.uuid4(), form, datetime(2026, 1, 1, tzinfo=UTC))
+    assert parsed.complete and parsed.messages[0].customer_user_id == "US.13491208655302741918"

@@ -126,7 +126,7 @@ def _customer_user_id(fields: dict[str, str], addressed: str | None, where: str,
     named, named_in = None, ""
     for name in _USER_ID_FIELDS:
         if raw := fields.get(name):
-            named, named_in = lenient(user_id, raw, name), name
+            named, named_in = lenient(user_id, _address(raw), name), name  # courier's tests send whatsapp:US.1
             if named is None:
                 unread.append(f"{name}: not a WhatsApp user id")
             break
