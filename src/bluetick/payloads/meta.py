@@ -113,7 +113,8 @@ def _parse_change(
     change = as_dict(change, where)
     kind = change.get("field", "messages")
     if kind not in _READ_FIELDS:
-        parsed.unread.append(f"{where}: field {repr(kind)[:_LABEL_CHARS]} is not read")
+        name = repr(kind[:_LABEL_CHARS]) if isinstance(kind, str) else f"of type {type(kind).__name__}"
+        parsed.unread.append(f"{where}: field {name} is not read")
         return
     value = as_dict(change.get("value"), f"{where}.value")
     place = f"{where}.value"
@@ -143,19 +144,18 @@ def _errors_note(errors: Any) -> str:
 
 def _parse_preferences(org_id: UUID, value: dict[str, Any], where: str, parsed: Parsed) -> None:
     """`user_preferences`: customers who stopped or resumed marketing messages, one `Preference` an item."""
-    contacts = _contact_ids(value.get("contacts"), "user_id")
 
     def item(raw: Any, place: str) -> None:
-        parsed.facts.append(preference(org_id, raw, contacts))
+        parsed.facts.append(preference(org_id, raw))
 
     each_item(parsed, value.get("user_preferences"), f"{where}.user_preferences", item, what="user_preferences")
 
 
-def preference(org_id: UUID, item: Any, contacts: dict[str | None, str]) -> Preference:
-    """One `user_preferences[]` item; the customer is its `wa_id` or `user_id` (or the contact's, by phone)."""
+def preference(org_id: UUID, item: Any) -> Preference:
+    """One `user_preferences[]` item; the customer is its `wa_id` and/or `user_id`."""
     item = as_dict(item, "user_preference")
     customer_phone = phone(item.get("wa_id"), "wa_id")
-    bsuid = user_id(item.get("user_id"), "user_id") or contacts.get(customer_phone)
+    bsuid = user_id(item.get("user_id"), "user_id")
     if customer_phone is None and bsuid is None:
         raise ItemError("names no customer (wa_id or user_id)")
     choice, category = _label(item.get("value")), _label(item.get("category"))
@@ -393,10 +393,8 @@ def inbound_message(
     item = as_dict(item, "message")
     kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
     from_phone, from_bsuid = customer(item.get("from"), f"{where}.from", unread)
-    bsuid = (
-        lenient(user_id, item.get("from_user_id"), "from_user_id") or from_bsuid or contacts.user_ids.get(from_phone)
-    )
-    parent = lenient(user_id, item.get("from_parent_user_id"), "from_parent_user_id")
+    bsuid = _first_user_id(item, ("from_user_id",)) or from_bsuid or contacts.user_ids.get(from_phone)
+    parent = _first_user_id(item, ("from_parent_user_id",)) or contacts.parent_user_ids.get(from_phone)
     ref = None
     label = kind.upper()[:64]
     if kind in _REFERRING:
