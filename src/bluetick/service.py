@@ -167,13 +167,13 @@ class Service:
                 self.secrets.replace(secrets_of(await self.store.org_secrets()))
             except Exception as exc:  # noqa: BLE001 - any failure here means: not reachable yet
                 log.warning("database not ready retry_in=%.1fs error=%s: %s", delay, type(exc).__name__, str(exc)[:300])
-                await asyncio.sleep(delay)
+                await next_round(delay)
                 delay = min(delay * 2, BOOTSTRAP_RETRY_MAX_S)
                 continue
             self.ready.set()
             log.info("database ready organisations_with_secrets=%d", len(self.secrets))
         while True:
-            await asyncio.sleep(self.settings.secrets_refresh.total_seconds())
+            await next_round(self.settings.secrets_refresh.total_seconds())
             try:
                 self.secrets.replace(secrets_of(await self.store.org_secrets()))
             except Exception as exc:  # noqa: BLE001 - keep the last snapshot; try again next round
@@ -191,7 +191,7 @@ class Service:
                     log.info("report refresh hours=%d ms=%.0f", hours, ms)
             except Exception as exc:  # noqa: BLE001 - the hours stay noted; the next round does them
                 log.warning("report refresh failed error=%s", type(exc).__name__)
-            await asyncio.sleep(every_s)
+            await next_round(every_s)
 
     async def refresh_reports_round(self) -> int:
         """One round: every organisation with noted hours once (one with a backlog until it is through, 12 hours
@@ -228,4 +228,17 @@ class Service:
                 )
             except Exception as exc:  # noqa: BLE001 - the next round goes on where this one stopped
                 log.warning("retention failed error=%s", type(exc).__name__)
-            await asyncio.sleep(every.total_seconds())
+            await next_round(every.total_seconds())
+
+
+async def next_round(seconds: float) -> None:
+    """Wait `seconds` before the next round of a background loop, unless the service is closing.
+
+    The service closes by cancelling its tasks. A library call in a round can lose that cancellation: in Python
+    3.11, `asyncio.wait_for` (which asyncpg uses for its timeouts) swallows one that arrives as the call it waits
+    for completes. The task then remembers the request (`Task.cancelling()`) but runs on, and closing waited for it
+    for ever (seen as a test session hung in a fixture's teardown). So the loop stops here instead."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    await asyncio.sleep(seconds)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
+from uuid import UUID
 
 import pytest
 
 from bluetick.app import SERVICE
 from bluetick.service import Service
 from bluetick.store.postgres import PostgresStore
+from bluetick.store.records import ReportRefresh
 from tests.conftest import make_settings, start_client
 
 
@@ -62,3 +66,30 @@ async def test_a_given_store_is_left_open_and_an_own_store_is_closed(dsn: str):
         own = service.store
         assert own is not given and await own.ping()
     assert not await own.ping()
+
+
+class LosesOneCancellation(PostgresStore):
+    """The real store, whose report refresh loses the cancellation that arrives during it, as asyncio.wait_for
+    can in Python 3.11 when the call it waits for completes at that moment (asyncpg waits with it)."""
+
+    entered: asyncio.Event
+
+    async def refresh_reports(self, orgs: int, hours: int, skip: Sequence[UUID] = ()) -> ReportRefresh:
+        self.entered.set()
+        with contextlib.suppress(asyncio.CancelledError):  # lost: still asked to stop (cancelling()), not stopped
+            await asyncio.sleep(30)
+        return await super().refresh_reports(orgs, hours, skip)
+
+
+async def test_closing_ends_a_background_loop_whose_round_lost_the_cancellation(dsn: str):
+    store = await LosesOneCancellation.connect(dsn, pool_size=2, timeout_s=10)
+    store.entered = asyncio.Event()
+    try:
+        service = Service(make_settings(dsn, report_refresh_s=3600), store)
+        await service.__aenter__()
+        await asyncio.wait_for(store.entered.wait(), 30)
+        # before next_round, the loop slept its hour and closing waited for it (and for every hour after)
+        await asyncio.wait_for(service.__aexit__(None, None, None), 20)
+        assert service.failed_tasks == []
+    finally:
+        await store.close()
