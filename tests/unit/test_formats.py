@@ -69,13 +69,24 @@ def test_gupshup_inbound_reads_sender_and_bsuid():
     assert message.sent_at == at(10, 33, 0)
 
 
-def test_gupshup_inbound_from_a_bsuid_is_kept_and_noted():
+def test_gupshup_inbound_from_a_bsuid_is_read_as_the_customers_bsuid():
+    # Customers who adopt a username are named by their BSUID where their phone was (2025-26): read, not noted
     doc = sample("gupshup_v2_inbound.json")
     doc["payload"]["sender"] = {"phone": "IN.2081978709342942"}
     parsed = parse(ORG, doc)
     [message] = parsed.messages
     assert message.from_phone is None and message.customer_user_id == "IN.2081978709342942"
-    assert parsed.unread == ["payload.sender.phone: not a phone number"] and not parsed.complete
+    assert parsed.complete
+
+
+def test_a_sender_that_is_neither_a_phone_nor_a_bsuid_is_kept_and_noted():
+    doc = sample("gupshup_v2_inbound.json")
+    doc["payload"]["sender"] = {"phone": "user.93731"}
+    parsed = parse(ORG, doc)
+    [message] = parsed.messages
+    assert message.from_phone is None and message.customer_user_id is None
+    assert parsed.unread == ["payload.sender.phone: neither a phone number nor a WhatsApp user id"]
+    assert not parsed.complete
 
 
 def test_gupshup_other_type_is_unread():
@@ -187,7 +198,7 @@ def test_smb_message_echo_is_outbound_to_the_customer():
     )
 
 
-def test_meta_inbound_from_that_is_not_a_phone_is_kept_and_noted():
+def test_meta_inbound_from_a_bsuid_is_read_as_the_customers_bsuid():
     doc = payload("meta_inbound_text.json")
     value = doc["entry"][0]["changes"][0]["value"]
     value["messages"][0]["from"] = "IN.2081978709342942"
@@ -195,8 +206,7 @@ def test_meta_inbound_from_that_is_not_a_phone_is_kept_and_noted():
     parsed = parse(ORG, doc)
     [message] = parsed.messages
     assert message.from_phone is None and message.customer_user_id == "IN.2081978709342942"
-    assert parsed.errors == []
-    assert parsed.unread == ["entry[0].changes[0].value.messages[0].from: not a phone number"]
+    assert parsed.errors == [] and parsed.unread == [] and parsed.complete
 
 
 def test_meta_inbound_from_garbage_is_kept_without_a_customer():

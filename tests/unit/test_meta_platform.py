@@ -497,3 +497,30 @@ def test_any_body_of_the_known_shapes_parses_into_facts_of_its_org(doc: Any) -> 
 def test_any_twilio_like_form_parses_without_raising(form: list[tuple[str, str]], org: uuid.UUID) -> None:
     result = parse_form(org, form, AT)
     assert all(e.org_id == org for e in [*result.statuses, *result.messages])
+
+
+def envelope(field: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": field, "value": value}]}],
+    }
+
+
+# pywa's outgoing edit and delete echoes (tests/data): an echoed edit or revoke names the message it is about
+@pytest.mark.parametrize(("kind", "content"), [("edit", {"original_message_id": "wamid.zzzzzz",
+                                                          "message": {"type": "text", "text": {"body": "new"}}}),
+                                                 ("revoke", {"original_message_id": "wamid.zzzzzz"})])  # fmt: skip
+def test_an_echoed_edit_or_revoke_names_the_message_it_is_about(kind: str, content: dict[str, Any]):
+    echo = {"from": "15557654321", "to": "16505551234", "id": "wamid.echo1", "timestamp": "1750000000", "type": kind,
+            kind: content}  # fmt: skip
+    parsed = parse(ORG, envelope("smb_message_echoes", {"message_echoes": [echo]}), AT)
+    [message] = parsed.messages
+    assert (message.msg_kind, message.ref_bsp_msg_id) == (kind.upper(), "wamid.zzzzzz") and parsed.complete
+
+
+def test_a_from_user_id_that_is_not_a_bsuid_is_noted_so_the_body_is_kept():
+    item = {"from": "", "from_user_id": "user.93731", "id": "wamid.u1", "timestamp": "1750000000", "type": "text",
+            "text": {"body": "hi"}}  # fmt: skip
+    parsed = parse(ORG, envelope("messages", {"messages": [item]}), AT)
+    assert parsed.messages[0].customer_user_id is None
+    assert parsed.unread == ["entry[0].changes[0].value.messages[0].from_user_id: not a WhatsApp user id"]

@@ -236,12 +236,15 @@ def user_id(value: Any, what: str = "user_id") -> str | None:
 
 
 def customer(value: Any, what: str, unread: list[str]) -> tuple[str | None, str | None]:
-    """A customer's `from` as (phone, BSUID): a BSUID or garbage there is noted in `unread`, never fatal."""
+    """A customer's `from` as (phone, BSUID): a customer who adopted a username is named by their BSUID there
+    (2025-26); anything else is noted in `unread`, never fatal."""
     found = lenient(phone, value, what)
     if found is not None or value is None or value == "":
         return found, None
-    unread.append(f"{what}: not a phone number")
-    return None, lenient(user_id, value, what)
+    bsuid = lenient(user_id, value, what)
+    if bsuid is None:
+        unread.append(f"{what}: neither a phone number nor a WhatsApp user id")
+    return None, bsuid
 
 
 def lenient(check: Callable[[Any, str], T | None], value: Any, what: str) -> T | None:

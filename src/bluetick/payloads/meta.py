@@ -393,17 +393,12 @@ def inbound_message(
     item = as_dict(item, "message")
     kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
     from_phone, from_bsuid = customer(item.get("from"), f"{where}.from", unread)
+    for field in ("from_user_id", "from_parent_user_id"):
+        if item.get(field) not in (None, "") and lenient(user_id, item.get(field), field) is None:
+            unread.append(f"{where}.{field}: not a WhatsApp user id")
     bsuid = _first_user_id(item, ("from_user_id",)) or from_bsuid or contacts.user_ids.get(from_phone)
     parent = _first_user_id(item, ("from_parent_user_id",)) or contacts.parent_user_ids.get(from_phone)
-    ref = None
-    label = kind.upper()[:64]
-    if kind in _REFERRING:
-        event, ref_field = _REFERRING[kind]
-        content = item.get(kind)
-        ref = identifier(content.get(ref_field) if isinstance(content, dict) else None, f"{kind}.{ref_field}")
-        label = event.value
-    elif kind == "system":
-        label = EventKind.SYSTEM.value
+    label, ref = _kind_and_ref(item, kind)
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
@@ -455,15 +450,28 @@ def identity_links(item: Any, message: Message, unread: list[str], where: str) -
     return links
 
 
+def _kind_and_ref(item: dict[str, Any], kind: str) -> tuple[str, str | None]:
+    """A message's msg_kind label, and the id of the message it is about for a reaction, edit or revoke."""
+    if kind in _REFERRING:
+        event, ref_field = _REFERRING[kind]
+        content = item.get(kind)
+        return event.value, identifier(content.get(ref_field) if isinstance(content, dict) else None,
+                                       f"{kind}.{ref_field}")  # fmt: skip
+    return (EventKind.SYSTEM.value if kind == "system" else kind.upper()[:64]), None
+
+
 def echo_message(org_id: UUID, item: Any) -> Message:
-    """One `message_echoes[]` item: `from` is the business, `to` (and `to_user_id`) the customer."""
+    """One `message_echoes[]` item: `from` is the business, `to` (and `to_user_id`) the customer. An echoed edit or
+    revoke names the message it is about, as a customer's does."""
     item = as_dict(item, "message_echo")
     kind = item.get("type") if isinstance(item.get("type"), str) else "unknown"
+    label, ref = _kind_and_ref(item, kind)
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
         direction=Direction.OUTBOUND,
-        msg_kind=msg_kind(kind.upper()[:64], "type"),
+        msg_kind=msg_kind(label, "type"),
+        ref_bsp_msg_id=ref,
         to_phone=lenient(phone, item.get("to"), "to"),
         from_phone=lenient(phone, item.get("from"), "from"),
         body=_message_body(item, kind),
