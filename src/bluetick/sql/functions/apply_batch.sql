@@ -277,8 +277,30 @@ declare
   v_result jsonb;
   v_kept integer := 0;
   v_replayed integer := 0;
+  v_orgs uuid[];
+  v_before jsonb;
+  v_events integer := 0;
 begin
+  -- Events (events.sql): only for the organisations of this batch that use them; the others pay one probe each.
+  v_orgs := bluetick_event_orgs(array(
+    select distinct (item ->> 'org_id')::uuid
+    from jsonb_array_elements(coalesce(p_messages, '[]'::jsonb) || coalesce(p_statuses, '[]'::jsonb)) item));
+  if cardinality(v_orgs) > 0 then
+    -- every key's lock, in the merge's order, before the state is read, so no batch changes it meanwhile (the
+    -- merge takes them again: a transaction's advisory locks are re-entrant)
+    perform pg_advisory_xact_lock(k)
+    from (
+      select distinct bluetick_lock_key((item ->> 'org_id')::uuid, item ->> 'bsp_msg_id') as k
+      from jsonb_array_elements(coalesce(p_messages, '[]'::jsonb) || coalesce(p_statuses, '[]'::jsonb)) item
+      order by k
+    ) keys;
+    v_before := bluetick_event_state(v_orgs, p_messages, p_statuses);
+  end if;
   v_result := bluetick_apply_batch(p_messages, p_statuses);
+  if cardinality(v_orgs) > 0 then
+    v_events := bluetick_write_events(v_orgs, v_before, p_messages, p_statuses);
+  end if;
+  v_result := v_result || jsonb_build_object('events', v_events);
   if p_inbox is null or jsonb_array_length(p_inbox) = 0 then  -- most batches keep no body
     return v_result || jsonb_build_object('kept', 0, 'marked', 0);
   end if;

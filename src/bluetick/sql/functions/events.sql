@@ -1,0 +1,231 @@
+-- Events out (docs/design.md, "Events"): the outbox written with each batch, the feed's page, and expiry.
+-- A repeatable file (docs/design.md, Migrations): the one current definition of these functions, applied after
+-- the versioned migrations and again whenever any repeatable file changes. Edit it in place; never restate a
+-- function in a migration. Privileges granted to a function stay with it across `create or replace`.
+
+-- The organisations among p_orgs that use events: the feed turned on, or a subscription not disabled. One or two
+-- index probes per organisation of a batch; a batch of organisations that use none writes no event.
+create or replace function bluetick_event_orgs(p_orgs uuid[])
+returns uuid[]
+language sql stable
+set search_path = public, pg_temp
+as $$
+  select coalesce(array_agg(o), '{}')
+  from unnest(p_orgs) o
+  where exists (select 1 from org_settings s where s.org_id = o and s.events_feed)
+     or exists (select 1 from webhook_subscriptions w where w.org_id = o and w.disabled_at is null)
+$$;
+
+-- The keys (org_id, bsp_msg_id) of a batch's messages and statuses whose organisation is one of p_orgs.
+create or replace function bluetick_event_keys(p_orgs uuid[], p_messages jsonb, p_statuses jsonb)
+returns table (org_id uuid, bsp_msg_id text)
+language sql stable
+as $$
+  select distinct (item ->> 'org_id')::uuid, item ->> 'bsp_msg_id'
+  from (
+    select jsonb_array_elements(coalesce(p_messages, '[]'::jsonb)) as item
+    union all
+    select jsonb_array_elements(coalesce(p_statuses, '[]'::jsonb))
+  ) items
+  where (item ->> 'org_id')::uuid = any (p_orgs)
+$$;
+
+-- What an event compares against: {"<org>/<bsp_msg_id>": [status, failed_reason]} of the keys' rows before the
+-- batch (a key with no row is absent). Read under the batch's advisory locks, so nothing changes them meanwhile.
+create or replace function bluetick_event_state(p_orgs uuid[], p_messages jsonb, p_statuses jsonb)
+returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+  select coalesce(jsonb_object_agg(m.org_id::text || '/' || m.bsp_msg_id, jsonb_build_array(m.status, m.failed_reason)),
+                  '{}'::jsonb)
+  from bluetick_event_keys(p_orgs, p_messages, p_statuses) k
+  join message_logs m on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id
+$$;
+
+-- A message's event payload: its current state, the customer's identifiers and, for a customer's message, its text.
+create or replace function bluetick_event_data(m message_logs)
+returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'org_id', m.org_id, 'bsp_msg_id', m.bsp_msg_id, 'direction', m.direction, 'msg_kind', m.msg_kind,
+    'status', m.status, 'whatsapp_status', m.whatsapp_status, 'failed_reason', m.failed_reason,
+    'error_code', substring(m.failed_reason from '^Error ([0-9A-Za-z_.-]+)'),
+    'customer_phone', case when m.direction = 'INBOUND' then m.from_phone else m.to_phone end,
+    'customer_user_id', m.customer_user_id, 'ref_bsp_msg_id', m.ref_bsp_msg_id, 'group_id', m.group_id,
+    'body', case when m.direction = 'INBOUND' then m.body end,
+    'created_at', bluetick_ts_text(m.created_at), 'version', m.version))
+$$;
+
+-- After the batch: for each key of p_orgs whose row is new, or whose status or failed_reason differ from p_before,
+-- raise the row's version and write one event: `message.received` for a customer's new message, else
+-- `message.status`. Notifies channel bluetick_events with each organisation that got one (sent at commit).
+-- Returns the number written.
+create or replace function bluetick_write_events(p_orgs uuid[], p_before jsonb, p_messages jsonb, p_statuses jsonb)
+returns integer
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+  v_written integer;
+  v_org uuid;
+begin
+  with changed as (
+    select m.org_id, m.bsp_msg_id, p_before -> (m.org_id::text || '/' || m.bsp_msg_id) as prior
+    from bluetick_event_keys(p_orgs, p_messages, p_statuses) k
+    join message_logs m on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id
+    where not p_before ? (m.org_id::text || '/' || m.bsp_msg_id)
+       or m.status is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 0)
+       or m.failed_reason is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 1)
+  ), bumped as (
+    update message_logs m set version = m.version + 1
+    from changed c
+    where m.org_id = c.org_id and m.bsp_msg_id = c.bsp_msg_id
+    returning m as msg, c.prior
+  ), written as (
+    insert into bluetick_events (org_id, type, bsp_msg_id, version, data)
+    select (b.msg).org_id,
+           case when b.prior is null and (b.msg).direction = 'INBOUND' then 'message.received'
+                else 'message.status' end,
+           (b.msg).bsp_msg_id, (b.msg).version, bluetick_event_data(b.msg)
+    from bumped b
+    order by (b.msg).org_id, (b.msg).bsp_msg_id
+    returning org_id
+  )
+  select count(*) into v_written from written;
+  if v_written > 0 then
+    foreach v_org in array p_orgs loop
+      perform pg_notify('bluetick_events', v_org::text);
+    end loop;
+  end if;
+  return v_written;
+end
+$$;
+
+-- One page of p_org's event feed after the cursor (p_after_xid, p_after_id), oldest first, at most p_limit, of
+-- the types p_types (null: all). Only events of transactions older than every transaction still running are read
+-- (pg_snapshot_xmin): a transaction that began before a later one committed may still commit events below it, and
+-- reading past it would skip them. {"events": [...], "next": [xid, id] of the last one read (the cursor given when
+-- none), "waiting": true when committed events of p_org lie beyond that horizon}.
+create or replace function bluetick_events_page(p_org uuid, p_after_xid text, p_after_id bigint, p_limit integer,
+                                                p_types text[] default null)
+returns jsonb
+language plpgsql stable
+set search_path = public, pg_temp
+as $$
+declare
+  v_horizon xid8 := pg_snapshot_xmin(pg_current_snapshot());
+  v_after xid8 := coalesce(p_after_xid, '0')::xid8;
+  v_events jsonb;
+  v_next jsonb;
+begin
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', e.id::text, 'type', e.type, 'created_at', bluetick_ts_text(e.created_at), 'bsp_msg_id', e.bsp_msg_id,
+           'version', e.version, 'data', e.data, 'cursor', jsonb_build_array(e.xid::text, e.id)) order by e.xid, e.id),
+         '[]'::jsonb)
+  into v_events
+  from (
+    select * from bluetick_events e
+    where e.org_id = p_org and (e.xid, e.id) > (v_after, coalesce(p_after_id, 0)) and e.xid < v_horizon
+      and (p_types is null or e.type = any (p_types))
+    order by e.xid, e.id
+    limit p_limit
+  ) e;
+  v_next := coalesce(v_events -> -1 -> 'cursor', jsonb_build_array(v_after::text, coalesce(p_after_id, 0)));
+  return jsonb_build_object(
+    'events', v_events, 'next', v_next,
+    'waiting', exists (select 1 from bluetick_events e
+                       where e.org_id = p_org and e.xid >= v_horizon
+                         and (p_types is null or e.type = any (p_types))));
+end
+$$;
+
+-- The newest cursor of the stream: where a new reader (a new subscription, a feed with no cursor) starts.
+create or replace function bluetick_events_head()
+returns jsonb
+language sql stable
+as $$
+  select jsonb_build_array(pg_snapshot_xmin(pg_current_snapshot())::text, 0)
+$$;
+
+-- Turn p_org's event feed on or off; returns whether it is on.
+create or replace function bluetick_events_feed(p_org uuid, p_enabled boolean)
+returns boolean
+language sql
+set search_path = public, pg_temp
+as $$
+  insert into org_settings as s (org_id, events_feed) values (p_org, p_enabled)
+  on conflict (org_id) do update set events_feed = excluded.events_feed, updated_at = now()
+  returning s.events_feed
+$$;
+
+-- Expiry: a partition per UTC day, made ahead for today and the next two days (a day the default partition already
+-- holds rows of stays there); partitions whose day ended more than p_ttl ago are dropped whole, and the default
+-- partition's rows that old deleted. Returns {"created": N, "dropped": N, "deleted": N}.
+create or replace function bluetick_events_maintain(p_ttl interval)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+  v_day date;
+  v_name text;
+  v_created integer := 0;
+  v_dropped integer := 0;
+  v_deleted integer := 0;
+  v_part record;
+begin
+  for v_day in select generate_series((now() at time zone 'UTC')::date, (now() at time zone 'UTC')::date + 2, '1 day')
+  loop
+    v_name := 'bluetick_events_' || to_char(v_day, 'YYYYMMDD');
+    if to_regclass('public.' || v_name) is null
+       and not exists (select 1 from bluetick_events_default d
+                       where d.created_at >= v_day::timestamp at time zone 'UTC'
+                         and d.created_at < (v_day + 1)::timestamp at time zone 'UTC') then
+      execute format('create table %I partition of bluetick_events for values from (%L) to (%L)', v_name,
+                     v_day::timestamp at time zone 'UTC', (v_day + 1)::timestamp at time zone 'UTC');
+      execute format('alter table %I enable row level security', v_name);
+      v_created := v_created + 1;
+    end if;
+  end loop;
+  for v_part in
+    select c.relname
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'public.bluetick_events'::regclass and c.relname ~ '^bluetick_events_[0-9]{8}$'
+      and to_date(right(c.relname, 8), 'YYYYMMDD') + 1 < (now() - p_ttl) at time zone 'UTC'
+  loop
+    execute format('drop table %I', v_part.relname);
+    v_dropped := v_dropped + 1;
+  end loop;
+  delete from bluetick_events_default d where d.created_at < now() - p_ttl;
+  get diagnostics v_deleted = row_count;
+  return jsonb_build_object('created', v_created, 'dropped', v_dropped, 'deleted', v_deleted);
+end
+$$;
+
+-- The service's alone, as the other writers (0004_access.sql, 0008_webhook_inbox.sql).
+do $$
+declare
+  fn text;
+  role_name text;
+begin
+  foreach fn in array array[
+    'bluetick_event_orgs(uuid[])', 'bluetick_event_keys(uuid[], jsonb, jsonb)',
+    'bluetick_event_state(uuid[], jsonb, jsonb)', 'bluetick_event_data(message_logs)',
+    'bluetick_write_events(uuid[], jsonb, jsonb, jsonb)',
+    'bluetick_events_page(uuid, text, bigint, integer, text[])', 'bluetick_events_head()',
+    'bluetick_events_feed(uuid, boolean)', 'bluetick_events_maintain(interval)'
+  ] loop
+    execute format('revoke all on function %s from public', fn);
+    foreach role_name in array array['anon', 'authenticated'] loop
+      if exists (select 1 from pg_roles where rolname = role_name) then
+        execute format('revoke all on function %s from %I', fn, role_name);
+      end if;
+    end loop;
+    if exists (select 1 from pg_roles where rolname = 'service_role') then
+      execute format('grant execute on function %s to service_role', fn);
+    end if;
+  end loop;
+end
+$$;
