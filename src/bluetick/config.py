@@ -218,6 +218,30 @@ class Settings:
         "how often the report's rollups are recomputed for the hours written since; 0 = only when a report is read",
         minimum=0,
     )
+    events_ttl: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "EVENTS_TTL",
+        timedelta(days=7),
+        "events (the feed and webhook deliveries) older than this are dropped, a day's partition at a time",
+    )
+    webhook_retry_for: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "WEBHOOK_RETRY_FOR",
+        timedelta(days=3),
+        "a subscription whose deliveries keep failing is retried with backoff this long, then marked failing",
+    )
+    webhook_timeout_s: int = setting(
+        "WEBHOOK_TIMEOUT_S", 10, "how long one delivery to a subscriber may take before it counts as failed", minimum=1
+    )
+    webhook_rotate_overlap: timedelta = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "WEBHOOK_ROTATE_OVERLAP",
+        timedelta(hours=24),
+        "after a subscription's secret is rotated, deliveries carry both signatures this long",
+    )
+    subscriptions_allow_private: bool = setting(
+        "SUBSCRIPTIONS_ALLOW_PRIVATE",
+        False,
+        "allow subscription URLs on loopback, private or link-local addresses, and plain http (for tests and "
+        "receivers on the same network); off, only https URLs resolving to public addresses are accepted",
+    )
     shutdown_drain_s: int = setting(
         "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
     )

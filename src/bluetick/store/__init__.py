@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from bluetick.events import Fact, Message, StatusEvent
+from bluetick.store.feed import FeedOps
 from bluetick.store.records import (
     BatchResult,
     Customer,
@@ -20,6 +21,7 @@ from bluetick.store.records import (
     ReportRefresh,
     RetentionResult,
 )
+from bluetick.store.subscriptions import SubscriptionOps
 from bluetick.store.transport import PermanentError, ResourceError, Transport, classify
 
 SQL = files("bluetick") / "sql"  # package data: the same files in a checkout, an editable install or a wheel
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class Store(ABC):
+class Store(FeedOps, SubscriptionOps, ABC):
     """The database's operations: each names its SQL function, its parameters and what its result becomes. A
     backend adds how it connects and what `prepare` does."""
 
