@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from bluetick.events import Direction, Message, StatusEvent
+from bluetick.events import Direction, Message, Preference, StatusEvent, TemplateUpdate
 from bluetick.store import Store
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
@@ -69,3 +69,19 @@ async def test_the_page_reads_after_the_cursor(db: asyncpg.Connection, store: St
     xid, last = page["next"]
     rest = await db.fetchval("select bluetick_events_page($1, $2, $3, 10)", org, xid, last)
     assert [e["bsp_msg_id"] for e in rest["events"]] == ["wamid.p2"] and rest["waiting"] is False
+
+
+async def test_a_new_preference_and_a_template_change_are_events_once(
+    store: Store, db: asyncpg.Connection, org: uuid.UUID
+):
+    await feed_on(db, org)
+    stop = Preference(org, T0, "stop", "marketing_messages", customer_phone="+919800000004", detail="Stopped")
+    paused = TemplateUpdate(org, "1184502297736401", "status", "PAUSED", T0, "order_shipped", "en_US", "LOW_QUALITY")
+    await store.apply_batch([], [], [], [stop, paused])
+    await store.apply_batch([], [], [], [stop, paused])  # a repeat stores nothing new: no event
+    found = await events(db, org)
+    assert [(e["type"], e["data"].get("preference") or e["data"].get("value")) for e in found] == [
+        ("customer.preferences", "stop"),
+        ("template.status", "PAUSED"),
+    ]
+    assert found[0]["data"]["customer_phone"] == "+919800000004" and found[1]["data"]["reason"] == "LOW_QUALITY"

@@ -16,11 +16,14 @@ as $$
 declare
   v_count integer := 0;
   v_rows integer;
+  v_orgs uuid[];  -- the organisations that use events (events.sql): a new preference or template change is one
 begin
   if p_facts is null or jsonb_array_length(p_facts) = 0 then
     return 0;
   end if;
+  v_orgs := bluetick_event_orgs(array(select distinct (f ->> 'org_id')::uuid from jsonb_array_elements(p_facts) f));
 
+  with stored as (
   insert into customer_preferences
     (org_id, customer, category, preference, changed_at, customer_phone, customer_user_id, detail)
   select distinct on (f.org_id, coalesce(f.customer_phone, f.customer_user_id), f.category, f.ts, f.preference)
@@ -31,10 +34,20 @@ begin
     customer_user_id text, detail text)
   where f.kind = 'preference' and coalesce(f.customer_phone, f.customer_user_id) is not null
   order by f.org_id, coalesce(f.customer_phone, f.customer_user_id), f.category, f.ts, f.preference, f.detail
-  on conflict do nothing;
-  get diagnostics v_rows = row_count;
+  on conflict do nothing
+  returning *
+  ), evented as (
+    insert into bluetick_events (org_id, type, data)
+    select s.org_id, 'customer.preferences', jsonb_strip_nulls(jsonb_build_object(
+             'org_id', s.org_id, 'customer_phone', s.customer_phone, 'customer_user_id', s.customer_user_id,
+             'category', s.category, 'preference', s.preference, 'changed_at', bluetick_ts_text(s.changed_at),
+             'detail', s.detail))
+    from stored s where s.org_id = any (v_orgs)
+  )
+  select count(*) into v_rows from stored;
   v_count := v_count + v_rows;
 
+  with stored as (
   insert into template_events (org_id, template_id, field, value, changed_at, name, language, reason, detail)
   select distinct on (f.org_id, f.template_id, f.field, date_trunc('second', f.ts), f.value)
          f.org_id, f.template_id, f.field, f.value, date_trunc('second', f.ts), f.name, f.language, f.reason,
@@ -44,9 +57,20 @@ begin
     reason text, detail jsonb)
   where f.kind = 'template'
   order by f.org_id, f.template_id, f.field, date_trunc('second', f.ts), f.value, f.detail::text
-  on conflict do nothing;
-  get diagnostics v_rows = row_count;
+  on conflict do nothing
+  returning *
+  ), evented as (  -- a template's status, quality or category changed: one type, the field says which
+    insert into bluetick_events (org_id, type, data)
+    select s.org_id, 'template.status', jsonb_strip_nulls(jsonb_build_object(
+             'org_id', s.org_id, 'template_id', s.template_id, 'name', s.name, 'language', s.language,
+             'field', s.field, 'value', s.value, 'reason', s.reason, 'changed_at', bluetick_ts_text(s.changed_at)))
+    from stored s where s.org_id = any (v_orgs)
+  )
+  select count(*) into v_rows from stored;
   v_count := v_count + v_rows;
+  if cardinality(v_orgs) > 0 then
+    perform pg_notify('bluetick_events', o::text) from unnest(v_orgs) o;
+  end if;
 
   insert into account_events (org_id, field, event, changed_at, detail)
   select distinct on (f.org_id, f.field, date_trunc('second', f.ts), md5(coalesce(f.detail, '{}'::jsonb)::text))
