@@ -35,7 +35,7 @@ async def test_many_simultaneous_webhooks_for_one_message_lose_no_update(
     msg_id = "wamid.concurrent"
     rng = random.Random(7)
     events: list[Event] = [
-        (rng.choice(["sent", "delivered", "read", "deleted"]), BASE + timedelta(seconds=rng.randint(1, 600)), None)
+        (rng.choice(["sent", "delivered", "read", "warning"]), BASE + timedelta(seconds=rng.randint(1, 600)), None)
         for _ in range(60)
     ]
     sent_at = BASE + timedelta(seconds=300)
