@@ -1,7 +1,9 @@
 """Apply: bluetick's batched merge against the seed algorithm, on the same events and the same database.
 
 The variant `bluetick batch 64 + group receipts` sends each status with a GroupReceipt fact beside it (as if every
-message went to a WhatsApp group): the cost of platform facts on the merge, against `bluetick batch 64`."""
+message went to a WhatsApp group): the cost of platform facts on the merge, against `bluetick batch 64`. The variant
+`bluetick batch 64, events on` applies the same batches for organisations whose event feed is on, so each status
+change also writes its event to the outbox (issue 24)."""
 
 from __future__ import annotations
 
@@ -33,9 +35,11 @@ async def run(b: Bench) -> dict[str, Any]:
     try:
         for r in range(b.opts.repeat):
             rates: dict[str, float] = {}
-            for variant in ["seed", *[f"bluetick batch {size}" for size in sizes], WITH_FACTS]:
+            for variant in ["seed", *[f"bluetick batch {size}" for size in sizes], WITH_FACTS, WITH_EVENTS]:
                 log(f"apply {r + 1}/{b.opts.repeat}: {variant}")
                 copy = rehome(the_plan, f"{variant}:{r}")
+                if variant == WITH_EVENTS:
+                    await events_on(b.dsn, copy)
                 await b.prelog(copy)
                 events = status_events(copy)
                 events_count = len(events)
@@ -64,6 +68,9 @@ async def events_per_s(dsn: str, store: PostgresStore, variant: str, events: lis
             await seed.apply(conn, events)
         finally:
             await conn.close()
+    elif variant == WITH_EVENTS:
+        for start in range(0, len(events), 64):
+            await store.apply_batch([], events[start : start + 64])
     elif variant == WITH_FACTS:
         for start in range(0, len(events), 64):
             part = events[start : start + 64]
@@ -76,6 +83,17 @@ async def events_per_s(dsn: str, store: PostgresStore, variant: str, events: lis
 
 
 WITH_FACTS = "bluetick batch 64 + group receipts"
+WITH_EVENTS = "bluetick batch 64, events on"
+
+
+async def events_on(dsn: str, the_plan: Plan) -> None:
+    """Turn the event feed on for the plan's organisations, so their batches write events."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for org in the_plan.orgs:
+            await conn.fetchval("select bluetick_events_feed($1, true)", org)
+    finally:
+        await conn.close()
 
 
 def group_receipt(event: StatusEvent) -> GroupReceipt:

@@ -55,13 +55,14 @@ as $$
     'customer_phone', case when m.direction = 'INBOUND' then m.from_phone else m.to_phone end,
     'customer_user_id', m.customer_user_id, 'ref_bsp_msg_id', m.ref_bsp_msg_id, 'group_id', m.group_id,
     'body', case when m.direction = 'INBOUND' then m.body end,
-    'created_at', bluetick_ts_text(m.created_at), 'version', m.version))
+    'created_at', bluetick_ts_text(m.created_at)))
 $$;
 
 -- After the batch: for each key of p_orgs whose row is new, or whose status or failed_reason differ from p_before,
--- raise the row's version and write one event: `message.received` for a customer's new message, else
--- `message.status`. Notifies channel bluetick_events with each organisation that got one (sent at commit).
--- Returns the number written.
+-- one event: `message.received` for a customer's new message, else `message.status`. Its version is its id: the
+-- batch holds the message's advisory lock from before it takes the id until it commits, so a later event of one
+-- message always has a greater id (no second write of the row to count versions). Notifies channel bluetick_events
+-- with each organisation of the batch that uses events (sent at commit). Returns the number written.
 create or replace function bluetick_write_events(p_orgs uuid[], p_before jsonb, p_messages jsonb, p_statuses jsonb)
 returns integer
 language plpgsql
@@ -69,35 +70,27 @@ set search_path = public, pg_temp
 as $$
 declare
   v_written integer;
-  v_org uuid;
 begin
   with changed as (
-    select m.org_id, m.bsp_msg_id, p_before -> (m.org_id::text || '/' || m.bsp_msg_id) as prior
+    select m as msg, p_before -> (m.org_id::text || '/' || m.bsp_msg_id) as prior,
+           nextval('bluetick_events_id_seq') as id
     from bluetick_event_keys(p_orgs, p_messages, p_statuses) k
     join message_logs m on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id
     where not p_before ? (m.org_id::text || '/' || m.bsp_msg_id)
        or m.status is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 0)
        or m.failed_reason is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 1)
-  ), bumped as (
-    update message_logs m set version = m.version + 1
-    from changed c
-    where m.org_id = c.org_id and m.bsp_msg_id = c.bsp_msg_id
-    returning m as msg, c.prior
   ), written as (
-    insert into bluetick_events (org_id, type, bsp_msg_id, version, data)
-    select (b.msg).org_id,
-           case when b.prior is null and (b.msg).direction = 'INBOUND' then 'message.received'
+    insert into bluetick_events (org_id, id, type, bsp_msg_id, version, data)
+    select (c.msg).org_id, c.id,
+           case when c.prior is null and (c.msg).direction = 'INBOUND' then 'message.received'
                 else 'message.status' end,
-           (b.msg).bsp_msg_id, (b.msg).version, bluetick_event_data(b.msg)
-    from bumped b
-    order by (b.msg).org_id, (b.msg).bsp_msg_id
-    returning org_id
+           (c.msg).bsp_msg_id, c.id, bluetick_event_data(c.msg) || jsonb_build_object('version', c.id)
+    from changed c
+    returning 1
   )
   select count(*) into v_written from written;
   if v_written > 0 then
-    foreach v_org in array p_orgs loop
-      perform pg_notify('bluetick_events', v_org::text);
-    end loop;
+    perform pg_notify('bluetick_events', o::text) from unnest(p_orgs) o;
   end if;
   return v_written;
 end

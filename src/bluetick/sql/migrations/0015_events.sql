@@ -15,17 +15,14 @@ create table if not exists bluetick_events (
   created_at timestamptz not null default now(),
   type       text        not null,  -- message.status | message.received | customer.preferences | template.status
   bsp_msg_id text,
-  version    integer,                -- the message's version: a receiver drops an event older than one it has
+  version    bigint,                 -- a message event's version: its id, which grows with each event of one message
+                                     -- (written under the message's lock); a receiver drops one older than it has
   data       jsonb       not null
 ) partition by range (created_at);
 
 create index if not exists bluetick_events_org_xid_idx on bluetick_events (org_id, xid, id);
 create index if not exists bluetick_events_xid_idx on bluetick_events (xid, id);
 create table if not exists bluetick_events_default partition of bluetick_events default;
-
--- A message's version: raised by one each time an event is written about it (only for organisations that use
--- events), so the latest event about a message has the highest.
-alter table message_logs add column if not exists version integer not null default 0;
 
 -- An organisation turns the feed on (PUT /v1/orgs/{org}/events/feed); one with a subscription writes events too.
 alter table org_settings add column if not exists events_feed boolean not null default false;
