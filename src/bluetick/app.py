@@ -327,6 +327,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
+    from bluetick import feed_api  # its routes use this module's helpers: imported once this module is loaded
+
+    feed_api.setup(app)  # message lookup and the event feed
     app.cleanup_ctx.append(_serving)
     return app
 
