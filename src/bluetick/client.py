@@ -7,6 +7,14 @@
 Settings come from the agent's environment, as declared by `ClientSettings`. A malformed one makes
 `BluetickClient()` raise a ConfigError naming it; the process-wide `log_outbound` / `log_inbound` never
 raise: they log that error, count it and return None, so the conversation goes on.
+
+Reading back (docs/design.md, "Events"): `get_message` answers a message's stored row (None when there is none),
+and `events` follows the organisation's event feed (turned on with PUT /v1/orgs/{org_id}/events/feed):
+
+    stream = client.events(org_id, after=saved_cursor)  # None: from now on
+    async for event in stream:
+        handle(event)
+        save(stream.cursor)  # the position after `event`: resume there after a restart
 """
 
 from __future__ import annotations
@@ -14,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import aiohttp
@@ -43,6 +53,18 @@ class ClientSettings:
         "bearer token: the organisation's `api_token` if it has one, else the service's `API_TOKEN`",
         secret=True,
     )
+
+
+class BluetickError(Exception):
+    """A read the service refused or could not answer: `status` is the HTTP status (None when none came)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+FEED_WAIT_S = 30  # each feed request waits this long for an event (the service allows up to 60)
+FEED_RETRY_MAX_S = 30.0  # the longest pause between attempts while the service cannot answer
 
 
 class BluetickClient:
@@ -115,6 +137,64 @@ class BluetickClient:
             },
         )
 
+    async def get_message(self, org_id: UUID | str, bsp_msg_id: str) -> dict[str, Any] | None:
+        """The stored row of one message of the organisation (the JSON the log call answers), or None when there
+        is none. Raises BluetickError when the service refuses the request or does not answer in time: unlike
+        logging, a lookup must not mistake a failure for a missing message."""
+        url = f"{self.base_url}/v1/orgs/{org_id}/messages/{quote(bsp_msg_id, safe='')}"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                session = await self._current_session()
+                async with session.get(url, headers=self._headers) as resp:
+                    if resp.status == 404:
+                        return None
+                    if resp.status != 200:
+                        raise BluetickError(f"lookup answered {resp.status}: {(await resp.text())[:200]}", resp.status)
+                    row: dict[str, Any] = await resp.json()
+                    return row
+        except TimeoutError:
+            raise BluetickError(f"lookup: no answer within {self.timeout_s:.3f}s") from None
+        except aiohttp.ClientError as exc:
+            raise BluetickError(f"lookup failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    def events(
+        self,
+        org_id: UUID | str,
+        *,
+        after: str | None = None,
+        types: Iterable[str] | None = None,
+        limit: int = 100,
+        wait_s: int = FEED_WAIT_S,
+    ) -> EventStream:
+        """The organisation's events after the cursor `after` (None: those committed from now on), for ever:
+        `async for event in client.events(org_id, after=cursor)`; the caller breaks. The stream's `cursor` is the
+        position after the last event it gave, to persist and pass as `after` later."""
+        return EventStream(self, org_id, after, None if types is None else tuple(types), limit, wait_s)
+
+    async def _feed_page(
+        self, org_id: UUID | str, after: str | None, types: tuple[str, ...] | None, limit: int, wait_s: int
+    ) -> dict[str, Any]:
+        """One long-poll of the feed; raises BluetickError (its status None or 5xx when worth retrying)."""
+        params: dict[str, str] = {"limit": str(limit), "wait": str(wait_s)}
+        if after is not None:
+            params["after"] = after
+        if types is not None:
+            params["types"] = ",".join(types)
+        url = f"{self.base_url}/v1/orgs/{org_id}/events"
+        bound = wait_s + self.timeout_s + 5  # the service answers by `wait_s`; the rest is the network's
+        try:
+            async with asyncio.timeout(bound):
+                session = await self._current_session()
+                async with session.get(url, params=params, headers=self._headers) as resp:
+                    if resp.status != 200:
+                        raise BluetickError(f"feed answered {resp.status}: {(await resp.text())[:200]}", resp.status)
+                    page: dict[str, Any] = await resp.json()
+                    return page
+        except TimeoutError:
+            raise BluetickError(f"feed: no answer within {bound:.1f}s") from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise BluetickError(f"feed failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
     async def close(self) -> None:
         if self._session is not None and self._session_loop is asyncio.get_running_loop():
             await self._session.close()
@@ -149,6 +229,55 @@ class BluetickClient:
         metrics.CLIENT_FAILURES.labels(reason).inc()
         log.warning("log failed reason=%s phone=%s detail=%s", reason, mask_phone(phone), detail)
         return None
+
+
+class EventStream:
+    """`BluetickClient.events`: an async iterator over the feed, long-polling page after page. `cursor` is where
+    it stands: after the last event it gave (or the page it read last), None until the first page when it started
+    at the head. A refusal (400, 401, 409: retrying cannot help) raises BluetickError; a failure to answer (a
+    timeout, a lost connection, a 5xx) is retried with backoff, from the same cursor, for ever."""
+
+    def __init__(
+        self,
+        client: BluetickClient,
+        org_id: UUID | str,
+        after: str | None,
+        types: tuple[str, ...] | None,
+        limit: int,
+        wait_s: int,
+    ) -> None:
+        self.client = client
+        self.org_id = org_id
+        self.cursor = after
+        self._types = types
+        self._limit = limit
+        self._wait_s = wait_s
+        self._pending: list[dict[str, Any]] = []
+        self._next: str | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        pause = 0.5
+        while not self._pending:
+            if self._next is not None:  # the page given out whole: stand at its end
+                self.cursor, self._next = self._next, None
+            try:
+                page = await self.client._feed_page(self.org_id, self.cursor, self._types, self._limit, self._wait_s)
+            except BluetickError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise
+                metrics.CLIENT_FAILURES.labels("feed").inc()
+                log.warning("feed read failed, retrying in %.1fs detail=%s", pause, exc)
+                await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+                pause = min(pause * 2, FEED_RETRY_MAX_S)
+                continue
+            self._pending = list(page["events"])
+            self._next = page["next"]
+        event = self._pending.pop(0)
+        self.cursor = event["cursor"]
+        return event
 
 
 async def _closed_with_the_loop(session: aiohttp.ClientSession) -> AsyncIterator[None]:

@@ -16,9 +16,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from bluetick.app import SERVICE, create_app
-from bluetick.client import BluetickClient
+from bluetick.client import BluetickClient, BluetickError
+from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore
-from tests.conftest import fetch_row, make_settings
+from tests.conftest import fetch_row, make_settings, start_client
 
 
 def failures(reason: str) -> float:
@@ -154,3 +155,90 @@ def test_the_agent_helper_keeps_logging_across_event_loops(dsn: str, caplog: pyt
     del client
     gc.collect()
     assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+async def test_get_message_reads_back_the_logged_row_and_none_when_there_is_none(http: TestClient, org: uuid.UUID):
+    client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
+    try:
+        row = await client.log_outbound(org_id=org, bsp_msg_id="wamid.get/1+=", to_phone="+919876543210")
+        found = await client.get_message(org, "wamid.get/1+=")
+        missing = await client.get_message(org, "wamid.nowhere")
+    finally:
+        await client.close()
+    assert row is not None and found == row
+    assert missing is None
+
+
+async def test_get_message_raises_when_refused_rather_than_saying_none(dsn: str, store: Store, org: uuid.UUID):
+    service = await start_client(make_settings(dsn, open_api=False, api_token="tok-" + "c" * 28), store)
+    client = BluetickClient(str(service.make_url("")), timeout_ms=5000, api_token="wrong-" + "d" * 26)
+    try:
+        with pytest.raises(BluetickError) as refused:
+            await client.get_message(org, "wamid.x")
+    finally:
+        await client.close()
+        await service.close()
+    assert refused.value.status == 401
+
+
+async def test_events_yields_each_event_once_keeping_its_cursor(http: TestClient, org: uuid.UUID):
+    assert (await http.put(f"/v1/orgs/{org}/events/feed", json={"enabled": True})).status == 200
+    start = (await (await http.get(f"/v1/orgs/{org}/events")).json())["next"]
+    client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
+    try:
+        stream = client.events(org, after=start, wait_s=5)
+        assert stream.cursor == start
+        first = asyncio.create_task(anext(stream))
+        await asyncio.sleep(0.2)
+        await client.log_outbound(org_id=org, bsp_msg_id="wamid.ev1", to_phone="+919876543210")
+        event = await asyncio.wait_for(first, 30)
+        assert event["bsp_msg_id"] == "wamid.ev1" and stream.cursor == event["cursor"]
+        saved = stream.cursor
+        for i in (2, 3):
+            await client.log_outbound(org_id=org, bsp_msg_id=f"wamid.ev{i}", to_phone="+919876543210")
+        got = []
+        async for event in stream:
+            got.append(event["bsp_msg_id"])
+            if len(got) == 2:
+                break
+        assert got == ["wamid.ev2", "wamid.ev3"]
+        resumed = client.events(org, after=saved, wait_s=5, types=["message.status"])  # as after a restart
+        assert [(await anext(resumed))["bsp_msg_id"] for _ in range(2)] == ["wamid.ev2", "wamid.ev3"]
+    finally:
+        await client.close()
+
+
+async def test_events_raises_when_the_feed_is_off(http: TestClient, org: uuid.UUID):
+    client = BluetickClient(str(http.make_url("")), timeout_ms=5000)
+    try:
+        with pytest.raises(BluetickError) as off:
+            await anext(client.events(org, wait_s=1))
+    finally:
+        await client.close()
+    assert off.value.status == 409
+
+
+async def test_events_retries_a_service_that_cannot_answer_from_the_same_cursor():
+    """A feed answering 503 twice, then a page: the stream waits and asks again with the same cursor."""
+    asked: list[str | None] = []
+
+    async def feed(request: web.Request) -> web.Response:
+        asked.append(request.query.get("after"))
+        if len(asked) <= 2:
+            return web.json_response({"error": "cannot read now, retry later"}, status=503)
+        event = {"id": "7", "type": "message.status", "bsp_msg_id": "wamid.r", "cursor": "Nzo3"}
+        return web.json_response({"events": [event], "next": "Nzo3"})
+
+    app = web.Application()
+    app.router.add_get("/v1/orgs/{org_id}/events", feed)
+    server = TestServer(app)
+    await server.start_server()
+    client = BluetickClient(str(server.make_url("")).rstrip("/"), timeout_ms=2000)
+    try:
+        stream = client.events(uuid.uuid4(), after="Nzox", wait_s=1)
+        event = await asyncio.wait_for(anext(stream), 30)
+    finally:
+        await client.close()
+        await server.close()
+    assert event["bsp_msg_id"] == "wamid.r" and stream.cursor == "Nzo3"
+    assert asked == ["Nzox", "Nzox", "Nzox"]
