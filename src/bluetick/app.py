@@ -331,6 +331,9 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     feed_api.setup(app)  # message lookup and the event feed
     app.cleanup_ctx.append(_serving)
+    from bluetick import subscriptions_api  # webhooks out; its deliverer starts after the service, stops before it
+
+    subscriptions_api.setup(app, app[SERVICE], _api_org)
     return app
 
 

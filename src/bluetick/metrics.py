@@ -48,6 +48,29 @@ INBOX_KEPT = Counter(
     "Webhook bodies acknowledged and kept in the inbox (not turned completely into events), by format and reason.",
     ["format", "reason"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "bluetick_webhook_deliveries_total",
+    "Signed webhook deliveries to subscribers, by outcome: delivered (2xx), failed (another answer), timeout, "
+    "refused (no connection), gone (410), blocked (a non-public address or a scheme not allowed).",
+    ["outcome"],
+)
+WEBHOOK_LAG = Histogram(
+    "bluetick_webhook_delivery_lag_seconds",
+    "Time from an event's transaction to its receiver's 2xx.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400),
+)
+WEBHOOK_SUBSCRIPTIONS = Gauge(
+    "bluetick_webhook_subscriptions",
+    "Webhook subscriptions of every organisation by delivery state: ok, retrying (failing, still retried), "
+    "failing (disabled after WEBHOOK_RETRY_FOR), gone (disabled by a 410). Read from the database every 15 s.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+WEBHOOKS_DISABLED = Counter(
+    "bluetick_webhook_subscriptions_disabled_total",
+    "Webhook subscriptions disabled by this process, by reason.",
+    ["reason"],
+)
 CLIENT_FAILURES = Counter(
     "bluetick_client_failures_total", "Agent-side log calls that failed or timed out, by reason.", ["reason"]
 )
@@ -62,3 +85,8 @@ def webhooks(payload_format: str, result: str) -> Counter:
 @cache
 def ack_seconds(mode: str) -> Histogram:
     return ACK_SECONDS.labels(mode)
+
+
+@cache
+def webhook_deliveries(outcome: str) -> Counter:
+    return WEBHOOK_DELIVERIES.labels(outcome)
