@@ -35,7 +35,7 @@ from aiohttp import web
 
 from bluetick.app import SERVICE, _api_org, _json, _read_body
 from bluetick.refusals import Refusal, error
-from bluetick.store import Store
+from bluetick.store import PermanentError, Store
 
 log = logging.getLogger("bluetick.feed")
 
@@ -228,7 +228,10 @@ async def get_message(request: web.Request) -> web.Response:
     """The stored row of one message of the organisation, as the log call answers it; 404 when there is none."""
     org_id = _api_org(request)
     bsp_msg_id = request.match_info["bsp_msg_id"]
-    row = await _ready_store(request).message(org_id, bsp_msg_id)
+    try:
+        row = await _ready_store(request).message(org_id, bsp_msg_id)
+    except PermanentError:  # text the database cannot hold (a NUL): no message has this id
+        raise Refusal(400, "bsp_msg_id is not valid text", "bad_bsp_msg_id") from None
     if row is None:
         return error(404, "no message with this bsp_msg_id in this organisation")
     return web.json_response(row)

@@ -10,13 +10,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
 from bluetick.events import Message
 from bluetick.feed_api import decode_cursor, encode_cursor
-from tests.conftest import Backend, payload
+from bluetick.store import Store
+from tests.conftest import Backend, make_settings, payload, start_client
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
@@ -200,3 +202,63 @@ async def test_a_long_poll_held_back_by_an_older_open_transaction_returns_both_o
         await tx.commit()
     got = await asyncio.wait_for(waiting, 30)
     assert [e["bsp_msg_id"] for e in got["events"]] == ["wamid.early", "wamid.late"]
+
+
+async def test_a_quiet_long_poll_waits_on_the_notification_not_in_a_read_loop(
+    http: TestClient, store: Store, org: uuid.UUID, backend: Backend, monkeypatch: pytest.MonkeyPatch
+):
+    """Where a session can LISTEN, a wait with nothing to wake it reads the page three times however long it is
+    (before the LISTEN is up, once it is, and when the wait ends); elsewhere it reads again each second."""
+    await feed_on(http, org)
+    cursor = (await page(http, org))["next"]
+    reads: list[int] = []
+    feed_page = store.feed_page
+
+    async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        reads.append(1)
+        return await feed_page(*args, **kwargs)
+
+    monkeypatch.setattr(store, "feed_page", counted)
+    assert await page(http, org, after=cursor, wait=3) == {"events": [], "next": cursor}
+    if backend.name == "postgres":
+        assert len(reads) == 3
+    else:
+        assert len(reads) >= 4
+
+
+async def test_a_lost_listen_connection_is_opened_again(
+    http: TestClient, pg: asyncpg.Connection, org: uuid.UUID, backend: Backend
+):
+    if backend.name != "postgres":
+        pytest.skip("only the direct backend LISTENs")
+    listening = "select pid from pg_stat_activity where query ilike 'listen %bluetick_events%'"
+    await feed_on(http, org)
+    cursor = (await page(http, org))["next"]
+    await page(http, org, after=cursor, wait=1)  # opens the LISTEN session
+    before = [r["pid"] for r in await pg.fetch(listening)]
+    assert before
+    for pid in before:
+        await pg.execute("select pg_terminate_backend($1)", pid)
+    waiting = asyncio.create_task(page(http, org, after=cursor, wait=10))
+    await asyncio.sleep(0.5)
+    await log(http, org, "wamid.after.loss")
+    got = await asyncio.wait_for(waiting, 30)
+    assert [e["bsp_msg_id"] for e in got["events"]] == ["wamid.after.loss"]
+    after = [r["pid"] for r in await pg.fetch(listening)]
+    assert after and not set(after) & set(before)
+
+
+async def test_closing_the_service_answers_the_waiting_requests(dsn: str, store: Store, org: uuid.UUID):
+    service = await start_client(make_settings(dsn), store)
+    async with aiohttp.ClientSession() as session:
+        try:
+            await feed_on(service, org)
+            cursor = (await page(service, org))["next"]
+            url = service.make_url(f"/v1/orgs/{org}/events")
+            waiting = asyncio.create_task(session.get(url, params={"after": cursor, "wait": "60"}))
+            await asyncio.sleep(0.3)
+        finally:
+            await asyncio.wait_for(service.server.close(), 30)  # a guard: a wait of 60 s must not hold the shutdown
+            await service.close()
+        answer = await asyncio.wait_for(waiting, 5)
+        assert answer.status == 200 and await answer.json() == {"events": [], "next": cursor}

@@ -61,3 +61,8 @@ async def test_the_lookup_needs_the_organisations_api_token(dsn: str, store: Sto
         assert (await client.get(f"/v1/orgs/{org}/messages/wamid.x", headers=right)).status == 404
     finally:
         await client.close()
+
+
+async def test_an_id_the_database_cannot_hold_is_400_not_a_server_error(http: TestClient, org: uuid.UUID):
+    resp = await http.get(f"/v1/orgs/{org}/messages/wamid%00x")
+    assert resp.status == 400 and "bsp_msg_id" in (await resp.json())["error"]
