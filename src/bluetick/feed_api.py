@@ -25,7 +25,8 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -106,7 +107,7 @@ class Notifications:
             conn: asyncpg.Connection | None = None
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    conn = await asyncpg.connect(self._dsn)
+                    conn = await asyncpg.connect(self._dsn, server_settings={"application_name": "bluetick-feed"})
                     await conn.add_listener(CHANNEL, self._notified)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 self._retry_at = loop.time() + RECONNECT_S
@@ -217,6 +218,19 @@ async def _cleanup(app: web.Application) -> None:
         await feed.notifications.close()
 
 
+@asynccontextmanager
+async def _reading(route: str) -> AsyncIterator[None]:
+    """A read the database cannot answer now (down, timed out, a lost connection): 503 to retry, logged in a line
+    (the middleware would log a traceback)."""
+    try:
+        yield
+    except (Refusal, PermanentError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the backend raises, the answer is the same: retry later
+        log.warning("feed read failed route=%s error=%s", route, type(exc).__name__)
+        raise Refusal(503, "cannot read now, retry later", "unavailable") from None
+
+
 def _ready_store(request: web.Request) -> Store:
     service = request.app[SERVICE]
     if not service.ready.is_set():
@@ -229,7 +243,8 @@ async def get_message(request: web.Request) -> web.Response:
     org_id = _api_org(request)
     bsp_msg_id = request.match_info["bsp_msg_id"]
     try:
-        row = await _ready_store(request).message(org_id, bsp_msg_id)
+        async with _reading("get_message"):
+            row = await _ready_store(request).message(org_id, bsp_msg_id)
     except PermanentError:  # text the database cannot hold (a NUL): no message has this id
         raise Refusal(400, "bsp_msg_id is not valid text", "bad_bsp_msg_id") from None
     if row is None:
@@ -243,7 +258,8 @@ async def put_feed(request: web.Request) -> web.Response:
     doc = _json(await _read_body(request, 4096))
     if not isinstance(doc, dict) or not isinstance(doc.get("enabled"), bool):
         raise Refusal(400, 'body must be {"enabled": true} or {"enabled": false}', "bad_feed_request")
-    enabled = await _ready_store(request).events_feed(org_id, doc["enabled"])
+    async with _reading("events_feed"):
+        enabled = await _ready_store(request).events_feed(org_id, doc["enabled"])
     return web.json_response({"enabled": enabled})
 
 
@@ -298,7 +314,8 @@ async def get_events(request: web.Request) -> web.Response:
     store = _ready_store(request)
     feed = request.app[FEED]
     notifications = feed.of(store)
-    page = await _page(store, notifications, org_id, query)
+    async with _reading("events"):
+        page = await _page(store, notifications, org_id, query)
     if not page.get("enabled"):
         return error(
             409,

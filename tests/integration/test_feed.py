@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestClient
 from bluetick.events import Message
 from bluetick.feed_api import decode_cursor, encode_cursor
 from bluetick.store import Store
+from bluetick.store.postgres import PostgresStore
 from tests.conftest import Backend, make_settings, payload, start_client
+from tests.dbproxy import DbProxy
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
@@ -262,3 +264,35 @@ async def test_closing_the_service_answers_the_waiting_requests(dsn: str, store:
             await service.close()
         answer = await asyncio.wait_for(waiting, 5)
         assert answer.status == 200 and await answer.json() == {"events": [], "next": cursor}
+
+
+async def test_a_database_gone_mid_wait_is_503_and_the_feed_resumes_when_it_is_back(dsn: str, org: uuid.UUID):
+    """The LISTEN session and the pool go with the database: the waiting request answers 503 (retry), never a 500;
+    once the database is back the next wait opens a new session and is woken by the next commit."""
+    proxy = DbProxy(dsn)
+    await proxy.start()
+    store = await PostgresStore.connect(proxy.dsn, pool_size=2, timeout_s=2)
+    service = await start_client(make_settings(proxy.dsn), store)
+    try:
+        await feed_on(service, org)
+        cursor = (await page(service, org))["next"]
+        waiting = asyncio.create_task(service.get(f"/v1/orgs/{org}/events", params={"after": cursor, "wait": "30"}))
+        await asyncio.sleep(0.5)
+        await proxy.cut()
+        gone = await asyncio.wait_for(waiting, 30)
+        assert gone.status == 503 and "retry" in (await gone.json())["error"]
+        assert (await service.get(f"/v1/orgs/{org}/messages/wamid.x")).status == 503
+        await proxy.restore()
+        for _ in range(100):  # the pool's connections dropped by the cut are replaced on use
+            if (await service.get(f"/v1/orgs/{org}/events", params={"after": cursor})).status == 200:
+                break
+            await asyncio.sleep(0.05)
+        back = asyncio.create_task(page(service, org, after=cursor, wait=10))
+        await asyncio.sleep(1.5)  # past the pause after a failed LISTEN connection
+        await log(service, org, "wamid.back")
+        got = await asyncio.wait_for(back, 30)
+        assert [e["bsp_msg_id"] for e in got["events"]] == ["wamid.back"]
+    finally:
+        await service.close()
+        await store.close()
+        await proxy.cut()
