@@ -296,3 +296,25 @@ async def test_a_database_gone_mid_wait_is_503_and_the_feed_resumes_when_it_is_b
         await service.close()
         await store.close()
         await proxy.cut()
+
+
+async def test_a_cursor_from_one_replica_reads_on_another_after_the_first_is_gone(
+    dsn: str, store: Store, org: uuid.UUID
+):
+    """A cursor is a position in the database's stream, not in a process: another replica (a restart) reads on."""
+    first = await start_client(make_settings(dsn), store)
+    try:
+        await feed_on(first, org)
+        cursor = (await page(first, org, limit=1000, wait=0))["next"]
+        await log(first, org, "wamid.r1")
+        got = await collect(first, org, cursor, 1)
+        await log(first, org, "wamid.r2")
+    finally:
+        await first.close()
+    second = await start_client(make_settings(dsn), store)
+    try:
+        rest = await collect(second, org, got[-1]["cursor"], 1)
+        assert [e["bsp_msg_id"] for e in got + rest] == ["wamid.r1", "wamid.r2"]
+        assert (await page(second, org, after=""))["events"] == []  # an empty `after`: the head, as none
+    finally:
+        await second.close()
