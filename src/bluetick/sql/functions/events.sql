@@ -62,14 +62,14 @@ $$;
 -- one event: `message.received` for a customer's new message, else `message.status`. Its version is its id: the
 -- batch holds the message's advisory lock from before it takes the id until it commits, so a later event of one
 -- message always has a greater id (no second write of the row to count versions). Notifies channel bluetick_events
--- with each organisation of the batch that uses events (sent at commit). Returns the number written.
+-- with each organisation that got an event (sent at commit). Returns the number written.
 create or replace function bluetick_write_events(p_orgs uuid[], p_before jsonb, p_messages jsonb, p_statuses jsonb)
 returns integer
 language plpgsql
 set search_path = public, pg_temp
 as $$
 declare
-  v_written integer;
+  v_orgs uuid[];
 begin
   with changed as (
     select m as msg, p_before -> (m.org_id::text || '/' || m.bsp_msg_id) as prior,
@@ -86,13 +86,11 @@ begin
                 else 'message.status' end,
            (c.msg).bsp_msg_id, c.id, bluetick_event_data(c.msg) || jsonb_build_object('version', c.id)
     from changed c
-    returning 1
+    returning org_id
   )
-  select count(*) into v_written from written;
-  if v_written > 0 then
-    perform pg_notify('bluetick_events', o::text) from unnest(p_orgs) o;
-  end if;
-  return v_written;
+  select array_agg(org_id) into v_orgs from written;
+  perform pg_notify('bluetick_events', o::text) from (select distinct unnest(v_orgs) as o) written_orgs;
+  return coalesce(cardinality(v_orgs), 0);
 end
 $$;
 
