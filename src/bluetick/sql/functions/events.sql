@@ -153,10 +153,13 @@ $$;
 
 -- Expiry: a partition per UTC day, made ahead for today and the next two days (a day the default partition already
 -- holds rows of stays there); partitions whose day ended more than p_ttl ago are dropped whole, and the default
--- partition's rows that old deleted. Returns {"created": N, "dropped": N, "deleted": N}.
+-- partition's rows that old deleted. Returns {"created": N, "dropped": N, "deleted": N}. Security definer: making
+-- and dropping partitions takes the table owner's rights, which Supabase's service_role (the REST backend) lacks;
+-- only the service may call it (grants below) and its search_path is fixed.
 create or replace function bluetick_events_maintain(p_ttl interval)
 returns jsonb
 language plpgsql
+security definer
 set search_path = public, pg_temp
 as $$
 declare
