@@ -31,7 +31,11 @@ ACK_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 FLUSH_FAILURES = Counter("bluetick_flush_failures_total", "Batch attempts that failed, by kind.", ["kind"])
-PURGED = Counter("bluetick_purged_total", "Rows purged past ORPHAN_TTL or INBOX_TTL, by table.", ["table"])
+PURGED = Counter(
+    "bluetick_purged_total",
+    "Rows purged past ORPHAN_TTL, INBOX_TTL or EVENTS_TTL, by table (events_partitions: bluetick_events days dropped).",
+    ["table"],
+)
 RETENTION = Counter(
     "bluetick_retention_total",
     "Past their retention: message_logs rows erased, inbox bodies deleted, parked events stripped of the BSUID.",

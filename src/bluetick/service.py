@@ -209,8 +209,14 @@ class Service:
         return hours
 
     async def _purge_forever(self, ttl: timedelta, inbox_ttl: timedelta, every: timedelta) -> None:
+        """Every `every`, from as soon as the database is ready (so the outbox's partitions of today and the next
+        two days exist from the first day): the outbox's expiry, the purge, then the retention purge."""
         await self.ready.wait()
         while True:
+            try:
+                await self.expire_events()
+            except Exception as exc:  # noqa: BLE001 - the default partition takes the rows meanwhile; next round
+                log.warning("events expiry failed error=%s", type(exc).__name__)
             try:
                 result = await self.store.purge(ttl)
                 metrics.PURGED.labels("parked").inc(result.parked)
@@ -229,6 +235,21 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - the next round goes on where this one stopped
                 log.warning("retention failed error=%s", type(exc).__name__)
             await next_round(every.total_seconds())
+
+    async def expire_events(self) -> dict[str, int]:
+        """One round of the outbox's expiry (EVENTS_TTL): partitions made ahead, old ones dropped whole, the default
+        partition's old rows deleted; counted in bluetick_purged_total and logged on one line when it did any."""
+        done = await self.store.events_maintain(self.settings.events_ttl)
+        metrics.PURGED.labels("events").inc(done["deleted"])
+        metrics.PURGED.labels("events_partitions").inc(done["dropped"])
+        if any(done.values()):
+            log.info(
+                "events expiry partitions_created=%d partitions_dropped=%d default_rows_deleted=%d",
+                done["created"],
+                done["dropped"],
+                done["deleted"],
+            )
+        return done
 
 
 async def next_round(seconds: float) -> None:

@@ -106,10 +106,18 @@ class Store(FeedOps, SubscriptionOps, ABC):
         return Erasure.of(await self.transport.call("bluetick_forget_customer", params))
 
     async def export_customer(self, org_id: UUID, customer: Customer) -> dict[str, Any]:
-        """Everything stored about one customer of `org_id`: messages in time order, parked events, inbox bodies."""
+        """Everything stored about one customer of `org_id`: messages in time order, parked events, inbox bodies,
+        platform facts and the outbox's events naming them."""
         params = {"p_org": org_id, "p_phone": customer.phone, "p_user_id": customer.user_id}
         doc: dict[str, Any] = await self.transport.call("bluetick_export_customer", params)
         return doc
+
+    async def events_maintain(self, ttl: timedelta) -> dict[str, int]:
+        """Expiry of the outbox (bluetick_events): make the daily partitions of today and the next two days, drop
+        those whose day ended more than `ttl` ago, delete the default partition's rows that old. Returns the counts
+        {"created", "dropped", "deleted"} (partitions, partitions, rows)."""
+        doc: dict[str, Any] = await self.transport.call("bluetick_events_maintain", {"p_ttl": ttl})
+        return {key: int(doc.get(key, 0)) for key in ("created", "dropped", "deleted")}
 
     async def retention_batch(self, default_days: int | None, limit: int) -> RetentionResult:
         """Erase up to `limit` rows (and inbox bodies, parked BSUIDs) past their organisation's retention."""

@@ -42,6 +42,7 @@ class Erasure:
     preferences: int = 0  # customer_preferences rows deleted (counted here, not in the record)
     group_receipts: int = 0  # group_receipts rows deleted (idem)
     links: int = 0  # customer_links rows deleted (idem)
+    events: int = 0  # bluetick_events rows that lost the customer's identifiers and text (idem)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Erasure:
@@ -57,6 +58,7 @@ class Erasure:
             preferences=int(doc.get("preferences", 0)),
             group_receipts=int(doc.get("group_receipts", 0)),
             links=int(doc.get("links", 0)),
+            events=int(doc.get("events", 0)),
         )
 
     def then(self, part: Erasure) -> Erasure:
@@ -69,6 +71,7 @@ class Erasure:
             preferences=self.preferences + part.preferences,
             group_receipts=self.group_receipts + part.group_receipts,
             links=self.links + part.links,
+            events=self.events + part.events,
             more=part.more,
         )
 

@@ -140,10 +140,22 @@ $$;
 -- (the one that finds fewer rows and parked events than p_limit). Facts need no advisory lock (row locks take no
 -- room in the shared lock table), so they are not bounded by p_limit; they come after every advisory lock, in the
 -- order bluetick_apply_facts writes them (preferences, group receipts, links, each in key order).
+-- Events (bluetick_events, the outbox) whose data names one of the identifiers lose the customer's identifiers and
+-- text (customer_phone, customer_user_id, customer_parent_user_id, body; the delivery facts stay), in the last part,
+-- while every identifier is still found: first the whole scan of the organisation's events, before any advisory
+-- lock (so it never delays a batch); then, once the part's keys are locked and their rows erased, again over only
+-- the events of transactions the scan could not see (xid at or past the horizon read before it: an index range of
+-- (org_id, xid)), which catches an event a batch committed about one of these keys meanwhile. An event about a row
+-- erased by an earlier part was committed before that part took its key's lock, so the scan sees it; one written
+-- after a row's erasure is built from the erased row and names no one. Batches only insert events and an insert
+-- waits for no row lock, so these updates wait for no batch. Because the scan's row locks come before the keys',
+-- the last part first takes its organisation's erasure lock (an advisory lock of the two-int4 key space, which no
+-- batch takes): two last parts of one organisation run one after the other, so one never holds events the other
+-- waits for while waiting for a key it holds. The events' row locks are taken in (xid, id) order.
 -- The first part (p_erasure_id null) writes the erasure record, unless it erased nothing and a record for this
 -- identifier exists (a repeat: idempotent); later parts, given its id, add their counts to it (the record counts
--- rows, parked events and bodies; the facts are counted in the answer only).
--- Returns {"rows", "parked", "inbox", "preferences", "group_receipts", "links", "more", "erasure_id",
+-- rows, parked events and bodies; the facts and the events are counted in the answer only).
+-- Returns {"rows", "parked", "inbox", "preferences", "group_receipts", "links", "events", "more", "erasure_id",
 -- "customer_hash", "erased_at", "recorded"}; call again with the same p_erasure_id while "more".
 create or replace function bluetick_forget_customer(
   p_org uuid, p_phone text, p_user_id text, p_limit integer, p_erasure_id bigint)
@@ -164,6 +176,9 @@ declare
   v_preferences integer;
   v_receipts integer;
   v_links integer := 0;
+  v_events integer := 0;
+  v_more_events integer := 0;
+  v_horizon xid8;
   v_salt bytea;
   v_hash text;
   v_id bigint := p_erasure_id;
@@ -189,6 +204,23 @@ begin
     order by bool_or(p.user_id is not null and p.parent_user_id is not null), p.bsp_msg_id
     limit p_limit);
   v_last := cardinality(v_msg_ids) < p_limit and cardinality(v_parked_ids) < p_limit;
+
+  if v_last then  -- the events' scan, before any key's lock (see above)
+    perform pg_advisory_xact_lock(24, hashtext(p_org::text));
+    v_horizon := pg_snapshot_xmin(pg_current_snapshot());
+    update bluetick_events e
+    set data = e.data - array['customer_phone', 'customer_user_id', 'customer_parent_user_id', 'body']
+    from (
+      select k.org_id, k.xid, k.id from bluetick_events k
+      where k.org_id = p_org
+        and (k.data ->> 'customer_phone' = any (v_phones) or k.data ->> 'customer_user_id' = any (v_users)
+             or k.data ->> 'customer_parent_user_id' = any (v_users))
+      order by k.xid, k.id
+      for update
+    ) mine
+    where e.org_id = mine.org_id and e.xid = mine.xid and e.id = mine.id;
+    get diagnostics v_events = row_count;
+  end if;
 
   perform pg_advisory_xact_lock(k)
   from (
@@ -251,6 +283,22 @@ begin
     get diagnostics v_links = row_count;
   end if;
 
+  if v_last then  -- the events the scan could not see: committed since, by a batch holding one of these keys
+    update bluetick_events e
+    set data = e.data - array['customer_phone', 'customer_user_id', 'customer_parent_user_id', 'body']
+    from (
+      select k.org_id, k.xid, k.id from bluetick_events k
+      where k.org_id = p_org and k.xid >= v_horizon
+        and (k.data ->> 'customer_phone' = any (v_phones) or k.data ->> 'customer_user_id' = any (v_users)
+             or k.data ->> 'customer_parent_user_id' = any (v_users))
+      order by k.xid, k.id
+      for update
+    ) mine
+    where e.org_id = mine.org_id and e.xid = mine.xid and e.id = mine.id;
+    get diagnostics v_more_events = row_count;
+    v_events := v_events + v_more_events;
+  end if;
+
   insert into org_settings as s (org_id, erasure_salt)
   values (p_org, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))
   on conflict (org_id) do update set erasure_salt = coalesce(s.erasure_salt, excluded.erasure_salt)
@@ -265,7 +313,7 @@ begin
     if not found then
       raise exception 'erasure record % is not this customer''s', v_id using errcode = '22023';
     end if;
-  elsif v_rows + v_parked + v_inbox + v_preferences + v_receipts + v_links > 0
+  elsif v_rows + v_parked + v_inbox + v_preferences + v_receipts + v_links + v_events > 0
         or not exists (select 1 from customer_erasures e where e.org_id = p_org and e.customer_hash = v_hash) then
     insert into customer_erasures (org_id, customer_hash, rows, parked, inbox)
     values (p_org, v_hash, v_rows, v_parked, v_inbox)
@@ -279,8 +327,9 @@ begin
   end if;
 
   return jsonb_build_object('rows', v_rows, 'parked', v_parked, 'inbox', v_inbox, 'preferences', v_preferences,
-                            'group_receipts', v_receipts, 'links', v_links,
-                            'more', v_rows >= p_limit or v_parked >= p_limit or not v_last, 'erasure_id', v_id,
+                            'group_receipts', v_receipts, 'links', v_links, 'events', v_events,
+                            'more', v_rows >= p_limit or v_parked >= p_limit or not v_last,
+                            'erasure_id', v_id,
                             'customer_hash', v_hash, 'erased_at', v_at, 'recorded', v_recorded);
 end
 $$;
@@ -289,7 +338,8 @@ $$;
 -- bluetick_forget_customer matches: {"messages": [message_logs rows in time order], "parked": [parked events
 -- naming their BSUIDs], "inbox": [kept webhook bodies naming them, body in base64], "preferences": [their
 -- customer_preferences rows in time order], "group_receipts": [their group_receipts rows in time order],
--- "links": [the customer_links rows touching their identifiers in time order]}.
+-- "links": [the customer_links rows touching their identifiers in time order], "events": [the outbox's events
+-- whose data names them (bluetick_events: id, type, created_at, data) in time order]}.
 create or replace function bluetick_export_customer(p_org uuid, p_phone text, p_user_id text)
 returns jsonb
 language plpgsql stable
@@ -329,7 +379,15 @@ begin
              or g.participant_parent_user_id = any (v_users))), '[]'::jsonb),
     'links', coalesce((
       select jsonb_agg(to_jsonb(l) order by l.changed_at, l.old_id, l.new_id) from customer_links l
-      where l.org_id = p_org and (l.old_id = any (v_ids) or l.new_id = any (v_ids))), '[]'::jsonb))
+      where l.org_id = p_org and (l.old_id = any (v_ids) or l.new_id = any (v_ids))), '[]'::jsonb),
+    'events', coalesce((
+      select jsonb_agg(jsonb_build_object('id', e.id::text, 'type', e.type,
+                                          'created_at', bluetick_ts_text(e.created_at), 'data', e.data)
+                       order by e.created_at, e.id)
+      from bluetick_events e
+      where e.org_id = p_org
+        and (e.data ->> 'customer_phone' = any (v_phones) or e.data ->> 'customer_user_id' = any (v_users)
+             or e.data ->> 'customer_parent_user_id' = any (v_users))), '[]'::jsonb))
   into v_doc;
   return v_doc;
 end
