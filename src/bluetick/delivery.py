@@ -251,6 +251,8 @@ class Deliverer:
         self._tasks: list[asyncio.Task[None]] = []
         self._held: dict[UUID, str] = {}  # leases this process holds: released when it stops
         self._session: aiohttp.ClientSession | None = None
+        # a lease always has room for a whole attempt and its recording, whatever WEBHOOK_TIMEOUT_S is
+        self._lease = max(self.options.lease, timedelta(seconds=settings.webhook_timeout_s + 3 * CONNECT_TIMEOUT_S))
         self._listen_dsn = listen_dsn(store)
         self._listener: asyncpg.Connection | None = None
         self._timers: set[asyncio.TimerHandle] = set()
@@ -328,7 +330,7 @@ class Deliverer:
         while not self._stop.is_set():
             seen = self._wake.generation
             try:
-                claim = await self.store.delivery_claim(self.options.lease, self.options.batch)
+                claim = await self.store.delivery_claim(self._lease, self.options.batch)
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the database is away: try again later
                 failures += 1
@@ -352,15 +354,15 @@ class Deliverer:
         loop = asyncio.get_running_loop()
         started = loop.time()
         timeout_s = self.settings.webhook_timeout_s
-        # a delivery starts only while the lease has time left for a whole attempt and its recording
-        last_start = started + self.options.lease.total_seconds() - timeout_s - CONNECT_TIMEOUT_S
+        # a delivery after the first starts only while the lease has time left for a whole attempt and its recording
+        last_start = started + self._lease.total_seconds() - timeout_s - 2 * CONNECT_TIMEOUT_S
         secrets = [claim["secret"], *([claim["previous_secret"]] if claim.get("previous_secret") else [])]
         delivered = 0
         outcome: Outcome | None = None
         holding = True
         try:
-            for event in claim["events"]:
-                if self._stop.is_set() or loop.time() > last_start:
+            for n, event in enumerate(claim["events"]):
+                if n and (self._stop.is_set() or loop.time() > last_start):
                     break
                 outcome = await self._post(claim["url"], event, secrets)
                 metrics.webhook_deliveries(outcome.label).inc()
