@@ -278,7 +278,7 @@ class Deliverer:
         self._tasks.append(asyncio.create_task(self._run_listener(), name="delivery-listen"))
         self._tasks.append(asyncio.create_task(self._health_forever(), name="delivery-health"))
         for n in range(self.options.workers):
-            self._tasks.append(asyncio.create_task(self._worker(), name=f"delivery-{n}"))
+            self._tasks.append(asyncio.create_task(self._worker(n), name=f"delivery-{n}"))
 
     async def stop(self) -> None:
         """Stop claiming; let deliveries in flight finish for STOP_GRACE_S, cancel the rest, give back the leases
@@ -323,7 +323,9 @@ class Deliverer:
                 waiting.cancel()
         return not self._stop.is_set()
 
-    async def _worker(self) -> None:
+    async def _worker(self, number: int) -> None:
+        """Claim and deliver until stopped. Idle, only worker 0 polls (every poll_s, or idle_s while listening);
+        the others wait for a wake: a notification, a due retry, or a claim by another worker (there may be more)."""
         if not await self._until_ready():
             return
         failures = 0
@@ -339,10 +341,12 @@ class Deliverer:
                 await self._wake.wait(seen, min(self.options.poll_s * failures, self.options.idle_s))
                 continue
             if claim is None:
-                await self._wake.wait(seen, self.options.idle_s if self.mode == "listen" else self.options.poll_s)
+                idle_s = self.options.idle_s if self.mode == "listen" else self.options.poll_s
+                await self._wake.wait(seen, idle_s if number == 0 else max(idle_s, IDLE_S) * 12)
             elif claim.get("waiting"):
                 await self._wake.wait(seen, HELD_BACK_S)
             else:
+                self._wake.notify()  # the other workers claim too: more subscriptions may be due
                 await self._deliver_batch(claim)
 
     async def _deliver_batch(self, claim: dict[str, Any]) -> None:

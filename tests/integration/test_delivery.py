@@ -123,7 +123,7 @@ async def delivering(
     dsn: str, store: Store, options: DeliveryOptions = FAST, **overrides: Any
 ) -> AsyncIterator[TestClient]:
     """The service with its deliverer (short backoff), allowed to deliver to 127.0.0.1 over http."""
-    settings = make_settings(dsn, subscriptions_allow_private=True, webhook_timeout_s=1, **overrides)
+    settings = make_settings(dsn, **{"subscriptions_allow_private": True, "webhook_timeout_s": 1, **overrides})
     app = create_app(settings, store)
     app[SUBSCRIPTIONS].options = options
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -267,6 +267,24 @@ async def test_a_lease_shorter_than_the_timeout_still_delivers_whole_batches(
         accepted = await receiver.wait_for(len(expected))
         await until_state(client, org, "backlog", 0)
     assert [d.event_id for d in accepted] == expected
+
+
+async def test_a_name_that_resolves_to_a_private_address_at_delivery_is_refused_without_connecting(
+    dsn: str, store: Store, db: asyncpg.Connection, org: uuid.UUID, receiver: Receiver, cleanup: list[uuid.UUID]
+):
+    """DNS rebinding: a host that resolved to a public address when it was registered and to 127.0.0.1 now (made
+    here below the route's check); with SUBSCRIPTIONS_ALLOW_PRIVATE off, the deliverer's resolver refuses it."""
+    cleanup.append(org)
+    port = receiver.url.split(":")[2].split("/")[0]
+    await store.subscription_create(org, f"https://localhost:{port}/hook", ["message.received"], "whsec_" + "A" * 44)
+    blocked_before = sample("bluetick_webhook_deliveries_total", outcome="blocked")
+    async with delivering(dsn, store, subscriptions_allow_private=False) as client:
+        inbound = Message(org, "wamid.rebind", Direction.INBOUND, "TEXT", from_phone="+919800000105", sent_at=T0)
+        await store.apply_batch([inbound], [])
+        sub = await until_state(client, org, "attempts", 1)
+    assert sub["last_error"] == "refused: resolves to a non-public address" and sub["failing_since"] is not None
+    assert receiver.requests == []
+    assert sample("bluetick_webhook_deliveries_total", outcome="blocked") >= blocked_before + 1
 
 
 async def test_a_410_disables_the_subscription(
