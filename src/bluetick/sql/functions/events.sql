@@ -170,6 +170,12 @@ declare
   v_deleted integer := 0;
   v_part record;
 begin
+  -- one replica at a time (the other skips this round); a partition's create or drop locks the whole table, so it
+  -- gives up after 2 s rather than hold every batch's event insert behind a long transaction (next round retries)
+  if not pg_try_advisory_xact_lock(25, 0) then  -- (24, org) is the erasure of events (customers.sql)
+    return jsonb_build_object('created', 0, 'dropped', 0, 'deleted', 0);
+  end if;
+  perform set_config('lock_timeout', '2s', true);
   for v_day in select generate_series((now() at time zone 'UTC')::date, (now() at time zone 'UTC')::date + 2, '1 day')
   loop
     v_name := 'bluetick_events_' || to_char(v_day, 'YYYYMMDD');
