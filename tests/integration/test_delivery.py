@@ -421,3 +421,22 @@ async def test_two_replicas_deliver_every_event_once(
         assert [d.event_id for d in mine] == expected[org]  # every event once, in order
         for delivery in mine:
             verified(delivery, secrets[org])
+
+
+async def test_closing_the_service_with_a_delivery_in_flight_does_not_hang_and_gives_the_lease_back(
+    dsn: str, store: Store, db: asyncpg.Connection, org: uuid.UUID, receiver: Receiver, cleanup: list[uuid.UUID]
+):
+    cleanup.append(org)
+    receiver.default = "hang"
+    async with delivering(dsn, store, webhook_timeout_s=30) as client:
+        await subscribe(client, org, receiver.url, ["message.received"])
+        inbound = Message(org, "wamid.held", Direction.INBOUND, "TEXT", from_phone="+919800000106", sent_at=T0)
+        await store.apply_batch([inbound], [])
+        await asyncio.wait_for(receiver.arrived.wait(), WAIT_S)
+        leased = await db.fetchval("select lease_until > now() from webhook_subscriptions where org_id = $1", org)
+        assert leased is True
+        started = time.monotonic()
+    assert time.monotonic() - started < 10  # the delivery in flight is cut short, not waited for (30 s)
+    row = await db.fetchrow("select lease_until, cursor_id from webhook_subscriptions where org_id = $1", org)
+    assert row["lease_until"] is None  # given back: a restart or another replica re-sends it at once
+    assert row["cursor_id"] == 0  # not acknowledged, so not past it
