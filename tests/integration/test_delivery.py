@@ -28,7 +28,7 @@ from bluetick.delivery import DeliveryOptions
 from bluetick.events import Direction, Message, StatusEvent
 from bluetick.store import PermanentError, Store
 from bluetick.subscriptions_api import SUBSCRIPTIONS
-from tests.conftest import make_settings
+from tests.conftest import Backend, make_settings
 from tests.integration.test_observability import sample
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
@@ -209,6 +209,7 @@ async def test_every_event_arrives_in_order_through_failures_and_a_timeout_each_
     cleanup.append(org)
     failed_before = sample("bluetick_webhook_deliveries_total", outcome="failed")
     timeouts_before = sample("bluetick_webhook_deliveries_total", outcome="timeout")
+    lags_before = sample("bluetick_webhook_delivery_lag_seconds_count")
     async with delivering(dsn, store) as client:
         made = await subscribe(client, org, receiver.url)
         receiver.script = [500, 500, 503, "timeout"]
@@ -240,13 +241,28 @@ async def test_every_event_arrives_in_order_through_failures_and_a_timeout_each_
     assert sub["last_success_at"] is not None and sub["last_error"] is None and sub["attempts"] == 0
     assert sample("bluetick_webhook_deliveries_total", outcome="failed") >= failed_before + 3
     assert sample("bluetick_webhook_deliveries_total", outcome="timeout") >= timeouts_before + 1
+    assert sample("bluetick_webhook_delivery_lag_seconds_count") >= lags_before + len(expected)
 
 
-async def test_only_the_types_asked_for_are_delivered(
-    dsn: str, store: Store, db: asyncpg.Connection, org: uuid.UUID, receiver: Receiver, cleanup: list[uuid.UUID]
+async def test_only_the_types_asked_for_are_delivered_woken_by_listen_where_the_backend_can(
+    dsn: str,
+    store: Store,
+    db: asyncpg.Connection,
+    org: uuid.UUID,
+    receiver: Receiver,
+    cleanup: list[uuid.UUID],
+    backend: Backend,
 ):
     cleanup.append(org)
     async with delivering(dsn, store) as client:
+        deliverer = client.server.app[SUBSCRIPTIONS].deliverer
+        assert deliverer is not None
+        # asyncpg straight to Postgres LISTENs; PgBouncer in transaction mode and the REST API poll
+        expected_mode = "listen" if backend.name == "postgres" else "poll"
+        deadline = time.monotonic() + WAIT_S
+        while deliverer.mode != expected_mode:
+            assert time.monotonic() < deadline, deliverer.mode
+            await asyncio.sleep(0.05)
         await subscribe(client, org, receiver.url, ["message.received"])
         await write_changes(store, org, 2)
         [only] = await receiver.wait_for(1)
