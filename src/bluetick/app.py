@@ -14,11 +14,12 @@ from uuid import UUID
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import inbox, jsoncodec, metrics, payloads, report
-from bluetick.auth import SecretBook, api_allowed, form_fields, same, webhook_allowed
+from bluetick import feed_api, inbox, jsoncodec, metrics, payloads, report, subscriptions_api
+from bluetick.auth import form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.customers import Customer, forget, parse_customer
 from bluetick.events import Fact, Message, StatusEvent
+from bluetick.handlers import SERVICE, api_org, not_ready, parse_json, read_body, secret_book, url_org
 from bluetick.payloads.api import parse_message
 from bluetick.payloads.common import ItemError
 from bluetick.pipeline import Kept, Rejected, Rows, Unavailable
@@ -27,7 +28,7 @@ from bluetick.service import Service
 from bluetick.store import PermanentError, Store
 from bluetick.store.records import KeptBody
 
-SERVICE = web.AppKey("service", Service)
+__all__ = ["SERVICE", "create_app"]
 
 log = logging.getLogger("bluetick.app")
 
@@ -35,45 +36,6 @@ QUEUE_HIGH_WATER = 0.9  # /readyz turns 503 above this share of QUEUE_MAX
 # A body above this many bytes is parsed in a worker thread, so no other request waits for it: 0.8 MB of Meta
 # statuses or of junk items took 27-48 ms to parse on the development machine, 64 kB about 2 ms.
 PARSE_OFF_LOOP_BYTES = 64 * 1024
-
-
-def _org_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["org_id"])
-    except ValueError:
-        raise Refusal(404, "unknown organisation", "bad_org") from None
-
-
-def _secrets(request: web.Request) -> SecretBook:
-    """The secret book, once it has been loaded from the database."""
-    book = request.app[SERVICE].secrets
-    if not book.loaded:
-        raise _not_ready()
-    return book
-
-
-def _not_ready() -> Refusal:
-    return Refusal(503, "starting: the database is not reachable yet, retry later", "not_ready")
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body; refused before reading when the declared length is over `limit`, and with 408 when it does
-    not arrive within CLIENT_TIMEOUT_S."""
-    if request.content_length is not None and request.content_length > limit:
-        raise Refusal(413, "body too large", "too_large", limit=limit)
-    timeout_s = request.app[SERVICE].settings.client_timeout_s
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except TimeoutError:
-        raise Refusal(408, f"body not received within {timeout_s} s", "client_timeout") from None
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return jsoncodec.loads(body)
-    except (ValueError, RecursionError):
-        raise Refusal(400, "body is not valid JSON", "malformed_json") from None
 
 
 def _public_url(request: web.Request) -> str:
@@ -121,9 +83,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     service = request.app[SERVICE]
     settings = service.settings
-    org_id = _org_id(request)
-    body = await _read_body(request, settings.max_body_bytes)
-    book = _secrets(request)
+    org_id = url_org(request)
+    body = await read_body(request, settings.max_body_bytes)
+    book = secret_book(request)
     if not webhook_allowed(
         book.for_org(org_id),
         body,
@@ -158,7 +120,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         metrics.webhooks(parsed.format, "ignored").inc()
         return web.json_response({"stored": False, **summary}, dumps=jsoncodec.dumps)
     if settings.durable and not service.ready.is_set():
-        raise _not_ready()
+        raise not_ready()
     wait = settings.durable or service.pipeline.behind  # immediate mode waits too when the database lags
     refusable = inbox.received(org_id, parsed.format, body, request.headers.get("Content-Type"), received_at)
     try:
@@ -183,25 +145,15 @@ def _parse(org_id: UUID, body: bytes, content_type: str, received_at: datetime) 
     """The body's events, by its format (form-encoded or JSON)."""
     if inbox.is_form(content_type):
         return payloads.parse_form(org_id, form_fields(body), received_at)
-    return payloads.parse(org_id, _json(body), received_at=received_at)
-
-
-def _api_org(request: web.Request) -> UUID:
-    """The organisation of an API route (/v1/orgs/{org_id}/...), once the bearer token is the API's for it."""
-    org_id = _org_id(request)
-    book = _secrets(request)
-    settings = request.app[SERVICE].settings
-    if not api_allowed(book.for_org(org_id), request.headers.get("Authorization"), settings.open_api):
-        raise Refusal(401, "unauthorized", "bad_api_token")
-    return org_id
+    return payloads.parse(org_id, parse_json(body), received_at=received_at)
 
 
 async def log_message(request: web.Request) -> web.Response:
     """Log one message for the agent; always answers after the commit, with the stored row."""
     service = request.app[SERVICE]
     settings = service.settings
-    org_id = _api_org(request)
-    doc = _json(await _read_body(request, settings.max_body_bytes))
+    org_id = api_org(request)
+    doc = parse_json(await read_body(request, settings.max_body_bytes))
     try:
         message = parse_message(org_id, doc)
     except ItemError as exc:
@@ -217,7 +169,7 @@ async def log_message(request: web.Request) -> web.Response:
 
 async def org_report(request: web.Request) -> web.Response:
     """The organisation's analyst report (?days=, ?tz=) as one HTML page, behind the logging API's token."""
-    org_id = _api_org(request)
+    org_id = api_org(request)
     try:
         window = report.window_of(org_id, request.query.get("days"), request.query.get("tz"))
     except report.BadInput as exc:
@@ -228,7 +180,7 @@ async def org_report(request: web.Request) -> web.Response:
 
 def _customer_request(request: web.Request) -> tuple[UUID, Customer]:
     """The organisation and the customer of /v1/orgs/{org_id}/customers/{customer}, behind the API token."""
-    org_id = _api_org(request)
+    org_id = api_org(request)
     try:
         return org_id, parse_customer(request.match_info["customer"])
     except ItemError as exc:
@@ -264,8 +216,8 @@ async def export_customer(request: web.Request) -> web.Response:
 
 async def verify_subscription(request: web.Request) -> web.Response:
     """Meta's handshake: echo hub.challenge when hub.verify_token is the organisation's verify token."""
-    org_id = _org_id(request)
-    book = _secrets(request)
+    org_id = url_org(request)
+    book = secret_book(request)
     query = request.query
     if query.get("hub.mode") != "subscribe" or not same(
         query.get("hub.verify_token"), book.for_org(org_id).verify_token
@@ -327,13 +279,10 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
-    from bluetick import feed_api  # its routes use this module's helpers: imported once this module is loaded
 
     feed_api.setup(app)  # message lookup and the event feed
     app.cleanup_ctx.append(_serving)
-    from bluetick import subscriptions_api  # webhooks out; its deliverer starts after the service, stops before it
-
-    subscriptions_api.setup(app, app[SERVICE], _api_org)
+    subscriptions_api.setup(app, app[SERVICE], api_org)  # webhooks out: delivers after the service starts
     return app
 
 

@@ -34,7 +34,7 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
-from bluetick.app import SERVICE, _api_org, _json, _read_body
+from bluetick.handlers import SERVICE, api_org, parse_json, read_body
 from bluetick.refusals import Refusal, error
 from bluetick.store import PermanentError, Store
 
@@ -240,7 +240,7 @@ def _ready_store(request: web.Request) -> Store:
 
 async def get_message(request: web.Request) -> web.Response:
     """The stored row of one message of the organisation, as the log call answers it; 404 when there is none."""
-    org_id = _api_org(request)
+    org_id = api_org(request)
     bsp_msg_id = request.match_info["bsp_msg_id"]
     try:
         async with _reading("get_message"):
@@ -254,8 +254,8 @@ async def get_message(request: web.Request) -> web.Response:
 
 async def put_feed(request: web.Request) -> web.Response:
     """Turn the organisation's event feed on or off: {"enabled": true|false}."""
-    org_id = _api_org(request)
-    doc = _json(await _read_body(request, 4096))
+    org_id = api_org(request)
+    doc = parse_json(await read_body(request, 4096))
     if not isinstance(doc, dict) or not isinstance(doc.get("enabled"), bool):
         raise Refusal(400, 'body must be {"enabled": true} or {"enabled": false}', "bad_feed_request")
     async with _reading("events_feed"):
@@ -309,7 +309,7 @@ def parse_query(query: Any) -> FeedQuery:
 
 async def get_events(request: web.Request) -> web.Response:
     """A page of the organisation's events after the cursor, waiting up to `wait` seconds for one."""
-    org_id = _api_org(request)
+    org_id = api_org(request)
     query = parse_query(request.query)
     store = _ready_store(request)
     feed = request.app[FEED]
