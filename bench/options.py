@@ -1,4 +1,5 @@
-"""`python -m bench`: bluetick's ingest, apply, analytics, memory, profile, replicas, the seed and a soak, in one run.
+"""`python -m bench`: bluetick's ingest, apply, analytics, memory, profile, replicas, the seed, a soak, retention and
+events out, in one run.
 
 Prints a markdown table and writes bench/results/bench-<time>.json and .md. Every server runs as a
 subprocess on 127.0.0.1 against a Postgres the bench starts under a temporary directory; every load run is
@@ -19,7 +20,9 @@ CONNECTIONS = 64
 MAX_RUN_SECONDS = 120  # longest load run the options allow
 MAX_SOAK_SECONDS = 1800  # but for the soak section's one run per mode
 # in the order they run
-SECTIONS = ("ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention")
+SECTIONS = (
+    "ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention", "events"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

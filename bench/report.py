@@ -33,6 +33,8 @@ def render(results: dict[str, Any]) -> str:
         out += _soak(results)
     if "retention" in results:
         out += _retention(results)
+    if "events" in results:
+        out += _events(results)
     if results.get("failures"):
         out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
     return "\n".join(out) + "\n"
@@ -359,4 +361,53 @@ def _retention(results: dict[str, Any]) -> list[str]:
     out.append(f"| ingest during the purge / ingest alone | {_f(r['ratio'], 2)} |")
     out.append(f"| purge during ingest: rows erased/s | {_f(r['purge_during_rows_per_s'], 0)} |")
     out.append(f"| rows wrong after the runs | {r['rows_wrong']} |")
+    return out
+
+
+def _events(results: dict[str, Any]) -> list[str]:
+    e = results["events"]
+    s = e["summary"]
+    out = [
+        f"\n## Events out: durable ingest with one webhook subscription per organisation (every event type, to a "
+        f"receiver on 127.0.0.1 answering 200 at once), with the feed on and no subscription, and with neither "
+        f"({results['load_generator']['connections']} connections, {e['seconds']} s per run, the three in another "
+        f"order each repeat, median of {e['repeat']})\n",
+        "| server | webhooks/s (2xx) | events/s | ack p50 / p99 ms | non-2xx | events written/s during load |"
+        " CPU cores: server / postgres / loadgen / receiver / other | flush ms | Postgres: busy backends, top waits |"
+        " rows wrong |",
+        "|---|---:|---:|---|---:|---:|---|---:|---|---:|",
+    ]
+    for name, v in e["variants"].items():
+        bad = v["non_2xx"]
+        out.append(
+            f"| {name} | {_f(v['rate'], 0)} | {_f(v['events_per_s'], 0)} | {_f(v['p50_ms'], 1)} / {_f(v['p99_ms'], 1)} "
+            f"| {f'{bad:,}' if bad else '0'} | {_f(v['events_written_per_s_load'], 0)} | "
+            f"{_cpu(v['cpu_cores'], 'receiver', 'other')} | {_f(v['flush_ms_mean'], 1)} | "
+            f"{_f(waits.busy_backends(v['pg_waits']), 2)}, "
+            f"{', '.join(f'{what} {share:.0%}' for what, share in waits.shares(v['pg_waits'])[:3])} | "
+            f"{v['rows_wrong']} |"
+        )
+    met = "met" if s["met"] else "**missed**"
+    ratios = ", ".join(_f(r, 2) for r in s["ratios"])
+    feed = ", ".join(_f(r, 2) for r in s["feed_ratios"])
+    out += [
+        f"\nwith a subscription / without: {_f(s['ratio'], 2)} (each repeat: {ratios}); "
+        f"target >= {s['target']}: {met}. Feed on (events written, none delivered) / without: "
+        f"{_f(s['feed_ratio'], 2)} (each repeat: {feed}).\n",
+        "| deliveries | result |",
+        "|---|---:|",
+        f"| delivered/s during the load | {_f(s['delivered_per_s_load'], 0)} |",
+        f"| delivered/s from the load's start to the last delivery | {_f(s['delivered_per_s_total'], 0)} |",
+        f"| backlog at the load's end (written, not yet delivered) | {_f(s['backlog_at_load_end'], 0)} |",
+        f"| drain after the load s | {_f(s['drain_s'], 1)} |",
+        f"| lag from the event's created_at to its arrival, p50 / p99 / max ms | {_f(s['lag_p50_ms'], 1)} / "
+        f"{_f(s['lag_p99_ms'], 1)} / {_f(s['lag_max_ms'], 1)} |",
+        f"| events in the database / delivered / duplicates / missing (all runs) | {s['events_written']:,} / "
+        f"{s['delivered']:,} / {s['duplicates']:,} / {s['missing']:,} |",
+        f"| arrived before an older event of the same message | {s['out_of_order']:,} |",
+        f"| deliveries answered other than 2xx, timed out or refused (the server's count) | "
+        f"{s['outcomes_not_delivered']:,.0f} |",
+        f"| sampled signatures verified (standardwebhooks) | {s['signatures_verified']} of "
+        f"{s['signatures_verified'] + s['signatures_bad']} |",
+    ]
     return out

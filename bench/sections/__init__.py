@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.harness import Bench
-from bench.sections import analytics, apply, ingest, memory, profile, report, retention, scale, seed, soak
+from bench.sections import analytics, apply, events, ingest, memory, profile, report, retention, scale, seed, soak
 
 RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "ingest": ingest.run,
@@ -17,4 +17,5 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "seed": seed.run,
     "soak": soak.run,
     "retention": retention.run,
+    "events": events.run,
 }
