@@ -242,6 +242,12 @@ class Settings:
         "allow subscription URLs on loopback, private or link-local addresses, and plain http (for tests and "
         "receivers on the same network); off, only https URLs resolving to public addresses are accepted",
     )
+    public_url: str | None = setting(
+        "PUBLIC_URL",
+        None,
+        "the service's public base URL, such as `https://t.example.com`, that tracked links (`/l/<token>`) start "
+        "with; unset = the scheme and host the link request was sent to",
+    )
     shutdown_drain_s: int = setting(
         "SHUTDOWN_DRAIN_S", 15, "on shutdown, how long to keep trying to apply queued events", minimum=0
     )
@@ -349,6 +355,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True)
     settings = load(Settings, env)
     _check_database_url(settings.database_url)
     _check_supabase(settings)
+    _check_public_url(settings.public_url)
     unsigned_given = bool(env.get(declared(Settings)["allow_unsigned_webhooks"].env, "").strip())
     if serving and not unsigned_given and not settings.embedded and not settings.global_webhook_secret:
         raise ConfigError(
@@ -375,6 +382,11 @@ def _check_database_url(url: str | None) -> None:
         port = "" if host.endswith("]") or ":" not in host else host.rpartition(":")[2]
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"DATABASE_URL has a port that is not a port number ({port[:20]!r}): use {shape}")
+
+
+def _check_public_url(url: str | None) -> None:
+    if url is not None and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+        raise ConfigError(f"PUBLIC_URL must be an http(s) base URL like https://t.example.com, got {url[:60]!r}")
 
 
 def _check_supabase(settings: Settings) -> None:

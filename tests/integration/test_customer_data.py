@@ -233,7 +233,7 @@ async def test_export_returns_every_row_of_the_customer_in_time_order(store: Sto
     assert [m["bsp_msg_id"] for m in by_user["messages"]] == ["c1", "c2", "c3", "c4"]
     nobody = await store.export_customer(org, Customer(phone="+14155550100"))
     assert nobody == {"messages": [], "parked": [], "inbox": [], "preferences": [], "group_receipts": [], "links": [],
-                      "events": []}  # fmt: skip
+                      "events": [], "tracked_links": []}  # fmt: skip
 
 
 async def test_retention_erases_text_and_identifiers_past_the_period_and_keeps_the_numbers(

@@ -171,7 +171,11 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
 
     applied = await migrate(old)
     since = [f.name for f in sql_files() if f.version is not None and f.version > 13]
-    assert since == ["migrations/0014_platform_facts.sql", "migrations/0015_events.sql"]
+    assert since == [
+        "migrations/0014_platform_facts.sql",
+        "migrations/0015_events.sql",
+        "migrations/0017_tracked_links.sql",
+    ]
     assert applied == since + [f.name for f in sql_files() if f.version is None], "the new migrations, every function"
     fresh = await new_database(dsn)
     await migrate(fresh)

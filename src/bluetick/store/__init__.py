@@ -12,6 +12,7 @@ from uuid import UUID
 
 from bluetick.events import Fact, Message, StatusEvent
 from bluetick.store.feed import FeedOps
+from bluetick.store.links import LinkOps
 from bluetick.store.records import (
     BatchResult,
     Customer,
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(FeedOps, SubscriptionOps, ABC):
+class Store(FeedOps, LinkOps, SubscriptionOps, ABC):
     """The database's operations: each names its SQL function, its parameters and what its result becomes. A
     backend adds how it connects and what `prepare` does."""
 

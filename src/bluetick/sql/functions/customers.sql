@@ -152,11 +152,14 @@ $$;
 -- the last part first takes its organisation's erasure lock (an advisory lock of the two-int4 key space, which no
 -- batch takes): two last parts of one organisation run one after the other, so one never holds events the other
 -- waits for while waiting for a key it holds. The events' row locks are taken in (xid, id) order.
+-- Tracked links (tracked_links: the url may hold customer data) of the part's messages, logged or parked, are
+-- deleted in that part, once their keys are locked (a later part no longer finds a message erased before it). A
+-- click takes the link's row lock and no message's lock, so it never holds what this part waits for.
 -- The first part (p_erasure_id null) writes the erasure record, unless it erased nothing and a record for this
 -- identifier exists (a repeat: idempotent); later parts, given its id, add their counts to it (the record counts
 -- rows, parked events and bodies; the facts and the events are counted in the answer only).
--- Returns {"rows", "parked", "inbox", "preferences", "group_receipts", "links", "events", "more", "erasure_id",
--- "customer_hash", "erased_at", "recorded"}; call again with the same p_erasure_id while "more".
+-- Returns {"rows", "parked", "inbox", "preferences", "group_receipts", "links", "tracked_links", "events", "more",
+-- "erasure_id", "customer_hash", "erased_at", "recorded"}; call again with the same p_erasure_id while "more".
 create or replace function bluetick_forget_customer(
   p_org uuid, p_phone text, p_user_id text, p_limit integer, p_erasure_id bigint)
 returns jsonb
@@ -176,6 +179,7 @@ declare
   v_preferences integer;
   v_receipts integer;
   v_links integer := 0;
+  v_tracked integer := 0;
   v_events integer := 0;
   v_more_events integer := 0;
   v_horizon xid8;
@@ -240,6 +244,16 @@ begin
   where p.org_id = p_org and p.bsp_msg_id = any (v_parked_ids)
     and (p.user_id = any (v_users) or p.parent_user_id = any (v_users));
   get diagnostics v_parked = row_count;
+
+  delete from tracked_links t
+  using (
+    select k.token from tracked_links k
+    where k.org_id = p_org and k.bsp_msg_id = any (v_msg_ids || v_parked_ids)
+    order by k.token
+    for update
+  ) mine
+  where t.token = mine.token;
+  get diagnostics v_tracked = row_count;
 
   delete from webhook_inbox w
   where w.org_id = p_org and bluetick_body_names(w.body, v_phones, v_users);
@@ -313,7 +327,7 @@ begin
     if not found then
       raise exception 'erasure record % is not this customer''s', v_id using errcode = '22023';
     end if;
-  elsif v_rows + v_parked + v_inbox + v_preferences + v_receipts + v_links + v_events > 0
+  elsif v_rows + v_parked + v_inbox + v_preferences + v_receipts + v_links + v_tracked + v_events > 0
         or not exists (select 1 from customer_erasures e where e.org_id = p_org and e.customer_hash = v_hash) then
     insert into customer_erasures (org_id, customer_hash, rows, parked, inbox)
     values (p_org, v_hash, v_rows, v_parked, v_inbox)
@@ -327,7 +341,8 @@ begin
   end if;
 
   return jsonb_build_object('rows', v_rows, 'parked', v_parked, 'inbox', v_inbox, 'preferences', v_preferences,
-                            'group_receipts', v_receipts, 'links', v_links, 'events', v_events,
+                            'group_receipts', v_receipts, 'links', v_links, 'tracked_links', v_tracked,
+                            'events', v_events,
                             'more', v_rows >= p_limit or v_parked >= p_limit or not v_last,
                             'erasure_id', v_id,
                             'customer_hash', v_hash, 'erased_at', v_at, 'recorded', v_recorded);
@@ -339,7 +354,9 @@ $$;
 -- naming their BSUIDs], "inbox": [kept webhook bodies naming them, body in base64], "preferences": [their
 -- customer_preferences rows in time order], "group_receipts": [their group_receipts rows in time order],
 -- "links": [the customer_links rows touching their identifiers in time order], "events": [the outbox's events
--- whose data names them (bluetick_events: id, type, created_at, data) in time order]}.
+-- whose data names them (bluetick_events: id, type, created_at, data) in time order], "tracked_links": [the
+-- tracked links of their messages (token, bsp_msg_id, url, created_at, clicks, first_click_at, last_click_at) in
+-- time order]}.
 create or replace function bluetick_export_customer(p_org uuid, p_phone text, p_user_id text)
 returns jsonb
 language plpgsql stable
@@ -387,7 +404,20 @@ begin
       from bluetick_events e
       where e.org_id = p_org
         and (e.data ->> 'customer_phone' = any (v_phones) or e.data ->> 'customer_user_id' = any (v_users)
-             or e.data ->> 'customer_parent_user_id' = any (v_users))), '[]'::jsonb))
+             or e.data ->> 'customer_parent_user_id' = any (v_users))), '[]'::jsonb),
+    'tracked_links', coalesce((
+      select jsonb_agg(jsonb_build_object('token', t.token, 'bsp_msg_id', t.bsp_msg_id, 'url', t.url,
+                                          'created_at', bluetick_ts_text(t.created_at), 'clicks', t.clicks,
+                                          'first_click_at', bluetick_ts_text(t.first_click_at),
+                                          'last_click_at', bluetick_ts_text(t.last_click_at))
+                       order by t.created_at, t.token)
+      from tracked_links t
+      where t.org_id = p_org
+        and t.bsp_msg_id in (
+          select m.bsp_msg_id from message_logs m
+          where m.org_id = p_org
+            and (bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id) = any (v_phones)
+                 or m.customer_user_id = any (v_users)))), '[]'::jsonb))
   into v_doc;
   return v_doc;
 end

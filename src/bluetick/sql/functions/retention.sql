@@ -50,10 +50,12 @@ $$;
 -- p_default_days) lose their personal data as an erasure does, up to p_limit kept webhook bodies that old are
 -- deleted, up to p_limit parked events that old lose their BSUIDs, and up to p_limit each of the customer
 -- preferences, group receipts and customer links that old are deleted (their key names the customer, and they hold
--- nothing else an analyst counts: a group message's own row keeps its statuses). Rows another transaction holds are
+-- nothing else an analyst counts: a group message's own row keeps its statuses), and up to p_limit tracked links
+-- made that long ago (a link is made for the message it is in, so it is as old as its message; its url may hold
+-- customer data). Rows another transaction holds are
 -- skipped (`for update skip locked`), so replicas running it at once share the work and it never waits for ingest.
 -- Call it until every count is below p_limit; each call is one short transaction.
--- Returns {"rows", "inbox", "parked", "preferences", "group_receipts", "links"}.
+-- Returns {"rows", "inbox", "parked", "preferences", "group_receipts", "links", "tracked_links"}.
 create or replace function bluetick_retention_batch(p_default_days integer, p_limit integer)
 returns jsonb
 language plpgsql
@@ -66,6 +68,7 @@ declare
   v_preferences integer;
   v_receipts integer;
   v_links integer;
+  v_tracked integer;
   v_shortest integer;
 begin
   -- Each organisation with rows still holding personal data: a skip scan of message_logs_org_unerased_idx.
@@ -103,7 +106,7 @@ begin
   from (select s.retention_days as d from org_settings s union all select p_default_days) all_days;
   if v_shortest is null then
     return jsonb_build_object('rows', v_rows, 'inbox', 0, 'parked', 0, 'preferences', 0, 'group_receipts', 0,
-                              'links', 0);
+                              'links', 0, 'tracked_links', 0);
   end if;
 
   delete from webhook_inbox w
@@ -196,7 +199,20 @@ begin
   where l.org_id = old.org_id and l.old_id = old.old_id and l.new_id = old.new_id;
   get diagnostics v_links = row_count;
 
+  -- Tracked links by the time they were made (tracked_links_created_idx, up to the shortest retention).
+  delete from tracked_links t
+  using (
+    select k.token from tracked_links k
+    where k.created_at < now() - make_interval(days => v_shortest)
+      and k.created_at < now() - make_interval(days => bluetick_retention_days(k.org_id, p_default_days))
+    order by k.created_at
+    limit p_limit
+    for update skip locked
+  ) old
+  where t.token = old.token;
+  get diagnostics v_tracked = row_count;
+
   return jsonb_build_object('rows', v_rows, 'inbox', v_inbox, 'parked', v_parked, 'preferences', v_preferences,
-                            'group_receipts', v_receipts, 'links', v_links);
+                            'group_receipts', v_receipts, 'links', v_links, 'tracked_links', v_tracked);
 end
 $$;
