@@ -4,6 +4,7 @@ count, forged tokens, bad input, the rate limit, and the links in erasure, expor
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -280,3 +281,18 @@ async def test_retention_deletes_links_older_than_the_period(
     assert await db.fetchval("select count(*) from tracked_links where token = $1", kept_old["token"]) == 1, (
         "an organisation with no retention keeps its links"
     )
+
+
+async def test_concurrent_clicks_each_count_once_and_mark_only_their_organisations_message(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    other = uuid.uuid4()
+    for o in (org, other):
+        await log(http, o, "wamid.shared")  # one bsp_msg_id in two organisations
+    token = (await make_link(http, org, "wamid.shared"))["token"]
+    answers = await asyncio.gather(*(follow(http, token) for _ in range(10)))
+    assert [a.status for a in answers] == [302] * 10
+    row = await link_row(db, token)
+    assert row["clicks"] == 10 and row["first_click_at"] <= row["last_click_at"]
+    assert "clicked" in (await whatsapp_status(db, org, "wamid.shared"))["whatsapp_status"]
+    assert "clicked" not in (await whatsapp_status(db, other, "wamid.shared"))["whatsapp_status"]
