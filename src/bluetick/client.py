@@ -93,22 +93,27 @@ class BluetickClient:
         body: str | None = None,
         sent_at: datetime | int | str | None = None,
         metadata: dict[str, Any] | None = None,
+        template: dict[str, str] | None = None,
+        campaign: str | dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
         """Log a reply the BSP accepted, to a phone, a BSUID or both; the stored row, or None if it could not be
-        logged in time."""
-        return await self._log(
-            org_id,
-            {
-                "bsp_msg_id": bsp_msg_id,
-                "direction": "OUTBOUND",
-                "to_phone": to_phone,
-                "to_user_id": to_user_id,
-                "msg_kind": msg_kind,
-                "body": body,
-                "sent_at": _time(sent_at),
-                "metadata": metadata,
-            },
-        )
+        logged in time. `template` is {"name", "language", "category"} (name required) of a template message;
+        `campaign` the campaign it was sent in, its id or {"id", "name"}."""
+        payload: dict[str, Any] = {
+            "bsp_msg_id": bsp_msg_id,
+            "direction": "OUTBOUND",
+            "to_phone": to_phone,
+            "to_user_id": to_user_id,
+            "msg_kind": msg_kind,
+            "body": body,
+            "sent_at": _time(sent_at),
+            "metadata": metadata,
+        }
+        if template is not None:
+            payload["template"] = template
+        if campaign is not None:
+            payload["campaign"] = campaign
+        return await self._log(org_id, payload)
 
     async def log_inbound(
         self,

@@ -148,12 +148,19 @@ class Message:
     ref_bsp_msg_id: str | None = None  # the message a reaction, edit or revoke is about
     customer_parent_user_id: str | None = None  # the customer's parent BSUID, where named
     group_id: str | None = None  # the WhatsApp group a message was sent in
+    # The template an outbound message was sent from and the campaign it belongs to, as declared (issue 25).
+    template_name: str | None = None
+    template_language: str | None = None
+    template_category: str | None = None
+    campaign_id: str | None = None
+    campaign_name: str | None = None
 
     def __post_init__(self) -> None:
         _clean(
             self,
             ("bsp_msg_id", "msg_kind", "to_phone", "from_phone", "body", "receipt_id", "customer_user_id",
-             "ref_bsp_msg_id", "customer_parent_user_id", "group_id"),
+             "ref_bsp_msg_id", "customer_parent_user_id", "group_id", "template_name", "template_language",
+             "template_category", "campaign_id", "campaign_name"),
         )  # fmt: skip
         if self.metadata is not None:
             object.__setattr__(self, "metadata", storable_tree(self.metadata))
@@ -178,6 +185,11 @@ class Message:
             "ref_bsp_msg_id": self.ref_bsp_msg_id,
             "customer_parent_user_id": self.customer_parent_user_id,
             "group_id": self.group_id,
+            "template_name": self.template_name,
+            "template_language": self.template_language,
+            "template_category": self.template_category,
+            "campaign_id": self.campaign_id,
+            "campaign_name": self.campaign_name,
         }
 
 

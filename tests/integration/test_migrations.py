@@ -174,6 +174,7 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
     assert since == [
         "migrations/0014_platform_facts.sql",
         "migrations/0015_events.sql",
+        "migrations/0016_campaigns.sql",
         "migrations/0017_tracked_links.sql",
     ]
     assert applied == since + [f.name for f in sql_files() if f.version is None], "the new migrations, every function"

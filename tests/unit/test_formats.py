@@ -158,7 +158,7 @@ def test_interakt_failed_carries_code_and_reason_at_envelope_time():
     ]
 
 
-def test_interakt_inbound_and_click_is_unread():
+def test_interakt_inbound_and_click():
     [message] = parse(ORG, sample("interakt_received.json")).messages
     assert (message.from_phone, message.body, message.msg_kind, message.sent_at) == (
         "+919876543215",
@@ -167,8 +167,11 @@ def test_interakt_inbound_and_click_is_unread():
         at(10, 34, 0),
     )
     click = sample("interakt_api_read.json")
-    click["type"] = "message_api_clicked"
-    assert parse(ORG, click).unread == ["type message_api_clicked"]
+    click["type"] = "message_api_clicked"  # issue 25: a tap is the unranked key `clicked` (Replies and clicks)
+    parsed = parse(ORG, click)
+    assert parsed.unread == [] and "clicked" in {s.status for s in parsed.statuses}
+    click["type"] = "message_api_opened"
+    assert parse(ORG, click).unread == ["type message_api_opened"]
 
 
 # 360dialog On-Premise and Meta

@@ -17,6 +17,8 @@ from bluetick.payloads.common import (
     user_id,
 )
 
+MAX_LABEL_CHARS = 512  # a template's name, language or category, a campaign's id or name
+
 # Per direction: the customer's phone and user id fields, and the other direction's, which do not apply.
 _CUSTOMER_FIELDS = {
     Direction.OUTBOUND: (("to_phone", "to_user_id"), "from_user_id"),
@@ -56,4 +58,43 @@ def parse_message(org_id: UUID, doc: Any) -> Message:
         metadata=storable_json(metadata) if metadata is not None else None,
         customer_user_id=customer_user_id,
         ref_bsp_msg_id=identifier(ref, "ref_bsp_msg_id") if ref is not None else None,
+        **template_fields(doc.get("template")),
+        **campaign_fields(doc.get("campaign")),
     )
+
+
+def label(value: Any, what: str) -> str | None:
+    """A template's or campaign's name, id, language or category: text of 1 to MAX_LABEL_CHARS characters (None
+    when absent); ItemError names `what` otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_LABEL_CHARS:
+        raise ItemError(f"{what} must be a string of 1 to {MAX_LABEL_CHARS} characters")
+    return value.strip()
+
+
+def template_fields(value: Any) -> dict[str, str | None]:
+    """`template`: {"name", "language", "category"} (name required), as Message's template_* fields."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ItemError('template must be a JSON object {"name", "language", "category"}')
+    if value.get("name") is None:
+        raise ItemError("template.name is required")
+    return {f"template_{key}": label(value.get(key), f"template.{key}") for key in ("name", "language", "category")}
+
+
+def campaign_fields(value: Any) -> dict[str, str | None]:
+    """`campaign`: its id as text, or {"id", "name"} (id required), as Message's campaign_* fields."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"campaign_id": label(value, "campaign")}
+    if not isinstance(value, dict):
+        raise ItemError('campaign must be an id (a string) or a JSON object {"id", "name"}')
+    if value.get("id") is None:
+        raise ItemError("campaign.id is required")
+    return {
+        "campaign_id": label(value.get("id"), "campaign.id"),
+        "campaign_name": label(value.get("name"), "campaign.name"),
+    }

@@ -6,7 +6,8 @@ Each status is emitted under every id it names (`id`, `gsId`, and an enqueued ev
 finds the message whichever id the agent logged; the copy under the other id stays parked until purged.
 `enqueued` is kept as an unranked key (merge rule 5). A status's time is `payload.payload.ts`, else the envelope
 `timestamp`, else the time bluetick received the body. A `message` is a customer's message; other types are noted
-in `unread`.
+in `unread`. A customer's message whose `context` names the message it answers marks that message `replied` (a
+`button_reply`, `list_reply` or `quick_reply` `clicked` too, its `postbackText`, else `id`, as `button_payload`).
 
 A `message-event` of type `deleted` is no status of an outbound message: the customer deleted, for everyone, a
 message they had sent (`payload.id`, WhatsApp's id, the id their message was stored under). It is stored as the Cloud
@@ -38,13 +39,16 @@ from bluetick.payloads.common import (
     text,
     user_id,
 )
-from bluetick.payloads.meta import pricing
+from bluetick.payloads.meta import BUTTON_PAYLOAD, CLICKED, REPLIED, pricing, replied_to
 
 STATUS_TYPE = "message-event"
 DELETED = "deleted"  # a message-event that is the customer deleting their message, not a status
 INBOUND_TYPE = "message"
 # Where each inbound type keeps its text.
 _BODY_KEYS = ("text", "caption", "title")
+# Inbound types that are a tap (docs/design.md, Replies and clicks), and where each keeps what the tap sent.
+_TAP_TYPES = frozenset({"button_reply", "list_reply", "quick_reply"})
+_TAP_KEYS = ("postbackText", "id", "text", "title")
 
 
 def looks_like(doc: dict[str, Any]) -> bool:
@@ -69,7 +73,9 @@ def parse(org_id: UUID, doc: dict[str, Any], received_at: datetime) -> Parsed:
         elif kind == STATUS_TYPE:
             parsed.statuses.extend(_statuses(org_id, payload, envelope_time))
         else:
-            parsed.messages.append(_inbound(org_id, payload, envelope_time, parsed.unread))
+            message = _inbound(org_id, payload, envelope_time, parsed.unread)
+            parsed.messages.append(message)
+            parsed.statuses.extend(_engagement(message, payload))
     except ItemError as exc:
         parsed.errors.append(f"payload: {exc}")
     return parsed
@@ -114,6 +120,10 @@ def _inbound(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unr
     inner = as_object(payload.get("payload"))
     body = next((inner[k] for k in _BODY_KEYS if isinstance(inner.get(k), str)), None)
     kind = payload.get("type")
+    tapped = None
+    if kind in _TAP_TYPES:
+        tapped = next((inner[k] for k in _TAP_KEYS if isinstance(inner.get(k), str) and inner[k].strip()), None)
+    context = as_object(payload.get("context"))
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(payload.get("id")),
@@ -122,5 +132,22 @@ def _inbound(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unr
         from_phone=from_phone,
         body=text(body, "payload.payload.text"),
         sent_at=envelope_time,
+        metadata={BUTTON_PAYLOAD: text(tapped)} if tapped is not None else None,
         customer_user_id=lenient(user_id, sender.get("userId"), "sender.userId") or from_bsuid,
+        ref_bsp_msg_id=replied_to(context),
     )
+
+
+def _engagement(message: Message, payload: dict[str, Any]) -> list[StatusEvent]:
+    """A reply's `context` names the message it answers by WhatsApp's `id` and Gupshup's `gsId`: `replied` (and
+    `clicked` for a tap) under each, as a status is, at the reply's time."""
+    context = as_object(payload.get("context"))
+    ids = [i for key in ("id", "gsId") if (i := lenient(identifier, context.get(key), f"context.{key}"))]
+    if not ids or message.sent_at is None:
+        return []
+    stages = [REPLIED, CLICKED] if (message.metadata or {}).get(BUTTON_PAYLOAD) is not None else [REPLIED]
+    return [
+        StatusEvent(org_id=message.org_id, bsp_msg_id=i, status=stage, ts=message.sent_at)
+        for i in dict.fromkeys(ids)
+        for stage in stages
+    ]

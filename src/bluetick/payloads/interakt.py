@@ -1,12 +1,13 @@
 """Interakt's webhooks: `{"version", "timestamp", "type", "data": {"customer": {...}, "message": {...}}}`.
 
-`message_api_*` and `message_campaign_*` with `sent`, `delivered`, `read` or `failed` are statuses of
+`message_api_*` and `message_campaign_*` with `sent`, `delivered`, `read`, `failed` or `clicked` are statuses of
 `data.message.id` (the id Interakt's send API answered); each of `delivered_at_utc` and `seen_at_utc` (read) present
 is a stage of its own, and the status without its own time takes the envelope `timestamp`, else the time bluetick
 received the body. Interakt writes these times without a zone: they are UTC. A failure's reason is
-`channel_error_code` with `channel_failure_reason`. `message_received` is a customer's message
-(`data.customer.channel_phone_number`, `message`, `message_content_type`, `received_at_utc`); other types (a button
-click) are noted in `unread`.
+`channel_error_code` with `channel_failure_reason`. A `clicked` (a button of the message tapped) is the unranked key
+`clicked` at `meta_data.click_timestamp`, else the envelope time. `message_received` is a customer's message
+(`data.customer.channel_phone_number`, `message`, `message_content_type`, `received_at_utc`); other types are noted
+in `unread`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from bluetick.payloads.common import (
 )
 
 INBOUND_TYPE = "message_received"
-_STATUS_TYPE = re.compile(r"^message_(api|campaign)_(sent|delivered|read|failed)$")
+_STATUS_TYPE = re.compile(r"^message_(api|campaign)_(sent|delivered|read|failed|clicked)$")
+CLICKED = "clicked"  # a button of the message was tapped: an unranked key (docs/design.md, Replies and clicks)
 _STAGE_TIMES = {"delivered": "delivered_at_utc", "read": "seen_at_utc"}
 _ZONED = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 
@@ -74,6 +76,10 @@ def _statuses(org_id: UUID, message: dict[str, Any], status: str, envelope_time:
         for stage, key in _STAGE_TIMES.items()
         if message.get(key) not in (None, "")
     }
+    if status == CLICKED:  # its own time is meta_data.click_timestamp, written "2024-06-10 08:38:08.635664"
+        clicked_at = as_object(message.get("meta_data")).get("click_timestamp")
+        if isinstance(clicked_at, str) and clicked_at.strip():
+            times[CLICKED] = stamped(_utc(clicked_at.strip().replace(" ", "T", 1)), envelope_time, "click_timestamp")
     times.setdefault(status, envelope_time)
     reason = None
     if status == "failed":

@@ -3,7 +3,11 @@
 A status without a `timestamp` takes the time bluetick received the body, and so does a customer message whose
 `timestamp` is missing or unreadable (noted, so the body is kept). Gupshup v3 adds `gs_id`, its own message id,
 beside WhatsApp's `id`: such a status is emitted under both (docs/design.md, Formats). Changes of the fields bluetick
-does not read (`calls`, `history`, `smb_app_state_sync`, ...) are noted in `unread`, so their body is kept."""
+does not read (`calls`, `history`, `smb_app_state_sync`, ...) are noted in `unread`, so their body is kept.
+
+A customer's message whose `context.id` names the message it answers points at it (`ref_bsp_msg_id`) and marks it
+`replied`, and a tap (a quick-reply `button`, an interactive `button_reply` or `list_reply`) `clicked` too, its
+payload or reply id kept as `metadata.button_payload` (docs/design.md, Replies and clicks)."""
 
 from __future__ import annotations
 
@@ -63,6 +67,9 @@ _ACCOUNT_FIELDS = ("account_update", "phone_number_quality_update")
 _READ_FIELDS = ("messages", "smb_message_echoes", "user_preferences", *_TEMPLATE_FIELDS, *_ACCOUNT_FIELDS)
 # Meta's docs name a status's parent BSUID three ways (the status reference's syntax, field list and examples).
 _STATUS_PARENT_FIELDS = ("recipient_parent_user_id", "parent_recipient_user_id", "parent_user_id")
+REPLIED, CLICKED = "replied", "clicked"  # unranked keys of the answered message's whatsapp_status
+BUTTON_PAYLOAD = "button_payload"  # a tap's payload or reply id, in the reply's own metadata
+_EVENT_KINDS = frozenset(kind.value for kind in EventKind)
 _DELETED = "deleted"  # On-Premises: the customer deleted a message they sent (the Cloud API sends a revoke)
 _GROUP = "group"
 
@@ -212,6 +219,7 @@ def _parse_messages(
     def message(item: Any, place: str) -> None:
         found = inbound_message(org_id, item, business, contacts, parsed.unread, place, received_at)
         parsed.messages.append(found)
+        parsed.statuses.extend(engagement(found, item))
         parsed.facts.extend(identity_links(item, found, parsed.unread, place))
 
     each_item(parsed, value.get("messages"), f"{where}messages", message, what="messages")
@@ -399,6 +407,7 @@ def inbound_message(
     bsuid = _first_user_id(item, ("from_user_id",)) or from_bsuid or contacts.user_ids.get(from_phone)
     parent = _first_user_id(item, ("from_parent_user_id",)) or contacts.parent_user_ids.get(from_phone)
     label, ref = _kind_and_ref(item, kind)
+    tapped = _tapped(item, kind)
     return Message(
         org_id=org_id,
         bsp_msg_id=identifier(item.get("id")),
@@ -407,12 +416,46 @@ def inbound_message(
         from_phone=from_phone,
         to_phone=business_phone,
         body=_message_body(item, kind),
+        metadata={BUTTON_PAYLOAD: tapped} if tapped is not None else None,
         sent_at=_sent_at(item.get("timestamp"), received_at, unread, where),
         customer_user_id=bsuid,
-        ref_bsp_msg_id=ref,
+        ref_bsp_msg_id=ref or replied_to(item.get("context")),
         customer_parent_user_id=parent,
         group_id=lenient(identifier, item.get("group_id"), "group_id"),
     )
+
+
+def replied_to(context: Any) -> str | None:
+    """The id of the message a customer's message replies to (`context.id`); None when it names none (a
+    forwarded message's context) or an unusable one."""
+    return lenient(identifier, context.get("id"), "context.id") if isinstance(context, dict) else None
+
+
+def _tapped(item: dict[str, Any], kind: str) -> str | None:
+    """What a tap sent: a quick-reply button's `payload` (else its text), an interactive button or list reply's
+    `id`; None for any other message. Its title is the message's body."""
+    content = item.get(kind)
+    if not isinstance(content, dict):
+        return None
+    if kind == "button":
+        return lenient(text, content.get("payload"), "button.payload") or lenient(text, content.get("text"), "text")
+    if kind == "interactive":
+        for reply_kind in ("button_reply", "list_reply"):
+            reply = content.get(reply_kind)
+            if isinstance(reply, dict):
+                return lenient(text, reply.get("id"), "reply id") or lenient(text, reply.get("title"), "title")
+    return None
+
+
+def engagement(message: Message, item: Any) -> list[StatusEvent]:
+    """What a customer's reply says about the message it answers (docs/design.md, Replies and clicks): `replied`
+    at the reply's time, and `clicked` too when it is a button tap; unranked keys of that message's
+    whatsapp_status. A reaction, edit or revoke, or a message that names no context, says nothing."""
+    ref = replied_to(as_object(item).get("context"))
+    if ref is None or message.sent_at is None or message.msg_kind in _EVENT_KINDS or ref == message.bsp_msg_id:
+        return []
+    stages = [REPLIED, CLICKED] if (message.metadata or {}).get(BUTTON_PAYLOAD) is not None else [REPLIED]
+    return [StatusEvent(org_id=message.org_id, bsp_msg_id=ref, status=stage, ts=message.sent_at) for stage in stages]
 
 
 def _sent_at(value: Any, received_at: datetime, unread: list[str], where: str) -> datetime:

@@ -130,18 +130,21 @@ begin
   if v_logs then  -- a batch of statuses only (most of them) runs no insert, so no insert trigger either
   insert into message_logs as m
     (org_id, bsp_msg_id, direction, msg_kind, to_phone, from_phone, body, whatsapp_status, metadata, created_at,
-     customer_user_id, ref_bsp_msg_id, customer_parent_user_id, group_id)
+     customer_user_id, ref_bsp_msg_id, customer_parent_user_id, group_id, template_name, template_language,
+     template_category, campaign_id, campaign_name)
   select e.org_id, e.bsp_msg_id, coalesce(e.direction, 'OUTBOUND'), e.msg_kind, e.to_phone, e.from_phone, e.body,
          case when coalesce(e.direction, 'OUTBOUND') = 'OUTBOUND'
               then jsonb_build_object('sent', bluetick_ts_text(coalesce(e.sent_at, now())))
               else '{}'::jsonb end,
          coalesce(e.metadata, '{}'::jsonb),
          date_trunc('second', coalesce(e.sent_at, now())),
-         e.customer_user_id, e.ref_bsp_msg_id, e.customer_parent_user_id, e.group_id
+         e.customer_user_id, e.ref_bsp_msg_id, e.customer_parent_user_id, e.group_id, e.template_name,
+         e.template_language, e.template_category, e.campaign_id, e.campaign_name
   from jsonb_to_recordset(p_messages) as e(
     org_id uuid, bsp_msg_id text, direction text, msg_kind text, to_phone text, from_phone text,
     body text, sent_at timestamptz, metadata jsonb, customer_user_id text, ref_bsp_msg_id text,
-    customer_parent_user_id text, group_id text)
+    customer_parent_user_id text, group_id text, template_name text, template_language text,
+    template_category text, campaign_id text, campaign_name text)
   on conflict (org_id, bsp_msg_id) do nothing;
   end if;
 
