@@ -14,7 +14,7 @@ from uuid import UUID
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import feed_api, inbox, jsoncodec, links_api, metrics, payloads, report, subscriptions_api
+from bluetick import campaigns_api, feed_api, inbox, jsoncodec, links_api, metrics, payloads, report, subscriptions_api
 from bluetick.auth import form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.customers import Customer, forget, parse_customer
@@ -281,6 +281,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
 
     feed_api.setup(app)  # message lookup and the event feed
+    campaigns_api.setup(app)  # a campaign's recipients as CSV
     links_api.setup(app)  # tracked links
     app.cleanup_ctx.append(_serving)
     subscriptions_api.setup(app, app[SERVICE], api_org)  # webhooks out: delivers after the service starts

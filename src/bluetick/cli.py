@@ -1,4 +1,5 @@
-"""bluetick's command line: serve, migrate, sql, stats, report, inbox, forget, export, url-token, supabase-layout.
+"""bluetick's command line: serve, migrate, sql, stats, report, campaign-recipients, inbox, forget, export, url-token,
+supabase-layout.
 
 Each command is a function of the parsed arguments and the settings that returns the exit code, or raises Failed.
 """
@@ -182,6 +183,54 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def campaign_recipients(args: argparse.Namespace, settings: Settings) -> int:
+    """Write one campaign's recipients as CSV (the route's lines) to `args.out`, or to stdout, page by page: a file
+    appears whole or not at all."""
+    from bluetick.campaigns_api import recipients_csv
+
+    out: Path | None = args.out
+
+    async def work(store: Store) -> str:
+        chunks = recipients_csv(store, args.org, args.campaign, args.page_size)
+        if out is None:
+            async for chunk in chunks:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return ""
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as file:
+                async for chunk in chunks:
+                    file.write(chunk)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+        return str(out)
+
+    written = with_store(settings, work)
+    if written:
+        print(written)
+    return 0
+
+
+def campaign_arg(raw: str) -> str:
+    from bluetick.campaigns_api import BadInput, campaign_of
+
+    try:
+        return campaign_of(raw)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def page_size_arg(raw: str) -> int:
+    from bluetick.campaigns_api import BadInput, page_size_of
+
+    try:
+        return page_size_of(raw)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     """The commands, each with the function that runs it (`run`), and `tools` (name: help) that the caller runs
     itself, listed in --help only."""
@@ -236,6 +285,16 @@ def parser(prog: str, tools: Mapping[str, str]) -> argparse.ArgumentParser:
     report_parser.add_argument("--days", help="UTC days up to today, 1 to 366 (default 30)")
     report_parser.add_argument("--tz", help="time zone of the read-rate heatmap, e.g. Asia/Kolkata (default UTC)")
     report_parser.add_argument("--out", type=Path, default=Path("report.html"), help="the page (default report.html)")
+    recipients_parser = commands.add_parser(
+        "campaign-recipients", help="write a campaign's recipients as CSV: one line per message, its stages' times"
+    )
+    recipients_parser.set_defaults(run=campaign_recipients)
+    recipients_parser.add_argument("--org", type=UUID, required=True, help="the organisation's id")
+    recipients_parser.add_argument("--campaign", type=campaign_arg, required=True, help="the campaign's id")
+    recipients_parser.add_argument("--out", type=Path, help="the CSV file (default: stdout)")
+    recipients_parser.add_argument(
+        "--page-size", type=page_size_arg, default=1000, help="lines read from the database at a time (default 1000)"
+    )
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from bluetick.events import Fact, Message, StatusEvent
+from bluetick.store.campaigns import CampaignOps
 from bluetick.store.feed import FeedOps
 from bluetick.store.links import LinkOps
 from bluetick.store.records import (
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-class Store(FeedOps, LinkOps, SubscriptionOps, ABC):
+class Store(CampaignOps, FeedOps, LinkOps, SubscriptionOps, ABC):
     """The database's operations: each names its SQL function, its parameters and what its result becomes. A
     backend adds how it connects and what `prepare` does."""
 

@@ -1,0 +1,291 @@
+-- Campaigns and templates (issue 25): how a campaign and a template did, and who got each campaign's messages.
+-- Outbound messages carry the template they were sent with (template_name, template_language) and the campaign they
+-- were sent in (campaign_id, campaign_name), as logged (migration 0016_campaigns.sql). A customer's reply to a
+-- message and a tap on one of its buttons (or a tracked link) are the unranked keys `replied` and `clicked` of its
+-- whatsapp_status, each the earliest time (merge rule 5): they never change `status`, so the other funnels keep
+-- their numbers. As everywhere in sql/analytics: outbound messages only, events (bluetick_is_event) left out, a
+-- window is [from, to) on created_at, a day is the UTC date of created_at, rates are percentages with two decimals
+-- (NULL when the denominator is 0), medians are percentile_cont rounded to 0.1 s. Every function is security
+-- invoker and stable: on Supabase an `authenticated` user sees their own organisation only.
+--
+-- Examples:
+--   select * from bluetick_campaign_funnel('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '30 days', now());
+--   select * from bluetick_template_health('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 7, current_date + 1);
+--   select jsonb_array_length(bluetick_campaign_recipients('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', 'diwali-24',
+--                                                          null, null, 1000));
+
+-- bluetick_campaign_funnel(org, from, to): the funnel of one organisation's outbound messages created in [from, to)
+-- per campaign and template: one row per (campaign_id, template_name, template_language) among the messages that
+-- name a campaign or a template (a template sent outside any campaign has campaign_id NULL; a campaign message with
+-- no template, template_name NULL; messages naming neither are left out). campaign_name is the name the campaign's
+-- newest message in the window that has one carries, the same on each of its rows (a campaign renamed midway stays
+-- one campaign).
+--   outbound, and the messages with each stage time in whatsapp_status: sent, delivered, read, replied, clicked,
+--   failed (whatever the final status, as the other funnels count); *_pct: each of them over outbound;
+--   median_seconds_sent_to_read: median of read - sent over the messages read (whole seconds, percentile_cont,
+--   0.1 s); top_error_code: the most frequent bluetick_error_code of the failed messages (on a tie the smallest
+--   code text; NULL when none has a code); opted_out: distinct customers messaged in the row who stopped marketing
+--   messages (customer_preferences, marketing_messages, `stop`) in [created_at, created_at + 24 hours) of one of
+--   those messages, whatever they chose later; customers are followed across identifier changes
+--   (bluetick_customer_links), as bluetick_marketing_preferences does; 0 when none.
+-- Example: the last 30 days, the campaigns with the most opt-outs first.
+--   select campaign_id, campaign_name, template_name, template_language, outbound, read_pct, replied_pct, opted_out
+--   from bluetick_campaign_funnel('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '30 days', now())
+--   order by opted_out desc, outbound desc;
+create or replace function bluetick_campaign_funnel(p_org uuid, p_from timestamptz, p_to timestamptz)
+returns table (
+  campaign_id text,
+  campaign_name text,
+  template_name text,
+  template_language text,
+  outbound bigint,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  replied bigint,
+  clicked bigint,
+  failed bigint,
+  sent_pct numeric,
+  delivered_pct numeric,
+  read_pct numeric,
+  replied_pct numeric,
+  clicked_pct numeric,
+  failed_pct numeric,
+  median_seconds_sent_to_read numeric,
+  top_error_code text,
+  opted_out bigint
+)
+language sql stable
+as $$
+  with links as materialized (
+    select l.identifier, l.customer, l.identifiers from bluetick_customer_links(p_org) l
+  ),
+  -- every identifier of each customer who stopped marketing messages within reach of the window (from `from` to 24 h
+  -- after `to`), with the customer (newest identifier) and all of their identifiers: a small set, hash-joined to the
+  -- messages, so only the messages of those customers look their stops up (customer_preferences' primary key)
+  watched as materialized (
+    select distinct i.identifier, s.customer, s.identifiers
+    from (
+      select distinct coalesce(k.customer, p.customer) as customer,
+                      coalesce(k.identifiers, array[p.customer]) as identifiers
+      from customer_preferences p
+      left join links k on k.identifier = p.customer
+      where p.org_id = p_org and p.category = 'marketing_messages' and p.preference = 'stop'
+        and p.changed_at >= p_from and p.changed_at < p_to + interval '24 hours'
+    ) s
+    cross join unnest(s.identifiers) as i(identifier)
+  ),
+  -- the distinct customers of each group who stopped within 24 hours of one of its messages
+  opted as (
+    select m.campaign_id, m.template_name, m.template_language, count(distinct w.customer) as opted_out
+    from message_logs m
+    join watched w on w.identifier = bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id)
+    where m.org_id = p_org and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+      and m.created_at >= p_from and m.created_at < p_to
+      and (m.campaign_id is not null or m.template_name is not null)
+      and exists (
+        select 1 from customer_preferences p
+        where p.org_id = p_org and p.customer = any (w.identifiers) and p.category = 'marketing_messages'
+          and p.preference = 'stop'
+          and p.changed_at >= m.created_at and p.changed_at < m.created_at + interval '24 hours')
+    group by m.campaign_id, m.template_name, m.template_language
+  ),
+  groups as (
+    select
+      m.campaign_id,
+      m.template_name,
+      m.template_language,
+      count(*) as outbound,
+      count(s.sent_at) as sent,
+      count(s.delivered_at) as delivered,
+      count(s.read_at) as read,
+      count(s.replied_at) as replied,
+      count(s.clicked_at) as clicked,
+      count(s.failed_at) as failed,
+      round((percentile_cont(0.5) within group (
+        order by extract(epoch from s.read_at - s.sent_at)::integer))::numeric, 1) as median_seconds_sent_to_read,
+      mode() within group (order by case when s.failed_at is not null then bluetick_error_code(m.failed_reason) end)
+        as top_error_code
+    from message_logs m
+    cross join lateral (
+      select
+        (m.whatsapp_status ->> 'sent')::timestamptz as sent_at,
+        (m.whatsapp_status ->> 'delivered')::timestamptz as delivered_at,
+        (m.whatsapp_status ->> 'read')::timestamptz as read_at,
+        (m.whatsapp_status ->> 'replied')::timestamptz as replied_at,
+        (m.whatsapp_status ->> 'clicked')::timestamptz as clicked_at,
+        (m.whatsapp_status ->> 'failed')::timestamptz as failed_at
+    ) s
+    where m.org_id = p_org and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+      and m.created_at >= p_from and m.created_at < p_to
+      and (m.campaign_id is not null or m.template_name is not null)
+    group by m.campaign_id, m.template_name, m.template_language
+  ),
+  -- each campaign's name: that of its newest message in the window that has one (message_logs_campaign_idx)
+  names as (
+    select c.campaign_id, (
+      select m.campaign_name
+      from message_logs m
+      where m.org_id = p_org and m.campaign_id = c.campaign_id and m.created_at >= p_from and m.created_at < p_to
+        and m.campaign_name is not null and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+      order by m.created_at desc, m.bsp_msg_id desc
+      limit 1) as campaign_name
+    from (select distinct g.campaign_id from groups g where g.campaign_id is not null) c
+  )
+  select
+    g.campaign_id,
+    n.campaign_name,
+    g.template_name,
+    g.template_language,
+    g.outbound,
+    g.sent,
+    g.delivered,
+    g.read,
+    g.replied,
+    g.clicked,
+    g.failed,
+    bluetick_pct(g.sent, g.outbound),
+    bluetick_pct(g.delivered, g.outbound),
+    bluetick_pct(g.read, g.outbound),
+    bluetick_pct(g.replied, g.outbound),
+    bluetick_pct(g.clicked, g.outbound),
+    bluetick_pct(g.failed, g.outbound),
+    g.median_seconds_sent_to_read,
+    g.top_error_code,
+    coalesce(o.opted_out, 0)
+  from groups g
+  left join names n on n.campaign_id = g.campaign_id
+  left join opted o on o.campaign_id is not distinct from g.campaign_id
+    and o.template_name is not distinct from g.template_name
+    and o.template_language is not distinct from g.template_language
+  order by g.campaign_id nulls last, g.template_name nulls last, g.template_language nulls last
+$$;
+
+comment on function bluetick_campaign_funnel(uuid, timestamptz, timestamptz) is
+  'Outbound funnel of one org over created_at in [from, to) per campaign_id and template (name, language): '
+  'outbound, sent, delivered, read, replied, clicked, failed, each as *_pct of outbound, median seconds sent to '
+  'read, the most frequent error code, and opted_out (customers who stopped marketing within 24 h of a message).';
+
+-- bluetick_template_health(org, from, to): per template (template_name, template_language) and UTC day of the
+-- outbound messages created in [from, to) that name a template: sent (the template messages sent: every outbound
+-- message is logged as sent), delivered, read, failed, read_rate_pct (read / delivered, as everywhere),
+-- failure_share_pct (failed / sent), and the template's current status and quality as Meta's template webhooks told
+-- (bluetick_templates, matched by name and language; of several templates of that name and language, the one changed
+-- last); NULL where no event named it.
+-- Example: the last 7 UTC days of templates whose read rate fell under 50 %.
+--   select day, template_name, template_language, sent, read_rate_pct, failure_share_pct, status, quality
+--   from bluetick_template_health('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', current_date - 6, current_date + 1)
+--   where read_rate_pct < 50
+--   order by day, template_name;
+create or replace function bluetick_template_health(p_org uuid, p_from timestamptz, p_to timestamptz)
+returns table (
+  day date,
+  template_name text,
+  template_language text,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  failed bigint,
+  read_rate_pct numeric,
+  failure_share_pct numeric,
+  status text,
+  quality text
+)
+language sql stable
+as $$
+  with daily as (
+    select
+      (m.created_at at time zone 'UTC')::date as day,
+      m.template_name,
+      m.template_language,
+      count(*) as sent,
+      count(m.whatsapp_status -> 'delivered') as delivered,
+      count(m.whatsapp_status -> 'read') as read,
+      count(m.whatsapp_status -> 'failed') as failed
+    from message_logs m
+    where m.org_id = p_org and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+      and m.template_name is not null
+      and m.created_at >= p_from and m.created_at < p_to
+    group by 1, 2, 3
+  ),
+  current_templates as (
+    select distinct on (t.name, t.language) t.name, t.language, t.status, t.quality
+    from bluetick_templates(p_org) t
+    where t.name is not null
+    order by t.name, t.language, t.changed_at desc, t.template_id
+  )
+  select
+    d.day,
+    d.template_name,
+    d.template_language,
+    d.sent,
+    d.delivered,
+    d.read,
+    d.failed,
+    bluetick_pct(d.read, d.delivered),
+    bluetick_pct(d.failed, d.sent),
+    c.status,
+    c.quality
+  from daily d
+  left join current_templates c on c.name = d.template_name and c.language is not distinct from d.template_language
+  order by d.day, d.template_name, d.template_language nulls last
+$$;
+
+comment on function bluetick_template_health(uuid, timestamptz, timestamptz) is
+  'Per template (name, language) and UTC day of one org''s outbound messages created in [from, to): sent, '
+  'delivered, read, failed, read_rate_pct (read/delivered), failure_share_pct (failed/sent), and the template''s '
+  'current status and quality (bluetick_templates, by name and language) where known.';
+
+-- bluetick_campaign_recipients(org, campaign, after_created, after_id, limit): one page of the recipients of a
+-- campaign, for the CSV export (GET /v1/orgs/{org}/campaigns/{campaign}/recipients.csv, `campaign-recipients`): up
+-- to p_limit of the campaign's outbound messages (events left out) in (created_at, bsp_msg_id) order after the
+-- position (p_after_created, p_after_id), from the start when p_after_created is NULL (keyset pagination: a page
+-- costs the same wherever it is). jsonb, so asyncpg and Supabase's REST API carry it alike: an array of objects
+-- {customer (phone, else BSUID), bsp_msg_id, status (the furthest stage), created_at (UTC, microseconds: the next
+-- page's p_after_created), sent, delivered, read, failed, replied, clicked (each stage's time, UTC, whole seconds,
+-- "YYYY-MM-DDTHH:MI:SSZ", or null), failed_reason}. An unknown campaign has no page: [].
+-- Example: the first 100 recipients, then the next 100 after the last one given.
+--   select bluetick_campaign_recipients('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', 'diwali-24', null, null, 100);
+--   select bluetick_campaign_recipients('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', 'diwali-24',
+--                                       '2024-11-01T10:00:00.000000Z', 'wamid.HBgL...', 100);
+create or replace function bluetick_campaign_recipients(p_org uuid, p_campaign text, p_after_created timestamptz,
+                                                        p_after_id text, p_limit integer)
+returns jsonb
+language sql stable
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'customer', bluetick_customer(r.direction, r.to_phone, r.from_phone, r.customer_user_id),
+           'bsp_msg_id', r.bsp_msg_id,
+           'status', r.status,
+           'created_at', to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           'sent',
+             to_char((r.whatsapp_status ->> 'sent')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'delivered',
+             to_char((r.whatsapp_status ->> 'delivered')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'read',
+             to_char((r.whatsapp_status ->> 'read')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'failed',
+             to_char((r.whatsapp_status ->> 'failed')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'replied',
+             to_char((r.whatsapp_status ->> 'replied')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'clicked',
+             to_char((r.whatsapp_status ->> 'clicked')::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'failed_reason', r.failed_reason)
+         order by r.created_at, r.bsp_msg_id), '[]'::jsonb)
+  from (
+    select m.direction, m.to_phone, m.from_phone, m.customer_user_id, m.bsp_msg_id, m.status, m.created_at,
+           m.whatsapp_status, m.failed_reason
+    from message_logs m
+    where m.org_id = p_org and m.campaign_id = p_campaign
+      and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+      and m.created_at >= coalesce(p_after_created, '-infinity')
+      and (m.created_at, m.bsp_msg_id) > (coalesce(p_after_created, '-infinity'), coalesce(p_after_id, ''))
+    order by m.created_at, m.bsp_msg_id
+    limit greatest(p_limit, 0)
+  ) r
+$$;
+
+comment on function bluetick_campaign_recipients(uuid, text, timestamptz, text, integer) is
+  'One page (jsonb array) of a campaign''s outbound messages after (p_after_created, p_after_id) in (created_at, '
+  'bsp_msg_id) order: customer, bsp_msg_id, status, created_at, each stage''s UTC time (sent, delivered, read, '
+  'failed, replied, clicked) and failed_reason; [] when none.';
