@@ -17,7 +17,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bluetick.campaigns_api import recipient_pages
+from bluetick.events import Direction, Message, StatusEvent
 from bluetick.store import Store
 from bluetick.store.postgres import PostgresStore
 from main import main
@@ -627,3 +628,57 @@ async def test_the_readmes_campaign_examples_run(conn: asyncpg.Connection, orgs:
     assert len(statements) == 2
     for query in statements:
         await conn.fetch(query.replace(README_ORG, "$1::uuid"), orgs.a)
+
+
+async def test_rows_written_through_the_merge_feed_the_funnel_and_the_csv(
+    http: TestClient, store: Store, db: asyncpg.Connection
+):
+    org = uuid.uuid4()
+    sent = [t("10:00:00"), t("10:00:01"), t("10:00:02")]
+    messages = [
+        Message(org, f"wamid.m{n}", Direction.OUTBOUND, "TEMPLATE", to_phone=phone, body="hi", sent_at=at,
+                template_name=PROMO, template_language="en", campaign_id="spring", campaign_name="Spring")
+        for n, (phone, at) in enumerate(zip((P1, P2, P3), sent, strict=True), 1)
+    ]  # fmt: skip
+    statuses = [
+        StatusEvent(org, "wamid.m1", "replied", t("10:03:00")),  # before its message: parked, then applied
+        StatusEvent(org, "wamid.m1", "read", t("10:01:00")),
+        StatusEvent(org, "wamid.m2", "clicked", t("10:05:00")),
+        StatusEvent(org, "wamid.m2", "delivered", t("10:00:04")),
+        StatusEvent(org, "wamid.m3", "failed", t("10:00:05"), failed_reason=R_131049),
+    ]
+    await store.apply_batch([], statuses[:1])
+    await store.apply_batch(messages, statuses[1:])
+    await store.apply_batch([], [StatusEvent(org, "wamid.m1", "replied", t("10:04:00"))])  # later: the earliest stays
+    row = await db.fetchrow("select * from bluetick_campaign_funnel($1, '-infinity', 'infinity')", org)
+    # m1 read (delivered filled by the read) after 60 s and replied; m2 delivered and clicked; m3 failed
+    assert tuple(row[c] for c in (*FUNNEL[:11], "median_seconds_sent_to_read", "top_error_code")) == (
+        "spring", "Spring", PROMO, "en", 3, 3, 2, 1, 1, 1, 1, Decimal("60.0"), "131049",
+    )  # fmt: skip
+    response = await http.get(f"/v1/orgs/{org}/campaigns/spring/recipients.csv", params={"page_size": "1"})
+    assert parse_csv(await response.text()) == [
+        [P1, "wamid.m1", "READ", "2024-11-05T10:00:00Z", "2024-11-05T10:01:00Z", "2024-11-05T10:01:00Z", "",
+         "2024-11-05T10:03:00Z", "", ""],
+        [P2, "wamid.m2", "DELIVERED", "2024-11-05T10:00:01Z", "2024-11-05T10:00:04Z", "", "", "",
+         "2024-11-05T10:05:00Z", ""],
+        [P3, "wamid.m3", "FAILED", "2024-11-05T10:00:02Z", "", "", "2024-11-05T10:00:05Z", "", "", R_131049],
+    ]  # fmt: skip
+
+
+async def test_a_campaign_of_thousands_streams_whole_in_many_pages(http: TestClient, backend: Backend):
+    org = uuid.uuid4()
+    count = 3000
+    conn = await asyncpg.connect(backend.db_dsn)
+    try:
+        # 3,000 messages, three at each created_at: two page boundaries of 70 in three fall inside a tie
+        rows = [
+            Row(f"wamid.{n:05d}", t("10:00:00") + timedelta(seconds=n // 3), stages(sent="10:00:00"), f"+9198{n:08d}",
+                "big")
+            for n in range(count)
+        ]  # fmt: skip
+        await insert(conn, org, rows)
+    finally:
+        await conn.close()
+    response = await http.get(f"/v1/orgs/{org}/campaigns/big/recipients.csv", params={"page_size": "70"})
+    lines = parse_csv(await response.text())
+    assert [line[1] for line in lines] == [f"wamid.{n:05d}" for n in range(count)]
