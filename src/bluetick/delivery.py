@@ -361,7 +361,7 @@ class Deliverer:
 
     async def _deliver_batch(self, claim: dict[str, Any]) -> None:
         """Deliver a claimed subscription's events in order, one at a time, until one fails, the lease nears its end
-        or the deliverer stops; record each result, then give the lease back. One log line."""
+        or the deliverer stops; record the batch's result, then give the lease back. One log line."""
         subscription_id = UUID(claim["id"])
         lease: str = claim["lease"]
         self._held[subscription_id] = lease
@@ -374,6 +374,7 @@ class Deliverer:
         delivered = 0
         outcome: Outcome | None = None
         holding = True
+        acked: dict[str, Any] | None = None  # the last event the receiver acknowledged
         try:
             for n, event in enumerate(claim["events"]):
                 if n and (self._stop.is_set() or loop.time() > last_start):
@@ -384,10 +385,15 @@ class Deliverer:
                     break
                 metrics.WEBHOOK_LAG.observe(max(0.0, time.time() - float(event["created_s"])))
                 delivered += 1
-                if not await self.store.delivery_done(subscription_id, lease, event["xid"], int(event["id"])):
-                    holding = False  # the lease was lost (expired, resumed, deleted): another takes over
-                    break
-            if outcome is not None and not outcome.ok:
+                acked = event
+            # The cursor moves once per batch, past the last acknowledged event: one commit a batch, not one an
+            # event (600 cursor commits a second beside ingest's own held Postgres on WALWrite in the events bench).
+            # A crash re-sends what this batch delivered: at least once, duplicates only around a crash.
+            if acked is not None and not await self.store.delivery_done(
+                subscription_id, lease, acked["xid"], int(acked["id"])
+            ):
+                holding = False  # the lease was lost (expired, resumed, deleted): another takes over
+            if holding and outcome is not None and not outcome.ok:
                 await self._record_failure(subscription_id, lease, claim, outcome)
                 holding = False
         except Exception as exc:  # noqa: BLE001 - the lease expires and the batch is tried again
