@@ -20,8 +20,8 @@ create table if not exists bluetick_events (
   data       jsonb       not null
 ) partition by range (created_at);
 
+-- Every reader (the feed, deliveries, erasure, export) reads one organisation: one index, one entry per event.
 create index if not exists bluetick_events_org_xid_idx on bluetick_events (org_id, xid, id);
-create index if not exists bluetick_events_xid_idx on bluetick_events (xid, id);
 create table if not exists bluetick_events_default partition of bluetick_events default;
 
 -- An organisation turns the feed on (PUT /v1/orgs/{org}/events/feed); one with a subscription writes events too.
