@@ -261,3 +261,12 @@ def test_aisensy_unknown_topic_is_unread():
     doc["topic"] = "contact.created"
     parsed = parse(ORG, doc)
     assert parsed.empty and parsed.unread == ["topic contact.created"] and not parsed.complete
+
+
+def test_a_gupshup_message_whose_type_is_not_text_is_kept_without_a_kind():
+    # found by the hostile run: a type of {"a": ...} was looked up in a set of button types and raised (503)
+    for hostile in ({"a": 1}, [1, [2]]):
+        doc = sample("gupshup_v2_inbound.json")
+        doc["payload"]["type"] = hostile
+        [message] = parse(ORG, doc).messages
+        assert message.msg_kind is None

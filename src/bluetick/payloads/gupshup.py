@@ -119,7 +119,7 @@ def _inbound(org_id: UUID, payload: dict[str, Any], envelope_time: datetime, unr
     from_phone, from_bsuid = customer(sender.get("phone", payload.get("source")), "payload.sender.phone", unread)
     inner = as_object(payload.get("payload"))
     body = next((inner[k] for k in _BODY_KEYS if isinstance(inner.get(k), str)), None)
-    kind = payload.get("type")
+    kind = payload.get("type") if isinstance(payload.get("type"), str) else None  # a hostile type is no kind
     tapped = None
     if kind in _TAP_TYPES:
         tapped = next((inner[k] for k in _TAP_KEYS if isinstance(inner.get(k), str) and inner[k].strip()), None)
