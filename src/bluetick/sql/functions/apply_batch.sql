@@ -79,10 +79,14 @@ as $$
 $$;
 
 -- One batch: log p_messages (insert, or fill what a row lacks), merge p_statuses into their rows or park those
--- whose message is not logged yet (merge rule 6), and return the logged rows and the counts
--- {"messages", "updated", "parked"}. Takes every key's advisory lock in ascending order first. A batch of
--- statuses only skips the insert into message_logs (and the report's statement trigger) and the read of logged
--- rows; an empty batch returns at once.
+-- whose message is not logged yet (merge rule 6), write the events of the organisations that use them (events.sql),
+-- and return the logged rows and the counts {"messages", "updated", "parked", "events"}. Takes every key's advisory
+-- lock in ascending order first. A batch of statuses only skips the insert into message_logs (and the report's
+-- statement trigger) and the read of logged rows; an empty batch returns at once.
+-- Events are written by the merge statement itself (docs/design.md, "Events"): the update reads each row's status
+-- and failed_reason before the change through a second reference to the table (the statement's snapshot, so the
+-- values before it), only when an organisation of the batch uses events (a one-time filter: other batches skip the
+-- probe), and an event goes out for each row that is new in this batch, or whose status or failed_reason changed.
 create or replace function bluetick_apply_batch(p_messages jsonb, p_statuses jsonb)
 returns jsonb
 language plpgsql
@@ -94,12 +98,18 @@ declare
   v_parked integer;
   v_rows jsonb := '[]'::jsonb;
   v_logs boolean;
+  v_orgs uuid[];          -- the batch's organisations that use events
+  v_evented boolean;      -- whether there is any
+  v_new_orgs uuid[] := '{}';  -- the keys of rows this batch logged anew, of those organisations
+  v_new_ids text[] := '{}';
+  v_events integer;
+  v_notify uuid[];
 begin
   p_messages := coalesce(p_messages, '[]'::jsonb);
   p_statuses := coalesce(p_statuses, '[]'::jsonb);
   v_logs := jsonb_array_length(p_messages) > 0;
   if not v_logs and jsonb_array_length(p_statuses) = 0 then
-    return jsonb_build_object('messages', '[]'::jsonb, 'updated', 0, 'parked', 0);
+    return jsonb_build_object('messages', '[]'::jsonb, 'updated', 0, 'parked', 0, 'events', 0);
   end if;
 
   perform pg_advisory_xact_lock(k)
@@ -112,6 +122,10 @@ begin
     ) items
     order by k
   ) keys;
+  v_orgs := bluetick_event_orgs(array(
+    select distinct (item ->> 'org_id')::uuid
+    from (select jsonb_array_elements(p_messages) as item union all select jsonb_array_elements(p_statuses)) items));
+  v_evented := cardinality(v_orgs) > 0;
 
   with claimed as (
     insert into webhook_receipts (org_id, receipt_id)
@@ -128,6 +142,7 @@ begin
   select coalesce(array_agg(claim), '{}') into v_fresh from claimed;
 
   if v_logs then  -- a batch of statuses only (most of them) runs no insert, so no insert trigger either
+  with inserted as (
   insert into message_logs as m
     (org_id, bsp_msg_id, direction, msg_kind, to_phone, from_phone, body, whatsapp_status, metadata, created_at,
      customer_user_id, ref_bsp_msg_id, customer_parent_user_id, group_id, template_name, template_language,
@@ -145,7 +160,12 @@ begin
     body text, sent_at timestamptz, metadata jsonb, customer_user_id text, ref_bsp_msg_id text,
     customer_parent_user_id text, group_id text, template_name text, template_language text,
     template_category text, campaign_id text, campaign_name text)
-  on conflict (org_id, bsp_msg_id) do nothing;
+  on conflict (org_id, bsp_msg_id) do nothing
+  returning m.org_id, m.bsp_msg_id
+  )
+  select coalesce(array_agg(i.org_id), '{}'), coalesce(array_agg(i.bsp_msg_id), '{}') into v_new_orgs, v_new_ids
+  from inserted i
+  where i.org_id = any (v_orgs);
   end if;
 
   with drained as (
@@ -228,8 +248,33 @@ begin
         ),
         updated_at = now()
     from per_message p
+    left join message_logs o  -- the row before this statement, read only for a batch with events
+      on v_evented and o.org_id = p.org_id and o.bsp_msg_id = p.bsp_msg_id
     where m.org_id = p.org_id and m.bsp_msg_id = p.bsp_msg_id
-    returning m.org_id, m.bsp_msg_id
+    returning m.org_id, m.bsp_msg_id, m.direction, o.org_id is not null as evented,
+              case when o.org_id is not null then bluetick_event_data(m) end as data,  -- columns read once
+              m.status is distinct from o.status or m.failed_reason is distinct from o.failed_reason as moved
+  ), changed as (
+    -- the rows this statement changed whose status or failed_reason moved, and those logged anew by this batch
+    select u.org_id, u.bsp_msg_id, u.direction, u.data,
+           (u.org_id, u.bsp_msg_id) in (select * from unnest(v_new_orgs, v_new_ids)) as fresh
+    from updated u
+    where u.evented and u.org_id = any (v_orgs)
+      and (u.moved or (u.org_id, u.bsp_msg_id) in (select * from unnest(v_new_orgs, v_new_ids)))
+    union all
+    select l.org_id, l.bsp_msg_id, l.direction, bluetick_event_data(l), true  -- logged anew, unchanged since
+    from unnest(v_new_orgs, v_new_ids) n(org_id, bsp_msg_id)
+    join message_logs l on l.org_id = n.org_id and l.bsp_msg_id = n.bsp_msg_id
+    where not exists (select 1 from updated u where u.org_id = n.org_id and u.bsp_msg_id = n.bsp_msg_id)
+  ), numbered as (
+    select c.*, nextval('bluetick_events_id_seq') as id from changed c
+  ), evented as (
+    insert into bluetick_events (org_id, id, type, bsp_msg_id, version, data)
+    select c.org_id, c.id,
+           case when c.fresh and c.direction = 'INBOUND' then 'message.received' else 'message.status' end,
+           c.bsp_msg_id, c.id, c.data || jsonb_build_object('version', c.id)
+    from numbered c
+    returning org_id
   ), parked as (
     insert into message_status_parked as q
       (org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at, parent_user_id)
@@ -253,7 +298,11 @@ begin
         ts = least(q.ts, excluded.ts)
     returning 1
   )
-  select (select count(*) from updated), (select count(*) from parked) into v_updated, v_parked;
+  select (select count(*) from updated), (select count(*) from parked), (select count(*) from evented),
+         (select array_agg(distinct org_id) from evented)
+  into v_updated, v_parked, v_events, v_notify;
+  -- every organisation that got an event, once (sent at commit): the feed's and the deliverers' wake-up
+  perform pg_notify('bluetick_events', o::text) from unnest(v_notify) o;
 
   if v_logs then
   select coalesce(jsonb_agg(to_jsonb(m)), '[]'::jsonb) into v_rows
@@ -264,7 +313,7 @@ begin
   ) logged on m.org_id = logged.org_id and m.bsp_msg_id = logged.bsp_msg_id;
   end if;
 
-  return jsonb_build_object('messages', v_rows, 'updated', v_updated, 'parked', v_parked);
+  return jsonb_build_object('messages', v_rows, 'updated', v_updated, 'parked', v_parked, 'events', v_events);
 end
 $$;
 
@@ -280,30 +329,8 @@ declare
   v_result jsonb;
   v_kept integer := 0;
   v_replayed integer := 0;
-  v_orgs uuid[];
-  v_before jsonb;
-  v_events integer := 0;
 begin
-  -- Events (events.sql): only for the organisations of this batch that use them; the others pay one probe each.
-  v_orgs := bluetick_event_orgs(array(
-    select distinct (item ->> 'org_id')::uuid
-    from jsonb_array_elements(coalesce(p_messages, '[]'::jsonb) || coalesce(p_statuses, '[]'::jsonb)) item));
-  if cardinality(v_orgs) > 0 then
-    -- every key's lock, in the merge's order, before the state is read, so no batch changes it meanwhile (the
-    -- merge takes them again: a transaction's advisory locks are re-entrant)
-    perform pg_advisory_xact_lock(k)
-    from (
-      select distinct bluetick_lock_key((item ->> 'org_id')::uuid, item ->> 'bsp_msg_id') as k
-      from jsonb_array_elements(coalesce(p_messages, '[]'::jsonb) || coalesce(p_statuses, '[]'::jsonb)) item
-      order by k
-    ) keys;
-    v_before := bluetick_event_state(v_orgs, p_messages, p_statuses);
-  end if;
   v_result := bluetick_apply_batch(p_messages, p_statuses);
-  if cardinality(v_orgs) > 0 then
-    v_events := bluetick_write_events(v_orgs, v_before, p_messages, p_statuses);
-  end if;
-  v_result := v_result || jsonb_build_object('events', v_events);
   if p_inbox is null or jsonb_array_length(p_inbox) = 0 then  -- most batches keep no body
     return v_result || jsonb_build_object('kept', 0, 'marked', 0);
   end if;

@@ -16,33 +16,6 @@ as $$
      or exists (select 1 from webhook_subscriptions w where w.org_id = o and w.disabled_at is null)
 $$;
 
--- The keys (org_id, bsp_msg_id) of a batch's messages and statuses whose organisation is one of p_orgs.
-create or replace function bluetick_event_keys(p_orgs uuid[], p_messages jsonb, p_statuses jsonb)
-returns table (org_id uuid, bsp_msg_id text)
-language sql stable
-as $$
-  select distinct (item ->> 'org_id')::uuid, item ->> 'bsp_msg_id'
-  from (
-    select jsonb_array_elements(coalesce(p_messages, '[]'::jsonb)) as item
-    union all
-    select jsonb_array_elements(coalesce(p_statuses, '[]'::jsonb))
-  ) items
-  where (item ->> 'org_id')::uuid = any (p_orgs)
-$$;
-
--- What an event compares against: {"<org>/<bsp_msg_id>": [status, failed_reason]} of the keys' rows before the
--- batch (a key with no row is absent). Read under the batch's advisory locks, so nothing changes them meanwhile.
-create or replace function bluetick_event_state(p_orgs uuid[], p_messages jsonb, p_statuses jsonb)
-returns jsonb
-language sql stable
-set search_path = public, pg_temp
-as $$
-  select coalesce(jsonb_object_agg(m.org_id::text || '/' || m.bsp_msg_id, jsonb_build_array(m.status, m.failed_reason)),
-                  '{}'::jsonb)
-  from bluetick_event_keys(p_orgs, p_messages, p_statuses) k
-  join message_logs m on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id
-$$;
-
 -- A message's event payload: its current state, the customer's identifiers and, for a customer's message, its text.
 create or replace function bluetick_event_data(m message_logs)
 returns jsonb
@@ -58,41 +31,10 @@ as $$
     'created_at', bluetick_ts_text(m.created_at)))
 $$;
 
--- After the batch: for each key of p_orgs whose row is new, or whose status or failed_reason differ from p_before,
--- one event: `message.received` for a customer's new message, else `message.status`. Its version is its id: the
--- batch holds the message's advisory lock from before it takes the id until it commits, so a later event of one
--- message always has a greater id (no second write of the row to count versions). Notifies channel bluetick_events
--- with each organisation that got an event (sent at commit). Returns the number written.
-create or replace function bluetick_write_events(p_orgs uuid[], p_before jsonb, p_messages jsonb, p_statuses jsonb)
-returns integer
-language plpgsql
-set search_path = public, pg_temp
-as $$
-declare
-  v_orgs uuid[];
-begin
-  with changed as (
-    select m as msg, p_before -> (m.org_id::text || '/' || m.bsp_msg_id) as prior,
-           nextval('bluetick_events_id_seq') as id
-    from bluetick_event_keys(p_orgs, p_messages, p_statuses) k
-    join message_logs m on m.org_id = k.org_id and m.bsp_msg_id = k.bsp_msg_id
-    where not p_before ? (m.org_id::text || '/' || m.bsp_msg_id)
-       or m.status is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 0)
-       or m.failed_reason is distinct from (p_before -> (m.org_id::text || '/' || m.bsp_msg_id) ->> 1)
-  ), written as (
-    insert into bluetick_events (org_id, id, type, bsp_msg_id, version, data)
-    select (c.msg).org_id, c.id,
-           case when c.prior is null and (c.msg).direction = 'INBOUND' then 'message.received'
-                else 'message.status' end,
-           (c.msg).bsp_msg_id, c.id, bluetick_event_data(c.msg) || jsonb_build_object('version', c.id)
-    from changed c
-    returning org_id
-  )
-  select array_agg(org_id) into v_orgs from written;
-  perform pg_notify('bluetick_events', o::text) from (select distinct unnest(v_orgs) as o) written_orgs;
-  return coalesce(cardinality(v_orgs), 0);
-end
-$$;
+-- Replaced by the merge statement's own event write (apply_batch.sql): gone from databases that had them.
+drop function if exists bluetick_event_keys(uuid[], jsonb, jsonb);
+drop function if exists bluetick_event_state(uuid[], jsonb, jsonb);
+drop function if exists bluetick_write_events(uuid[], jsonb, jsonb, jsonb);
 
 -- One page of p_org's event feed after the cursor (p_after_xid, p_after_id), oldest first, at most p_limit, of
 -- the types p_types (null: all). Only events of transactions older than every transaction still running are read
@@ -211,9 +153,7 @@ declare
   role_name text;
 begin
   foreach fn in array array[
-    'bluetick_event_orgs(uuid[])', 'bluetick_event_keys(uuid[], jsonb, jsonb)',
-    'bluetick_event_state(uuid[], jsonb, jsonb)', 'bluetick_event_data(message_logs)',
-    'bluetick_write_events(uuid[], jsonb, jsonb, jsonb)',
+    'bluetick_event_orgs(uuid[])', 'bluetick_event_data(message_logs)',
     'bluetick_events_page(uuid, text, bigint, integer, text[])', 'bluetick_events_head()',
     'bluetick_events_feed(uuid, boolean)', 'bluetick_events_maintain(interval)'
   ] loop
