@@ -458,3 +458,34 @@ async def test_closing_the_service_with_a_delivery_in_flight_does_not_hang_and_g
     row = await db.fetchrow("select lease_until, cursor_id from webhook_subscriptions where org_id = $1", org)
     assert row["lease_until"] is None  # given back: a restart or another replica re-sends it at once
     assert row["cursor_id"] == 0  # not acknowledged, so not past it
+
+
+async def test_the_deliverers_bookkeeping_alone_commits_without_waiting_for_the_disk(pg: asyncpg.Connection):
+    """Claim, done, failed and release set synchronous_commit off for their own transaction (a crash of Postgres
+    re-sends a batch at most; the events themselves are written durably by ingest), and ingest does not."""
+    org = uuid.uuid4()
+    made = await pg.fetchval(
+        "select bluetick_subscription_create($1, 'http://127.0.0.1:9/hook', '{message.status}', 'whsec_eA==')", org
+    )
+    message = {"org_id": str(org), "bsp_msg_id": "wamid.sync", "to_phone": "+919800000001", "sent_at": T0.isoformat()}
+    try:
+        async with pg.transaction():
+            await pg.fetchval("select bluetick_apply_batch($1::jsonb, '[]'::jsonb, null::jsonb)", [message])
+            assert await pg.fetchval("show synchronous_commit") == "on"  # ingest stays durable
+        async with pg.transaction():
+            claim = await pg.fetchval("select bluetick_delivery_claim('1 minute', 1)")  # ours is due, at least
+            assert claim is not None and "lease" in claim
+            assert await pg.fetchval("show synchronous_commit") == "off"
+        assert await pg.fetchval("show synchronous_commit") == "on"  # for its own transaction only
+        calls = [
+            ("select bluetick_delivery_done($1, $2, '1', 1)", (uuid.uuid4(), claim["lease"])),
+            ("select bluetick_delivery_failed($1, $2, 'e', false, 1, '1 day')", (uuid.uuid4(), claim["lease"])),
+            ("select bluetick_delivery_release($1, $2)", (uuid.UUID(claim["id"]), claim["lease"])),
+        ]
+        for query, args in calls:
+            async with pg.transaction():
+                await pg.fetchval(query, *args)
+                assert await pg.fetchval("show synchronous_commit") == "off", query
+            assert await pg.fetchval("show synchronous_commit") == "on"
+    finally:
+        await pg.execute("delete from webhook_subscriptions where id = $1", uuid.UUID(made["id"]))

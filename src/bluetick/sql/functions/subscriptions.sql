@@ -138,6 +138,7 @@ begin
     end if;
     return null;
   end if;
+  perform set_config('synchronous_commit', 'off', true);  -- see bluetick_delivery_done
   update webhook_subscriptions set lease_until = now() + p_lease where id = v_sub.id returning * into v_sub;
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', e.id::text, 'xid', e.xid::text, 'type', e.type, 'timestamp', bluetick_ts_text(e.created_at),
@@ -162,11 +163,17 @@ $$;
 -- Event (p_xid, p_event) was answered 2xx by subscription p_id's receiver: its cursor moves past it, and it is
 -- healthy again (last_success_at now, no failure). Only under the lease p_lease; false when that lease is lost (it
 -- expired and another deliverer took over, or a resume or a delete cleared it): the deliverer stops its batch.
+-- The deliverer's bookkeeping (claim, done, failed, release) commits without waiting for its WAL to reach the disk
+-- (synchronous_commit off, for its own transaction only): a crash of Postgres may lose the last of these writes,
+-- which re-sends a batch already delivered (at least once, as a crash of the service does) but loses no event, as
+-- the events are committed by ingest's own, durable, transactions. Ingest then does not wait behind the
+-- deliverer's WAL flushes (the events bench: LWLock:WALWrite beside IO:WalSync).
 create or replace function bluetick_delivery_done(p_id uuid, p_lease text, p_xid text, p_event bigint)
 returns boolean
 language sql
 set search_path = public, pg_temp
 as $$
+  select set_config('synchronous_commit', 'off', true);
   with done as (
     update webhook_subscriptions
     set cursor_xid = p_xid::xid8, cursor_id = p_event, last_success_at = now(), attempts = 0, failing_since = null,
@@ -187,6 +194,7 @@ returns jsonb
 language sql
 set search_path = public, pg_temp
 as $$
+  select set_config('synchronous_commit', 'off', true);  -- see bluetick_delivery_done
   with failed as (
     update webhook_subscriptions s
     set attempts = s.attempts + 1,
@@ -211,6 +219,7 @@ returns boolean
 language sql
 set search_path = public, pg_temp
 as $$
+  select set_config('synchronous_commit', 'off', true);  -- see bluetick_delivery_done
   with released as (
     update webhook_subscriptions set lease_until = null
     where id = p_id and lease_until = p_lease::timestamptz
