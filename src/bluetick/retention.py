@@ -29,16 +29,18 @@ async def run_retention(
         metrics.RETENTION.labels("customer_preferences").inc(result.preferences)
         metrics.RETENTION.labels("group_receipts").inc(result.group_receipts)
         metrics.RETENTION.labels("customer_links").inc(result.links)
+        metrics.RETENTION.labels("tracked_links").inc(result.tracked_links)
         total += result
         if result != RetentionResult():
             log.info(
-                "retention batch rows=%d inbox=%d parked=%d preferences=%d group_receipts=%d links=%d",
+                "retention batch rows=%d inbox=%d parked=%d preferences=%d group_receipts=%d links=%d tracked_links=%d",
                 result.rows,
                 result.inbox,
                 result.parked,
                 result.preferences,
                 result.group_receipts,
                 result.links,
+                result.tracked_links,
             )
         if not result.full(batch):
             break

@@ -243,6 +243,7 @@ async def test_erasure_deletes_the_customers_links_and_export_includes_them(
 
     erased = await http.delete(f"/v1/orgs/{org}/customers/{PHONE.replace('+', '%2B')}")
     assert erased.status == 200, await erased.text()
+    assert (await erased.json())["tracked_links"] == 1  # the answer counts them
     assert await db.fetchval("select count(*) from tracked_links where token = $1", mine["token"]) == 0
     assert (await link_row(db, theirs["token"]))["url"] == "https://shop.example/other"
     assert (await http.get(f"/l/{mine['token']}", allow_redirects=False)).status == 404
@@ -258,7 +259,8 @@ async def test_erasure_in_parts_deletes_the_links_of_every_part(
         await make_link(http, org, f"wamid.part{i}", f"https://shop.example/{i}")
     await log(http, org, "wamid.parked-elsewhere", "+919800000398")
     await make_link(http, org, "wamid.parked-elsewhere")
-    await forget(store, org, parse_customer(PHONE), 2)
+    erasure = await forget(store, org, parse_customer(PHONE), 2)
+    assert erasure.tracked_links == 5  # summed over the parts
     left = await db.fetch("select bsp_msg_id from tracked_links where org_id = $1", org)
     assert [r["bsp_msg_id"] for r in left] == ["wamid.parked-elsewhere"]
 
@@ -275,7 +277,8 @@ async def test_retention_deletes_links_older_than_the_period(
         [old["token"], kept_old["token"]],
     )
     await db.execute("insert into org_settings (org_id, retention_days) values ($1, 30)", org)
-    await store.retention_batch(None, 1000)
+    result = await store.retention_batch(None, 1000)
+    assert result.tracked_links >= 1  # counted (other tests' old links may be deleted by the same batch)
     assert await db.fetchval("select count(*) from tracked_links where token = $1", old["token"]) == 0
     assert await db.fetchval("select count(*) from tracked_links where token = $1", new["token"]) == 1
     assert await db.fetchval("select count(*) from tracked_links where token = $1", kept_old["token"]) == 1, (

@@ -42,6 +42,7 @@ class Erasure:
     preferences: int = 0  # customer_preferences rows deleted (counted here, not in the record)
     group_receipts: int = 0  # group_receipts rows deleted (idem)
     links: int = 0  # customer_links rows deleted (idem)
+    tracked_links: int = 0  # tracked_links rows of its messages deleted (idem)
     events: int = 0  # bluetick_events rows that lost the customer's identifiers and text (idem)
 
     @classmethod
@@ -58,6 +59,7 @@ class Erasure:
             preferences=int(doc.get("preferences", 0)),
             group_receipts=int(doc.get("group_receipts", 0)),
             links=int(doc.get("links", 0)),
+            tracked_links=int(doc.get("tracked_links", 0)),
             events=int(doc.get("events", 0)),
         )
 
@@ -71,6 +73,7 @@ class Erasure:
             preferences=self.preferences + part.preferences,
             group_receipts=self.group_receipts + part.group_receipts,
             links=self.links + part.links,
+            tracked_links=self.tracked_links + part.tracked_links,
             events=self.events + part.events,
             more=part.more,
         )
@@ -84,7 +87,7 @@ class Erasure:
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
     """One retention batch: rows erased, inbox bodies deleted, parked events stripped of their BSUIDs, and
-    customer preferences, group receipts and customer links deleted."""
+    customer preferences, group receipts, customer links and tracked links deleted."""
 
     rows: int = 0
     inbox: int = 0
@@ -92,6 +95,7 @@ class RetentionResult:
     preferences: int = 0
     group_receipts: int = 0
     links: int = 0
+    tracked_links: int = 0
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> RetentionResult:
@@ -102,11 +106,13 @@ class RetentionResult:
             preferences=int(doc.get("preferences", 0)),
             group_receipts=int(doc.get("group_receipts", 0)),
             links=int(doc.get("links", 0)),
+            tracked_links=int(doc.get("tracked_links", 0)),
         )
 
     def full(self, limit: int) -> bool:
         """Whether the batch hit its limit anywhere, so more may be left."""
-        return max(self.rows, self.inbox, self.parked, self.preferences, self.group_receipts, self.links) >= limit
+        counts = (self.rows, self.inbox, self.parked, self.preferences, self.group_receipts, self.links)
+        return max(*counts, self.tracked_links) >= limit
 
     def __add__(self, other: RetentionResult) -> RetentionResult:
         return RetentionResult(
@@ -116,6 +122,7 @@ class RetentionResult:
             self.preferences + other.preferences,
             self.group_receipts + other.group_receipts,
             self.links + other.links,
+            self.tracked_links + other.tracked_links,
         )
 
 
