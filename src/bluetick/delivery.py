@@ -16,6 +16,11 @@ key's lock before it writes, so a later change of a message has a later xid). Ea
 message's `version` in its data, so a receiver can drop one older than one it has (after a resume from an older
 cursor, or a re-send after a crash).
 
+Pacing: ingest goes first, for a while. Before each webhook a worker waits, while requests wait for their batch,
+until ingest's next batch ends (at most INGEST_TURN_S): under load deliveries go at most one per worker per batch
+applied and the rest wait in the outbox, delivered at full speed once the load eases. An event older than
+INGEST_FIRST_FOR_S goes without waiting, so a sustained load delays deliveries by about that much, not without bound.
+
 Waking: where the store is Postgres reached directly, a connection of the deliverer's own LISTENs on channel
 `bluetick_events` (every commit that writes an event notifies it); behind a transaction-mode pooler (PgBouncer) or
 over Supabase's REST API, which keep no session, the deliverer polls once a second. A deliverer also wakes itself
@@ -38,7 +43,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +78,12 @@ HELD_BACK_S = 0.1  # events held back by an older open transaction: claim again 
 # burst costs one claim, not one claim per notification per worker (measured: with the feed on, four claims per
 # batch took a third of durable ingest).
 NOTIFY_COALESCE_S = 0.05
+# Under load, ingest goes first: before each webhook a worker waits for ingest's next batch to end, this long at
+# most (Pipeline.ingest_turn), so deliveries do not take the event loop from the requests a BSP is waiting on ...
+INGEST_TURN_S = 0.05
+# ... for an event written less than this long ago: an older one goes at once, so a sustained load delays
+# deliveries by about this much, not without bound
+INGEST_FIRST_FOR_S = 10.0
 HEALTH_S = 15.0  # how often the subscriptions-by-state gauge is read from the database
 STOP_GRACE_S = 2.0  # on stop, how long a delivery in flight may finish before it is cancelled
 CONNECT_TIMEOUT_S = 5.0
@@ -246,8 +257,10 @@ class Deliverer:
         settings: Settings,
         options: DeliveryOptions | None = None,
         ready: asyncio.Event | None = None,
+        ingest_turn: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        self._ingest_turn = ingest_turn
         self.settings = settings
         self.options = options or DeliveryOptions()
         self._ready = ready
@@ -379,6 +392,8 @@ class Deliverer:
             for n, event in enumerate(claim["events"]):
                 if n and (self._stop.is_set() or loop.time() > last_start):
                     break
+                if self._ingest_turn is not None and time.time() - float(event["created_s"]) < INGEST_FIRST_FOR_S:
+                    await self._ingest_turn(INGEST_TURN_S)
                 outcome = await self._post(claim["url"], event, secrets)
                 metrics.webhook_deliveries(outcome.label).inc()
                 if not outcome.ok:

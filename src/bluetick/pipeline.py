@@ -92,6 +92,7 @@ class Pipeline:
         self._full = asyncio.Event()
         self._turn = asyncio.Event()  # set when a batch ends or a full batch waits: the next one may go
         self._in_flight = 0  # batches being applied
+        self._applied = asyncio.Event()  # set, then replaced, each time a batch ends (`ingest_turn`)
         self._closing = False
         self._drain_deadline = float("inf")
         self._workers: list[asyncio.Task[None]] = []
@@ -121,6 +122,18 @@ class Pipeline:
         the whole queue is used as a buffer, as before.
         """
         return not self._retrying and self._depth >= self._behind_mark
+
+    async def ingest_turn(self, limit_s: float) -> None:
+        """Background work's turn after ingest's: while requests wait for their batch, wait until the next batch
+        ends (at most `limit_s`); at once when none waits. The deliverer calls it before each webhook it sends, so
+        under load it sends at most one per worker per batch applied and leaves the event loop to the requests,
+        and at full speed once ingest is idle."""
+        if self._depth == 0:
+            return
+        applied = self._applied
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                await applied.wait()
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"flush-{i}") for i in range(self._settings.workers)]
@@ -241,6 +254,8 @@ class Pipeline:
             finally:
                 self._in_flight -= 1
                 self._turn.set()
+                self._applied.set()
+                self._applied = asyncio.Event()
 
     def _take(self) -> list[Ticket]:
         batch: list[Ticket] = []

@@ -75,7 +75,13 @@ def setup(app: web.Application, service: Service, api_org: Callable[[web.Request
 async def _delivering(app: web.Application) -> AsyncIterator[None]:
     state = app[SUBSCRIPTIONS]
     service = state.service
-    deliverer = Deliverer(service.store, service.settings, state.options, ready=service.ready)
+    deliverer = Deliverer(
+        service.store,
+        service.settings,
+        state.options,
+        ready=service.ready,
+        ingest_turn=lambda limit_s: service.pipeline.ingest_turn(limit_s),
+    )
     state.deliverer = deliverer
     await deliverer.start()
     try:

@@ -144,3 +144,30 @@ async def test_a_batch_slower_than_the_stall_limit_lets_the_next_batch_go_beside
 ):
     store = await run_gated(dsn, org, stall_s=0.05, monkeypatch=monkeypatch)
     assert store.sizes == [1, 10] and store.beside == [0, 1]
+
+
+async def test_background_work_takes_its_turn_after_the_batch_requests_wait_for(dsn: str, org: uuid.UUID):
+    """Pipeline.ingest_turn (the deliverer's pacing): at once while no request waits; while one does, until its
+    batch ends, or until the limit passes when the batch takes longer."""
+    store = await GatedStore.connect(dsn, pool_size=2, timeout_s=30)
+    store.gate, store.sizes, store.beside = asyncio.Event(), [], []
+    flow = Pipeline(store, PipelineSettings(batch_max=500, batch_interval_s=0, queue_max=1000, workers=1,
+                                            drain_timeout_s=10))  # fmt: skip
+    flow.start()
+    try:
+        await asyncio.wait_for(flow.ingest_turn(30), 5)  # no request waits: no wait (a bound, not a timing)
+        first = flow.submit([], [StatusEvent(org, "wamid.turn", "sent", AT)], wait=True)
+        assert first is not None
+        await asyncio.sleep(0.01)  # its batch is at the gate
+        await asyncio.wait_for(flow.ingest_turn(0.01), 5)  # the limit passes: back while the batch is held
+        assert store.applying == 1
+        turn = asyncio.ensure_future(flow.ingest_turn(30))
+        await asyncio.sleep(0.05)
+        assert not turn.done(), "it waits for the batch in flight"
+        store.gate.set()
+        await asyncio.wait_for(turn, 30)
+        assert store.applying == 0 and flow.depth == 0
+        await asyncio.wait_for(first, 5)  # settled by the batch that ended the wait
+    finally:
+        await flow.close()
+        await store.close()
