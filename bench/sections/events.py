@@ -35,9 +35,13 @@ from simulator.check import check
 ALLOW_PRIVATE = (("SUBSCRIPTIONS_ALLOW_PRIVATE", "true"),)  # both variants: only the subscriptions differ
 UNSUBSCRIBED = Target("bluetick durable, no subscription", "durable", env=ALLOW_PRIVATE)
 SUBSCRIBED = Target("bluetick durable, a subscription per organisation", "durable", env=ALLOW_PRIVATE)
+# the issue's measure: one subscription, of the busiest organisation (the plan's first: about 31 % of the traffic
+# with its default 5 organisations); the others write no event
+ONE = Target("bluetick durable, one subscription (the busiest organisation)", "durable", env=ALLOW_PRIVATE)
 # the outbox alone: events written (the feed on), none delivered; splits the subscription's cost in two
 FEED = Target("bluetick durable, feed on, no subscription", "durable", env=ALLOW_PRIVATE)
-VARIANTS = (UNSUBSCRIBED, SUBSCRIBED, FEED)
+VARIANTS = (UNSUBSCRIBED, ONE, SUBSCRIBED, FEED)
+DELIVERING = (ONE, SUBSCRIBED)
 EVENT_TYPES = ("message.status", "message.received", "customer.preferences", "template.status")
 TARGET_RATIO = 0.9
 DRAIN_TIMEOUT_S = 180.0  # after the load, the deliveries get this long to reach the receiver
@@ -63,7 +67,7 @@ async def run(b: Bench) -> dict[str, Any]:
 
 
 async def _one_run(b: Bench, target: Target, receiver: procs.Server, guess: float) -> dict[str, Any]:
-    """One durable load run of `target` on a fresh plan; for SUBSCRIBED, its deliveries waited for and timed."""
+    """One durable load run of `target` on a fresh plan; for ONE and SUBSCRIBED, its deliveries waited for and timed."""
     traffic = await b.traffic(target, guess * b.opts.seconds * 1.3)
     orgs = list(traffic.plan.orgs)
     await _post(receiver.url + "/reset")
@@ -71,7 +75,8 @@ async def _one_run(b: Bench, target: Target, receiver: procs.Server, guess: floa
     busy_before = await asyncio.to_thread(host.wait_until_quiet, os.cpu_count() or 1)
     marks: dict[str, float] = {}
     async with b.server(target) as server:
-        secrets = await _subscribe(b, server.url, orgs, receiver.url + "/hook") if target == SUBSCRIBED else {}
+        subscribed = {SUBSCRIBED: orgs, ONE: orgs[:1]}.get(target, [])
+        secrets = await _subscribe(b, server.url, subscribed, receiver.url + "/hook") if subscribed else {}
         if target == FEED:
             await _feed(b.dsn, orgs, True)
         receiver_cpu = procs.cpu_seconds(receiver.pid)
@@ -92,7 +97,7 @@ async def _one_run(b: Bench, target: Target, receiver: procs.Server, guess: floa
         cpu["receiver"] = round(marks["receiver_cpu_s"] / max(record["seconds"], 1e-9), 2)
         cpu["other"] = round(max(0.0, cpu["other"] - cpu["receiver"]), 2)  # the bench and anything else running
         record["events_written_per_s_load"] = sum(load_start <= e[1] <= load_end for e in events) / record["seconds"]
-        if target == SUBSCRIBED:
+        if target in DELIVERING:
             received = await _drain(receiver.url, {e[0] for e in events}, load_end + DRAIN_TIMEOUT_S)
             record["deliveries"] = deliveries(b, events, received, secrets, load_start, load_end)
             record["deliveries"]["cpu_cores_receiver_load"] = record["cpu_cores"]["receiver"]
@@ -247,9 +252,12 @@ def verify(samples: list[dict[str, Any]], secrets: dict[str, str]) -> tuple[int,
 
 def summarize(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Medians over the repeats; the ratio is taken within each repeat, then the median of those."""
-    none, subscribed, feed = runs[UNSUBSCRIBED.name], runs[SUBSCRIBED.name], runs[FEED.name]
-    ratios = [s["rate"] / n["rate"] for s, n in zip(subscribed, none, strict=False) if n["rate"]]
-    feed_ratios = [f["rate"] / n["rate"] for f, n in zip(feed, none, strict=False) if n["rate"]]
+    none, one, subscribed, feed = (runs[t.name] for t in (UNSUBSCRIBED, ONE, SUBSCRIBED, FEED))
+
+    def over_none(records: list[dict[str, Any]]) -> list[float]:
+        return [x["rate"] / n["rate"] for x, n in zip(records, none, strict=False) if n["rate"]]
+
+    ratios, one_ratios, feed_ratios = over_none(subscribed), over_none(one), over_none(feed)
     variants = {}
     for name, records in runs.items():
         cpu_keys = records[0]["cpu_cores"].keys() if records else []
@@ -269,9 +277,11 @@ def summarize(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]
             "rates": [r["rate"] for r in records],
         }  # fmt: skip
     d = [r["deliveries"] for r in subscribed]
+    both = d + [r["deliveries"] for r in one]  # every delivery of both, for the totals
     summary = {
-        "ratio": median(ratios), "ratios": ratios, "target": TARGET_RATIO,
-        "met": bool(ratios) and median(ratios) >= TARGET_RATIO,
+        "one_ratio": median(one_ratios), "one_ratios": one_ratios, "target": TARGET_RATIO,
+        "met": bool(one_ratios) and median(one_ratios) >= TARGET_RATIO,
+        "ratio": median(ratios), "ratios": ratios, "every_met": bool(ratios) and median(ratios) >= TARGET_RATIO,
         "feed_ratio": median(feed_ratios), "feed_ratios": feed_ratios,
         "delivered_per_s_load": median([x["delivered_per_s_load"] for x in d]),
         "delivered_per_s_total": median([x["delivered_per_s_total"] for x in d]),
@@ -279,8 +289,8 @@ def summarize(b: Bench, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]
         "drain_s": median([x["drain_s"] for x in d]),
         "lag_p50_ms": median([x["lag_ms"]["p50"] for x in d]), "lag_p99_ms": median([x["lag_ms"]["p99"] for x in d]),
         "lag_max_ms": max([x["lag_ms"]["max"] for x in d], default=math.nan),
-        "outcomes_not_delivered": sum(n for x in d for k, n in x["outcomes"].items() if k != "delivered"),
-        **{k: sum(x[k] for x in d) for k in ("events_written", "delivered", "duplicates", "missing", "unexpected",
+        "outcomes_not_delivered": sum(n for x in both for k, n in x["outcomes"].items() if k != "delivered"),
+        **{k: sum(x[k] for x in both) for k in ("events_written", "delivered", "duplicates", "missing", "unexpected",
                                              "out_of_order", "signatures_verified", "signatures_bad")},
     }  # fmt: skip
     return {
