@@ -108,15 +108,21 @@ class GatedStore(PostgresStore):
             self.applying -= 1
 
 
+async def gated_pipeline(dsn: str, workers: int) -> tuple[GatedStore, Pipeline]:
+    """A started pipeline of `workers` over a store that holds its first batch until `store.gate` is set."""
+    store = await GatedStore.connect(dsn, pool_size=2, timeout_s=30)
+    store.gate, store.sizes, store.beside = asyncio.Event(), [], []
+    flow = Pipeline(store, PipelineSettings(batch_max=500, batch_interval_s=0, queue_max=1000, workers=workers,
+                                            drain_timeout_s=10))  # fmt: skip
+    flow.start()
+    return store, flow
+
+
 async def run_gated(dsn: str, org: uuid.UUID, stall_s: float, monkeypatch: pytest.MonkeyPatch) -> GatedStore:
     """One status, then ten more while its batch is held at the gate; opened once the ten are queued and, with
     a short `stall_s`, once the second worker had time to give up waiting."""
     monkeypatch.setattr(pipeline, "STALL_S", stall_s)
-    store = await GatedStore.connect(dsn, pool_size=2, timeout_s=30)
-    store.gate, store.sizes, store.beside = asyncio.Event(), [], []
-    flow = Pipeline(store, PipelineSettings(batch_max=500, batch_interval_s=0, queue_max=1000, workers=2,
-                                            drain_timeout_s=10))  # fmt: skip
-    flow.start()
+    store, flow = await gated_pipeline(dsn, workers=2)
     try:
         first = flow.submit([], [StatusEvent(org, "wamid.first", "sent", AT)], wait=True)
         await asyncio.sleep(0.01)  # the first batch is at the gate
@@ -149,11 +155,7 @@ async def test_a_batch_slower_than_the_stall_limit_lets_the_next_batch_go_beside
 async def test_background_work_takes_its_turn_after_the_batch_requests_wait_for(dsn: str, org: uuid.UUID):
     """Pipeline.ingest_turn (the deliverer's pacing): at once while no request waits; while one does, until its
     batch ends, or until the limit passes when the batch takes longer."""
-    store = await GatedStore.connect(dsn, pool_size=2, timeout_s=30)
-    store.gate, store.sizes, store.beside = asyncio.Event(), [], []
-    flow = Pipeline(store, PipelineSettings(batch_max=500, batch_interval_s=0, queue_max=1000, workers=1,
-                                            drain_timeout_s=10))  # fmt: skip
-    flow.start()
+    store, flow = await gated_pipeline(dsn, workers=1)
     try:
         await asyncio.wait_for(flow.ingest_turn(30), 5)  # no request waits: no wait (a bound, not a timing)
         first = flow.submit([], [StatusEvent(org, "wamid.turn", "sent", AT)], wait=True)
