@@ -424,18 +424,4 @@ end
 $$;
 
 -- bluetick_linked_identifiers is the service's alone, as the other customer-data functions (0011_customer_data.sql).
-do $$
-declare
-  role_name text;
-begin
-  revoke all on function bluetick_linked_identifiers(uuid, text[]) from public;
-  foreach role_name in array array['anon', 'authenticated'] loop
-    if exists (select 1 from pg_roles where rolname = role_name) then
-      execute format('revoke all on function bluetick_linked_identifiers(uuid, text[]) from %I', role_name);
-    end if;
-  end loop;
-  if exists (select 1 from pg_roles where rolname = 'service_role') then
-    grant execute on function bluetick_linked_identifiers(uuid, text[]) to service_role;
-  end if;
-end
-$$;
+select bluetick_service_only(array['bluetick_linked_identifiers(uuid, text[])']);

@@ -22,13 +22,13 @@ returns jsonb
 language sql stable
 as $$
   select jsonb_strip_nulls(jsonb_build_object(
-    'org_id', m.org_id, 'bsp_msg_id', m.bsp_msg_id, 'direction', m.direction, 'msg_kind', m.msg_kind,
-    'status', m.status, 'whatsapp_status', m.whatsapp_status, 'failed_reason', m.failed_reason,
-    'error_code', substring(m.failed_reason from '^Error ([0-9A-Za-z_.-]+)'),
-    'customer_phone', case when m.direction = 'INBOUND' then m.from_phone else m.to_phone end,
-    'customer_user_id', m.customer_user_id, 'ref_bsp_msg_id', m.ref_bsp_msg_id, 'group_id', m.group_id,
-    'body', case when m.direction = 'INBOUND' then m.body end,
-    'created_at', bluetick_ts_text(m.created_at)))
+  'org_id', m.org_id, 'bsp_msg_id', m.bsp_msg_id, 'direction', m.direction, 'msg_kind', m.msg_kind,
+  'status', m.status, 'whatsapp_status', m.whatsapp_status, 'failed_reason', m.failed_reason,
+  'error_code', substring(m.failed_reason from '^Error ([0-9A-Za-z_.-]+)'),
+  'customer_phone', case when m.direction = 'INBOUND' then m.from_phone else m.to_phone end,
+  'customer_user_id', m.customer_user_id, 'ref_bsp_msg_id', m.ref_bsp_msg_id, 'group_id', m.group_id,
+  'body', case when m.direction = 'INBOUND' then m.body end,
+  'created_at', bluetick_ts_text(m.created_at)))
 $$;
 
 -- Replaced by the merge statement's own event write (apply_batch.sql): gone from databases that had them.
@@ -67,8 +67,8 @@ begin
   ) e;
   v_next := coalesce(v_events -> -1 -> 'cursor', jsonb_build_array(v_after::text, coalesce(p_after_id, 0)));
   return jsonb_build_object(
-    'events', v_events, 'next', v_next,
-    'waiting', exists (select 1 from bluetick_events e
+  'events', v_events, 'next', v_next,
+  'waiting', exists (select 1 from bluetick_events e
                        where e.org_id = p_org and e.xid >= v_horizon
                          and (p_types is null or e.type = any (p_types))));
 end
@@ -147,25 +147,8 @@ end
 $$;
 
 -- The service's alone, as the other writers (0004_access.sql, 0008_webhook_inbox.sql).
-do $$
-declare
-  fn text;
-  role_name text;
-begin
-  foreach fn in array array[
-    'bluetick_event_orgs(uuid[])', 'bluetick_event_data(message_logs)',
-    'bluetick_events_page(uuid, text, bigint, integer, text[])', 'bluetick_events_head()',
-    'bluetick_events_feed(uuid, boolean)', 'bluetick_events_maintain(interval)'
-  ] loop
-    execute format('revoke all on function %s from public', fn);
-    foreach role_name in array array['anon', 'authenticated'] loop
-      if exists (select 1 from pg_roles where rolname = role_name) then
-        execute format('revoke all on function %s from %I', fn, role_name);
-      end if;
-    end loop;
-    if exists (select 1 from pg_roles where rolname = 'service_role') then
-      execute format('grant execute on function %s to service_role', fn);
-    end if;
-  end loop;
-end
-$$;
+select bluetick_service_only(array[
+  'bluetick_event_orgs(uuid[])', 'bluetick_event_data(message_logs)',
+  'bluetick_events_page(uuid, text, bigint, integer, text[])', 'bluetick_events_head()',
+  'bluetick_events_feed(uuid, boolean)', 'bluetick_events_maintain(interval)'
+]);

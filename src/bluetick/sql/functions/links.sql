@@ -46,22 +46,6 @@ end
 $$;
 
 -- The service's alone, as the other writers of the organisations' data.
-do $$
-declare
-  fn text;
-  role_name text;
-begin
-  foreach fn in array array['bluetick_link_create(uuid, text, text, text)', 'bluetick_link_follow(text, boolean)']
-  loop
-    execute format('revoke all on function %s from public', fn);
-    foreach role_name in array array['anon', 'authenticated'] loop
-      if exists (select 1 from pg_roles where rolname = role_name) then
-        execute format('revoke all on function %s from %I', fn, role_name);
-      end if;
-    end loop;
-    if exists (select 1 from pg_roles where rolname = 'service_role') then
-      execute format('grant execute on function %s to service_role', fn);
-    end if;
-  end loop;
-end
-$$;
+select bluetick_service_only(array[
+  'bluetick_link_create(uuid, text, text, text)', 'bluetick_link_follow(text, boolean)'
+]);

@@ -131,21 +131,6 @@ $$;
 
 -- The service's alone, as the other writers (0004_access.sql, 0008_webhook_inbox.sql); the four-argument
 -- bluetick_apply_batch is in apply_batch.sql, applied before this file.
-do $$
-declare
-  fn text;
-  role_name text;
-begin
-  foreach fn in array array['bluetick_apply_facts(jsonb)', 'bluetick_apply_batch(jsonb, jsonb, jsonb, jsonb)'] loop
-    execute format('revoke all on function %s from public', fn);
-    foreach role_name in array array['anon', 'authenticated'] loop
-      if exists (select 1 from pg_roles where rolname = role_name) then
-        execute format('revoke all on function %s from %I', fn, role_name);
-      end if;
-    end loop;
-    if exists (select 1 from pg_roles where rolname = 'service_role') then
-      execute format('grant execute on function %s to service_role', fn);
-    end if;
-  end loop;
-end
-$$;
+select bluetick_service_only(array[
+  'bluetick_apply_facts(jsonb)', 'bluetick_apply_batch(jsonb, jsonb, jsonb, jsonb)'
+]);

@@ -20,17 +20,17 @@ language sql stable
 set search_path = public, pg_temp
 as $$
   select jsonb_build_object(
-    'id', s.id, 'url', s.url, 'events', to_jsonb(s.events), 'created_at', bluetick_ts_text(s.created_at),
-    'last_success_at', bluetick_ts_text(s.last_success_at), 'failing_since', bluetick_ts_text(s.failing_since),
-    'attempts', s.attempts, 'next_attempt_at', bluetick_ts_text(s.next_attempt_at), 'last_error', s.last_error,
-    'disabled', s.disabled_at is not null, 'disabled_at', bluetick_ts_text(s.disabled_at),
-    'disabled_reason', s.disabled_reason,
-    'previous_secret_until', case when s.previous_until > now() then bluetick_ts_text(s.previous_until) end,
-    'backlog', (select count(*) from (
+  'id', s.id, 'url', s.url, 'events', to_jsonb(s.events), 'created_at', bluetick_ts_text(s.created_at),
+  'last_success_at', bluetick_ts_text(s.last_success_at), 'failing_since', bluetick_ts_text(s.failing_since),
+  'attempts', s.attempts, 'next_attempt_at', bluetick_ts_text(s.next_attempt_at), 'last_error', s.last_error,
+  'disabled', s.disabled_at is not null, 'disabled_at', bluetick_ts_text(s.disabled_at),
+  'disabled_reason', s.disabled_reason,
+  'previous_secret_until', case when s.previous_until > now() then bluetick_ts_text(s.previous_until) end,
+  'backlog', (select count(*) from (
                   select 1 from bluetick_events e
                   where e.org_id = s.org_id and (e.xid, e.id) > (s.cursor_xid, s.cursor_id) and e.type = any (s.events)
                   limit p_backlog_cap) b),
-    'backlog_capped_at', p_backlog_cap)
+  'backlog_capped_at', p_backlog_cap)
 $$;
 
 -- A new subscription of p_org to p_events at p_url, signed with p_secret (whsec_...): it starts at the head of the
@@ -154,9 +154,9 @@ begin
     limit p_limit
   ) e;
   return jsonb_build_object(
-    'id', v_sub.id, 'org_id', v_sub.org_id, 'url', v_sub.url, 'secret', v_sub.secret,
-    'previous_secret', case when v_sub.previous_until > now() then v_sub.previous_secret end,
-    'attempts', v_sub.attempts, 'lease', v_sub.lease_until, 'events', v_events);
+  'id', v_sub.id, 'org_id', v_sub.org_id, 'url', v_sub.url, 'secret', v_sub.secret,
+  'previous_secret', case when v_sub.previous_until > now() then v_sub.previous_secret end,
+  'attempts', v_sub.attempts, 'lease', v_sub.lease_until, 'events', v_events);
 end
 $$;
 
@@ -235,37 +235,20 @@ language sql stable
 set search_path = public, pg_temp
 as $$
   select jsonb_build_object(
-    'ok', count(*) filter (where disabled_at is null and failing_since is null),
-    'retrying', count(*) filter (where disabled_at is null and failing_since is not null),
-    'failing', count(*) filter (where disabled_reason = 'failing'),
-    'gone', count(*) filter (where disabled_reason = 'gone'))
+  'ok', count(*) filter (where disabled_at is null and failing_since is null),
+  'retrying', count(*) filter (where disabled_at is null and failing_since is not null),
+  'failing', count(*) filter (where disabled_reason = 'failing'),
+  'gone', count(*) filter (where disabled_reason = 'gone'))
   from webhook_subscriptions
 $$;
 
 -- The service's alone: subscriptions hold secrets (0015_events.sql), like org_secrets.
-do $$
-declare
-  fn text;
-  role_name text;
-begin
-  foreach fn in array array[
-    'bluetick_subscription_json(webhook_subscriptions, integer)',
-    'bluetick_subscription_create(uuid, text, text[], text)', 'bluetick_subscriptions_list(uuid, integer)',
-    'bluetick_subscription_delete(uuid, uuid)', 'bluetick_subscription_rotate(uuid, uuid, text, interval)',
-    'bluetick_subscription_resume(uuid, uuid, text, bigint, integer)', 'bluetick_delivery_claim(interval, integer)',
-    'bluetick_delivery_done(uuid, text, text, bigint)',
-    'bluetick_delivery_failed(uuid, text, text, boolean, double precision, interval)',
-    'bluetick_delivery_release(uuid, text)', 'bluetick_subscriptions_health()'
-  ] loop
-    execute format('revoke all on function %s from public', fn);
-    foreach role_name in array array['anon', 'authenticated'] loop
-      if exists (select 1 from pg_roles where rolname = role_name) then
-        execute format('revoke all on function %s from %I', fn, role_name);
-      end if;
-    end loop;
-    if exists (select 1 from pg_roles where rolname = 'service_role') then
-      execute format('grant execute on function %s to service_role', fn);
-    end if;
-  end loop;
-end
-$$;
+select bluetick_service_only(array[
+  'bluetick_subscription_json(webhook_subscriptions, integer)',
+  'bluetick_subscription_create(uuid, text, text[], text)', 'bluetick_subscriptions_list(uuid, integer)',
+  'bluetick_subscription_delete(uuid, uuid)', 'bluetick_subscription_rotate(uuid, uuid, text, interval)',
+  'bluetick_subscription_resume(uuid, uuid, text, bigint, integer)', 'bluetick_delivery_claim(interval, integer)',
+  'bluetick_delivery_done(uuid, text, text, bigint)',
+  'bluetick_delivery_failed(uuid, text, text, boolean, double precision, interval)',
+  'bluetick_delivery_release(uuid, text)', 'bluetick_subscriptions_health()'
+]);
