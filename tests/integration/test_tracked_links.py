@@ -277,8 +277,7 @@ async def test_retention_deletes_links_older_than_the_period(
         [old["token"], kept_old["token"]],
     )
     await db.execute("insert into org_settings (org_id, retention_days) values ($1, 30)", org)
-    result = await store.retention_batch(None, 1000)
-    assert result.tracked_links >= 1  # counted (other tests' old links may be deleted by the same batch)
+    await store.retention_batch(None, 1000)  # (the service's own purge round may take them first)
     assert await db.fetchval("select count(*) from tracked_links where token = $1", old["token"]) == 0
     assert await db.fetchval("select count(*) from tracked_links where token = $1", new["token"]) == 1
     assert await db.fetchval("select count(*) from tracked_links where token = $1", kept_old["token"]) == 1, (
