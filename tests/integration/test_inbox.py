@@ -185,6 +185,7 @@ async def test_kept_bodies_acknowledged_in_durable_mode_survive_kill_9(dsn: str,
         assert server.proc is not None
         proc = server.proc
         counter = iter(range(10_000))
+        answered = asyncio.Event()
 
         async def worker(session: aiohttp.ClientSession) -> None:
             while (n := next(counter, None)) is not None:
@@ -193,11 +194,17 @@ async def test_kept_bodies_acknowledged_in_durable_mode_survive_kill_9(dsn: str,
                     async with session.post(f"{server.url}/webhooks/{org}", data=body, headers=JSON) as resp:
                         if resp.status == 200:
                             acked.add(body)
+                            if len(acked) >= 20:
+                                answered.set()
                 except aiohttp.ClientError:
                     return
 
         async def kill_soon() -> None:
-            await asyncio.sleep(random.uniform(0.3, 1.0))
+            # after the first answers (a loaded machine can take longer than the random delay to give one), then at
+            # a random moment of the load
+            async with asyncio.timeout(30):
+                await answered.wait()
+            await asyncio.sleep(random.uniform(0.1, 0.7))
             proc.send_signal(signal.SIGKILL)
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
