@@ -100,8 +100,8 @@ declare
   v_logs boolean;
   v_orgs uuid[];          -- the batch's organisations that use events
   v_evented boolean;      -- whether there is any
-  v_new_orgs uuid[] := '{}';  -- the keys of rows this batch logged anew, of those organisations
-  v_new_ids text[] := '{}';
+  v_new_orgs uuid[] := '{}'::uuid[];  -- the keys of rows this batch logged anew, of those organisations
+  v_new_ids text[] := '{}'::text[];
   v_events integer;
   v_notify uuid[];
 begin
