@@ -37,7 +37,7 @@ declare
   v_org uuid;
   v_orgs integer := 0;
   v_hours integer := 0;
-  v_done uuid[] := '{}';
+  v_done uuid[] := '{}'::uuid[];
   v_noted integer;
 begin
   -- message_logs before report_dirty, as in bluetick_report_recompute: read first, report_dirty would be held while
