@@ -380,6 +380,91 @@ async def test_an_authenticated_user_reads_only_their_organisations_campaigns(su
     assert other == [0, None, 0, 0, 0]
 
 
+# ------------------------------------------------------------------------------------------- funnel from rollups
+
+# The funnel's numbers straight from the messages: what it must give whether it reads rollups, messages or both.
+REFERENCE = """
+select campaign_id, template_name, template_language, count(*), count(sent_at), count(delivered_at), count(read_at),
+       count(replied_at), count(clicked_at), count(failed_at),
+       round((percentile_cont(0.5) within group (order by seconds_sent_to_read))::numeric, 1),
+       mode() within group (order by error_code)
+from campaign_messages
+where org_id = $1 and created_at >= $2 and created_at < $3
+group by 1, 2, 3
+order by 1 nulls last, 2 nulls last, 3 nulls last
+"""
+COUNTED = (
+    "campaign_id",
+    "template_name",
+    "template_language",
+    *FUNNEL[4:11],
+    "median_seconds_sent_to_read",
+    "top_error_code",
+)
+WINDOWS = [
+    (D_START, WINDOW_END),  # whole hours only
+    (t("10:00:00"), t("11:30:00")),  # a whole hour and a ragged end
+    (t("10:00:01"), t("12:00:00")),  # a ragged start
+    (t("09:59:59"), t("10:00:03")),  # no whole hour
+    (t("10:30:00"), t("10:45:00")),  # inside one hour
+    (datetime(2024, 11, 1, tzinfo=UTC), datetime(2024, 12, 1, tzinfo=UTC)),  # 30 days
+]
+
+
+async def same_as_the_messages(conn: asyncpg.Connection, org: uuid.UUID) -> int:
+    """Assert the funnel equals REFERENCE over every window (and the unbounded one); the rows compared."""
+    compared = 0
+    for start, end in [*WINDOWS, (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))]:
+        got = tuples(await conn.fetch("select * from bluetick_campaign_funnel($1, $2, $3)", org, start, end), COUNTED)
+        expected = [tuple(r) for r in await conn.fetch(REFERENCE, org, start, end)]
+        assert got == expected, (start, end)
+        compared += len(got)
+    return compared
+
+
+async def test_the_funnel_gives_the_messages_numbers_from_rollups_messages_or_both(dsn: str):
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await load(dsn, a, b)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await same_as_the_messages(conn, a) > 10  # every hour noted: all from the messages
+        for org in (a, b):
+            await conn.execute("select bluetick_report_refresh($1)", org)
+        assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", a) == 0
+        assert await conn.fetchval("select count(*) from report_campaigns where org_id = $1", a) >= 5
+        assert await same_as_the_messages(conn, a) > 10  # whole hours from the rollups, the ends from the messages
+        expected = [funnel_row(WELCOME, "Welcome", WELCOME_MSG, "en", 3, 3, 1, 1, 0, 1, 2,
+                               "100.00", "33.33", "33.33", "0.00", "33.33", "66.67", "180.0", "131026", 2)]  # fmt: skip
+        got = await conn.fetch("select * from bluetick_campaign_funnel($1, $2, $3)", a, D_START, WINDOW_END)
+        assert [row for row in tuples(got, FUNNEL) if row[0] == WELCOME] == expected
+        # A change after the refresh notes its hour: that hour is read from the messages until the next refresh.
+        await conn.execute(
+            """update message_logs set whatsapp_status = whatsapp_status || '{"read": "2024-11-05T12:30:00Z"}',
+                                       campaign_name = 'Renamed'
+               where org_id = $1 and bsp_msg_id = 'wamid.a6'""",
+            a,
+        )
+        assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", a) == 1
+        assert await same_as_the_messages(conn, a) > 10
+        names = await conn.fetch(
+            "select campaign_name from bluetick_campaign_funnel($1, $2, $3)", a, D_START, t("13:00:00")
+        )
+        assert "Renamed" in [r["campaign_name"] for r in names]  # a6 (12:00) is now diwali's newest named message
+        await conn.execute("select bluetick_report_refresh($1)", a)
+        assert await same_as_the_messages(conn, a) > 10
+        assert await same_as_the_messages(conn, b) >= 6
+    finally:
+        await conn.close()
+
+
+async def test_truncating_message_logs_empties_the_campaign_rollups_too(conn: asyncpg.Connection):
+    """The truncate trigger's list (bluetick_report_truncate) covers the campaign rollups: checked on its text, as a
+    truncate of the shared test database would take every other test's rows."""
+    text = await conn.fetchval("select pg_get_functiondef('bluetick_report_truncate()'::regprocedure)")
+    for table in ("report_campaigns", "report_campaign_reads", "report_campaign_errors"):
+        assert table in text
+
+
 # ------------------------------------------------------------------------------------------------ recipients CSV
 
 HEADER = "customer,bsp_msg_id,status,sent,delivered,read,failed,replied,clicked,failed_reason"

@@ -176,6 +176,7 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
         "migrations/0015_events.sql",
         "migrations/0016_campaigns.sql",
         "migrations/0017_tracked_links.sql",
+        "migrations/0018_campaign_rollups.sql",
     ]
     assert applied == since + [f.name for f in sql_files() if f.version is None], "the new migrations, every function"
     fresh = await new_database(dsn)
@@ -187,6 +188,42 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
     assert await schema_dump(old) == await schema_dump(fresh)
     assert await recorded(old) == await recorded(fresh)
     assert await migrate(old) == []
+
+
+async def test_0018_on_a_live_database_notes_the_hours_of_the_campaign_messages_already_logged(dsn: str):
+    """A database with campaign messages and no campaign rollups (as before 0018) gets the tables, and the hours of
+    those messages are noted, so the next refresh computes them and the funnel reads them."""
+    url = await new_database(dsn)
+    await migrate(url)
+    org = uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """insert into message_logs (org_id, bsp_msg_id, direction, to_phone, whatsapp_status, created_at,
+                                         campaign_id, template_name, template_language)
+               select $1, 'wamid.c' || n, 'OUTBOUND', '+919800000001',
+                      jsonb_build_object('sent', '2024-11-05T10:00:00Z', 'read', '2024-11-05T10:00:0' || n || 'Z'),
+                      '2024-11-05 10:00:00+00'::timestamptz + make_interval(hours => n), 'diwali', 'promo', 'en'
+               from generate_series(1, 3) n""",
+            org,
+        )
+        # the database before 0018: no campaign rollups, none of its notes
+        await conn.execute("drop table report_campaigns, report_campaign_reads, report_campaign_errors")
+        await conn.execute("delete from bluetick_migrations where name = 'migrations/0018_campaign_rollups.sql'")
+        await conn.execute("delete from report_dirty")
+    finally:
+        await conn.close()
+    applied = await migrate(url)
+    assert [name for name in applied if name.startswith("migrations/")] == ["migrations/0018_campaign_rollups.sql"]
+    noted = await sql(url, "select count(*) from report_dirty where org_id = $1", org)
+    assert noted == 3
+    await sql(url, "select bluetick_report_refresh($1)", org)
+    assert await sql(url, "select sum(outbound) from report_campaigns where org_id = $1", org) == 3
+    funnel = await sql(
+        url, "select row(outbound, read, median_seconds_sent_to_read)::text from bluetick_campaign_funnel($1, "
+        "'2024-11-05', '2024-11-06')", org,
+    )  # fmt: skip
+    assert funnel == "(3,3,2.0)"
 
 
 async def push_layout(url: str, folder: Path, done: set[str]) -> None:

@@ -95,6 +95,97 @@ as $$
   where c.customer is not null
 $$;
 
+-- campaign_messages: the outbound messages (events left out) that name a campaign or a template, one row each, with
+-- each stage's time, the whole seconds from sent to read and, for a failed one, its error code: what the campaign
+-- funnel counts, whether from the messages themselves or from their hourly rollups.
+create or replace view campaign_messages
+with (security_invoker = true) as
+select
+  m.org_id,
+  m.bsp_msg_id,
+  m.created_at,
+  m.campaign_id,
+  m.campaign_name,
+  m.template_name,
+  m.template_language,
+  s.sent_at,
+  s.delivered_at,
+  s.read_at,
+  s.replied_at,
+  s.clicked_at,
+  s.failed_at,
+  extract(epoch from s.read_at - s.sent_at)::integer as seconds_sent_to_read,
+  case when s.failed_at is not null then bluetick_error_code(m.failed_reason) end as error_code
+from message_logs m
+cross join lateral (
+  select
+    (m.whatsapp_status ->> 'sent')::timestamptz as sent_at,
+    (m.whatsapp_status ->> 'delivered')::timestamptz as delivered_at,
+    (m.whatsapp_status ->> 'read')::timestamptz as read_at,
+    (m.whatsapp_status ->> 'replied')::timestamptz as replied_at,
+    (m.whatsapp_status ->> 'clicked')::timestamptz as clicked_at,
+    (m.whatsapp_status ->> 'failed')::timestamptz as failed_at
+) s
+where m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
+  and (m.campaign_id is not null or m.template_name is not null);
+
+comment on view campaign_messages is
+  'Outbound messages naming a campaign or a template: each stage''s time (sent, delivered, read, replied, clicked, '
+  'failed), seconds from sent to read, and a failed one''s error code.';
+
+-- bluetick_report_recompute_campaigns(org, hours): the campaign rollups of p_org's UTC hours p_hours computed again
+-- from campaign_messages (migrations/0018_campaign_rollups.sql). Called by bluetick_report_recompute for the hours it
+-- recomputes, in its transaction, after it took the hours' notes.
+create or replace function bluetick_report_recompute_campaigns(p_org uuid, p_hours timestamp[])
+returns void
+language plpgsql
+as $$
+begin
+  delete from report_campaigns r using unnest(p_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+  delete from report_campaign_reads r using unnest(p_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+  delete from report_campaign_errors r using unnest(p_hours) h
+  where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
+
+  with c as materialized (
+    select (c.created_at at time zone 'UTC')::date as day, extract(hour from c.created_at at time zone 'UTC')::smallint
+             as hour, c.*
+    from unnest(p_hours) h
+    cross join lateral (
+      select c.* from campaign_messages c
+      where c.org_id = p_org and c.created_at >= h at time zone 'UTC'
+        and c.created_at < (h + interval '1 hour') at time zone 'UTC'
+      offset 0  -- planned per hour, so the hour's range reaches the index on (org_id, created_at)
+    ) c
+  ), counts as (
+    insert into report_campaigns (org_id, day, hour, campaign_id, template_name, template_language, outbound, sent,
+                                  delivered, read, replied, clicked, failed, named_at, named_id, campaign_name)
+    select p_org, c.day, c.hour, c.campaign_id, c.template_name, c.template_language, count(*), count(c.sent_at),
+           count(c.delivered_at), count(c.read_at), count(c.replied_at), count(c.clicked_at), count(c.failed_at),
+           (array_agg(c.created_at order by c.created_at desc, c.bsp_msg_id desc)
+              filter (where c.campaign_name is not null))[1],
+           (array_agg(c.bsp_msg_id order by c.created_at desc, c.bsp_msg_id desc)
+              filter (where c.campaign_name is not null))[1],
+           (array_agg(c.campaign_name order by c.created_at desc, c.bsp_msg_id desc)
+              filter (where c.campaign_name is not null))[1]
+    from c
+    group by 2, 3, 4, 5, 6
+  ), reads as (
+    insert into report_campaign_reads (org_id, day, hour, campaign_id, template_name, template_language, seconds, n)
+    select p_org, c.day, c.hour, c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read, count(*)
+    from c
+    where c.seconds_sent_to_read is not null
+    group by 2, 3, 4, 5, 6, 7
+  )
+  insert into report_campaign_errors (org_id, day, hour, campaign_id, template_name, template_language, error_code, n)
+  select p_org, c.day, c.hour, c.campaign_id, c.template_name, c.template_language, c.error_code, count(*)
+  from c
+  where c.error_code is not null
+  group by 2, 3, 4, 5, 6, 7;
+end
+$$;
+
 -- The work of a refresh, under its lock: take up to `max_hours` noted hours, newest first (only the notes of
 -- committed writes are visible, and so are their rows below), add the hours of the customer messages the outbound
 -- messages of those hours answer, compute their rollup rows again from the messages of those hours, then their
@@ -211,6 +302,9 @@ begin
   from r
   where r.seconds_to_reply is not null
   group by 2, 3, 5;
+
+  -- The campaigns' and templates' rollups of the same hours (bluetick_report_recompute_campaigns, above).
+  perform bluetick_report_recompute_campaigns(p_org, v_hours);
 
   -- The days, from their hours.
   delete from report_latency_daily where org_id = p_org and day = any (v_days);
@@ -544,12 +638,15 @@ begin
     union all
     select 1, pg_get_viewdef('message_response_times'::regclass)
     union all
-    select 1 + f.n, pg_get_functiondef(to_regprocedure(f.signature))
+    select 2, pg_get_viewdef('campaign_messages'::regclass)
+    union all
+    select 2 + f.n, pg_get_functiondef(to_regprocedure(f.signature))
     from unnest(array[
       'bluetick_report_recompute(uuid, integer)', 'bluetick_report_reply_hours(uuid[], text[], timestamptz[])',
       'bluetick_report_percentiles(uuid, date, date, text, boolean)', 'bluetick_customer(text, text, text, text)',
       'bluetick_contact_phone(text, text, text)', 'bluetick_is_event(text)', 'bluetick_error_code(text)',
-      'bluetick_market(text, text)', 'bluetick_status_of(jsonb)', 'bluetick_is_billable(boolean, text)'
+      'bluetick_market(text, text)', 'bluetick_status_of(jsonb)', 'bluetick_is_billable(boolean, text)',
+      'bluetick_report_recompute_campaigns(uuid, timestamp without time zone[])'
     ]) with ordinality as f(signature, n)
   ) x;
   if v_hash is distinct from (select d.hash from report_definitions d) then

@@ -28,10 +28,14 @@
 --   messages (customer_preferences, marketing_messages, `stop`) in [created_at, created_at + 24 hours) of one of
 --   those messages, whatever they chose later; customers are followed across identifier changes
 --   (bluetick_customer_links), as bluetick_marketing_preferences does; 0 when none.
+-- How: the whole UTC hours of the window whose rollups are current (no note in report_dirty) are read from the
+-- campaign rollups (0018), the rest (the window's ragged ends, and the hours written since their last refresh) from
+-- the messages; counts add up, the median is found in the seconds' counts as percentile_cont would find it, the top
+-- code in the codes' counts. So the numbers are the messages' own at any time, and a 30-day window of a large
+-- organisation costs its rollup rows. opted_out starts from the few customers who stopped, each looked up by index.
 -- Example: the last 30 days, the campaigns with the most opt-outs first.
 --   select campaign_id, campaign_name, template_name, template_language, outbound, read_pct, replied_pct, opted_out
---   from bluetick_campaign_funnel('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '30 days', now())
---   order by opted_out desc, outbound desc;
+--   from bluetick_campaign_funnel('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '30 days', now());
 create or replace function bluetick_campaign_funnel(p_org uuid, p_from timestamptz, p_to timestamptz)
 returns table (
   campaign_id text,
@@ -57,12 +61,136 @@ returns table (
 )
 language sql stable
 as $$
-  with links as materialized (
+  with span as materialized (
+    -- the whole UTC hours [first_hour, end_hour) inside the window (none when end_hour = first_hour)
+    select s.first_hour, greatest(date_trunc('hour', p_to at time zone 'UTC'), s.first_hour) as end_hour
+    from (
+      select case when date_trunc('hour', p_from at time zone 'UTC') = p_from at time zone 'UTC'
+                  then p_from at time zone 'UTC'
+                  else date_trunc('hour', p_from at time zone 'UTC') + interval '1 hour' end as first_hour
+    ) s
+  ),
+  dirty as materialized (  -- hours written since their rollups were computed: read from the messages
+    select distinct d.hour
+    from report_dirty d, span s
+    where d.org_id = p_org and d.hour >= s.first_hour and d.hour < s.end_hour
+  ),
+  rolled as materialized (  -- the rollup rows of the other whole hours
+    select r.*
+    from report_campaigns r, span s
+    where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
+      and r.day + make_interval(hours => r.hour) >= s.first_hour
+      and r.day + make_interval(hours => r.hour) < s.end_hour
+      and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+  ),
+  raw as materialized (  -- the messages of the window's ends and of the noted hours
+    select c.*
+    from span s
+    cross join lateral (
+      select p_from as lo, least(s.first_hour at time zone 'UTC', p_to) as hi
+      union all
+      select greatest(s.end_hour at time zone 'UTC', p_from), p_to
+      union all
+      select d.hour at time zone 'UTC', (d.hour + interval '1 hour') at time zone 'UTC' from dirty d
+    ) r
+    cross join lateral (
+      select c.* from campaign_messages c
+      where c.org_id = p_org and c.created_at >= r.lo and c.created_at < r.hi
+        and c.created_at >= p_from and c.created_at < p_to
+      offset 0  -- planned per range, so each reaches the index on (org_id, created_at)
+    ) c
+  ),
+  groups as (
+    select x.campaign_id, x.template_name, x.template_language, sum(x.outbound)::bigint as outbound,
+           sum(x.sent)::bigint as sent, sum(x.delivered)::bigint as delivered, sum(x.read)::bigint as read,
+           sum(x.replied)::bigint as replied, sum(x.clicked)::bigint as clicked, sum(x.failed)::bigint as failed
+    from (
+      select r.campaign_id, r.template_name, r.template_language, r.outbound, r.sent, r.delivered, r.read, r.replied,
+             r.clicked, r.failed
+      from rolled r
+      union all
+      select c.campaign_id, c.template_name, c.template_language, 1, (c.sent_at is not null)::integer,
+             (c.delivered_at is not null)::integer, (c.read_at is not null)::integer,
+             (c.replied_at is not null)::integer, (c.clicked_at is not null)::integer,
+             (c.failed_at is not null)::integer
+      from raw c
+    ) x
+    group by 1, 2, 3
+  ),
+  reads as (  -- how many reads took each number of seconds, per group
+    select x.campaign_id, x.template_name, x.template_language, x.seconds, sum(x.n)::bigint as n
+    from (
+      select r.campaign_id, r.template_name, r.template_language, r.seconds, r.n
+      from report_campaign_reads r, span s
+      where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
+        and r.day + make_interval(hours => r.hour) >= s.first_hour
+        and r.day + make_interval(hours => r.hour) < s.end_hour
+        and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+      union all
+      select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read, 1
+      from raw c
+      where c.seconds_sent_to_read is not null
+    ) x
+    group by 1, 2, 3, 4
+  ),
+  ranked as (  -- percentile_cont(0.5)'s two ranks (0-based, x50 between them) found in the counts
+    select r.campaign_id, r.template_name, r.template_language, r.seconds,
+           (sum(r.n) over w)::bigint - r.n as below, (sum(r.n) over w)::bigint as upto,
+           0.5::float8 * ((sum(r.n) over (partition by r.campaign_id, r.template_name, r.template_language)) - 1)::float8
+             as x50
+    from reads r
+    window w as (partition by r.campaign_id, r.template_name, r.template_language order by r.seconds)
+  ),
+  medians as (
+    select v.campaign_id, v.template_name, v.template_language,
+           round((v.lo + (v.x50 - floor(v.x50)) * (v.hi - v.lo))::numeric, 1) as median
+    from (
+      select k.campaign_id, k.template_name, k.template_language, max(k.x50) as x50,
+             max(k.seconds) filter (where floor(k.x50) >= k.below and floor(k.x50) < k.upto)::float8 as lo,
+             max(k.seconds) filter (where ceil(k.x50) >= k.below and ceil(k.x50) < k.upto)::float8 as hi
+      from ranked k
+      group by 1, 2, 3
+    ) v
+  ),
+  top_errors as (  -- the most frequent code, on a tie the smallest
+    select distinct on (e.campaign_id, e.template_name, e.template_language)
+           e.campaign_id, e.template_name, e.template_language, e.error_code
+    from (
+      select x.campaign_id, x.template_name, x.template_language, x.error_code, sum(x.n) as n
+      from (
+        select r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
+        from report_campaign_errors r, span s
+        where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
+          and r.day + make_interval(hours => r.hour) >= s.first_hour
+          and r.day + make_interval(hours => r.hour) < s.end_hour
+          and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+        union all
+        select c.campaign_id, c.template_name, c.template_language, c.error_code, 1
+        from raw c
+        where c.error_code is not null
+      ) x
+      group by 1, 2, 3, 4
+    ) e
+    order by e.campaign_id, e.template_name, e.template_language, e.n desc, e.error_code
+  ),
+  names as (  -- each campaign's name: that of its newest message in the window that has one
+    select distinct on (x.campaign_id) x.campaign_id, x.campaign_name
+    from (
+      select r.campaign_id, r.named_at, r.named_id, r.campaign_name from rolled r where r.named_at is not null
+      union all
+      select c.campaign_id, c.created_at, c.bsp_msg_id, c.campaign_name
+      from raw c
+      where c.campaign_name is not null and c.campaign_id is not null
+    ) x
+    where x.campaign_id is not null
+    order by x.campaign_id, x.named_at desc, x.named_id desc
+  ),
+  links as materialized (
     select l.identifier, l.customer, l.identifiers from bluetick_customer_links(p_org) l
   ),
   -- every identifier of each customer who stopped marketing messages within reach of the window (from `from` to 24 h
-  -- after `to`), with the customer (newest identifier) and all of their identifiers: a small set, hash-joined to the
-  -- messages, so only the messages of those customers look their stops up (customer_preferences' primary key)
+  -- after `to`), with the customer (newest identifier) and all of their identifiers: a small set, from which each
+  -- customer's messages of the window are found by index (message_logs_org_contact_created_idx)
   watched as materialized (
     select distinct i.identifier, s.customer, s.identifiers
     from (
@@ -78,10 +206,15 @@ as $$
   -- the distinct customers of each group who stopped within 24 hours of one of its messages
   opted as (
     select m.campaign_id, m.template_name, m.template_language, count(distinct w.customer) as opted_out
-    from message_logs m
-    join watched w on w.identifier = bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id)
-    where m.org_id = p_org and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
-      and m.created_at >= p_from and m.created_at < p_to
+    from watched w
+    cross join lateral (
+      select m.* from message_logs m
+      where m.org_id = p_org
+        and bluetick_customer(m.direction, m.to_phone, m.from_phone, m.customer_user_id) = w.identifier
+        and m.created_at >= p_from and m.created_at < p_to
+      offset 0
+    ) m
+    where m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
       and (m.campaign_id is not null or m.template_name is not null)
       and exists (
         select 1 from customer_preferences p
@@ -89,48 +222,6 @@ as $$
           and p.preference = 'stop'
           and p.changed_at >= m.created_at and p.changed_at < m.created_at + interval '24 hours')
     group by m.campaign_id, m.template_name, m.template_language
-  ),
-  groups as (
-    select
-      m.campaign_id,
-      m.template_name,
-      m.template_language,
-      count(*) as outbound,
-      count(s.sent_at) as sent,
-      count(s.delivered_at) as delivered,
-      count(s.read_at) as read,
-      count(s.replied_at) as replied,
-      count(s.clicked_at) as clicked,
-      count(s.failed_at) as failed,
-      round((percentile_cont(0.5) within group (
-        order by extract(epoch from s.read_at - s.sent_at)::integer))::numeric, 1) as median_seconds_sent_to_read,
-      mode() within group (order by case when s.failed_at is not null then bluetick_error_code(m.failed_reason) end)
-        as top_error_code
-    from message_logs m
-    cross join lateral (
-      select
-        (m.whatsapp_status ->> 'sent')::timestamptz as sent_at,
-        (m.whatsapp_status ->> 'delivered')::timestamptz as delivered_at,
-        (m.whatsapp_status ->> 'read')::timestamptz as read_at,
-        (m.whatsapp_status ->> 'replied')::timestamptz as replied_at,
-        (m.whatsapp_status ->> 'clicked')::timestamptz as clicked_at,
-        (m.whatsapp_status ->> 'failed')::timestamptz as failed_at
-    ) s
-    where m.org_id = p_org and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
-      and m.created_at >= p_from and m.created_at < p_to
-      and (m.campaign_id is not null or m.template_name is not null)
-    group by m.campaign_id, m.template_name, m.template_language
-  ),
-  -- each campaign's name: that of its newest message in the window that has one (message_logs_campaign_idx)
-  names as (
-    select c.campaign_id, (
-      select m.campaign_name
-      from message_logs m
-      where m.org_id = p_org and m.campaign_id = c.campaign_id and m.created_at >= p_from and m.created_at < p_to
-        and m.campaign_name is not null and m.direction = 'OUTBOUND' and not bluetick_is_event(m.msg_kind)
-      order by m.created_at desc, m.bsp_msg_id desc
-      limit 1) as campaign_name
-    from (select distinct g.campaign_id from groups g where g.campaign_id is not null) c
   )
   select
     g.campaign_id,
@@ -150,11 +241,17 @@ as $$
     bluetick_pct(g.replied, g.outbound),
     bluetick_pct(g.clicked, g.outbound),
     bluetick_pct(g.failed, g.outbound),
-    g.median_seconds_sent_to_read,
-    g.top_error_code,
+    md.median,
+    t.error_code,
     coalesce(o.opted_out, 0)
   from groups g
   left join names n on n.campaign_id = g.campaign_id
+  left join medians md on md.campaign_id is not distinct from g.campaign_id
+    and md.template_name is not distinct from g.template_name
+    and md.template_language is not distinct from g.template_language
+  left join top_errors t on t.campaign_id is not distinct from g.campaign_id
+    and t.template_name is not distinct from g.template_name
+    and t.template_language is not distinct from g.template_language
   left join opted o on o.campaign_id is not distinct from g.campaign_id
     and o.template_name is not distinct from g.template_name
     and o.template_language is not distinct from g.template_language

@@ -64,7 +64,7 @@ set search_path = public, pg_temp
 as $$
 begin
   truncate report_dirty, report_outbound, report_latency, report_failures, report_pricing, report_unanswered,
-    report_latency_daily, report_days;
+    report_latency_daily, report_days, report_campaigns, report_campaign_reads, report_campaign_errors;
   return null;
 end
 $$;
