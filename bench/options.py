@@ -21,7 +21,8 @@ MAX_RUN_SECONDS = 120  # longest load run the options allow
 MAX_SOAK_SECONDS = 1800  # but for the soak section's one run per mode
 # in the order they run
 SECTIONS = (
-    "ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention", "events"
+    "ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention", "events",
+    "campaigns",
 )  # fmt: skip
 
 

@@ -35,6 +35,8 @@ def render(results: dict[str, Any]) -> str:
         out += _retention(results)
     if "events" in results:
         out += _events(results)
+    if "campaigns" in results:
+        out += _campaigns(results)
     if results.get("failures"):
         out.append("\n**CORRECTNESS FAILURES:** " + "; ".join(results["failures"]))
     return "\n".join(out) + "\n"
@@ -429,3 +431,33 @@ def _events(results: dict[str, Any]) -> list[str]:
         f"{s['signatures_verified'] + s['signatures_bad']} |",
     ]
     return out
+
+
+def _campaigns(results: dict[str, Any]) -> list[str]:
+    c = results["campaigns"]
+    csv = c["csv"]
+    return [
+        f"\n## Campaigns: bluetick_campaign_funnel over 30 days, one organisation of {c['rows']:,} rows "
+        f"({c['campaign_rows']:,} outbound messages in campaigns; their rollups built in "
+        f"{_f(c['rollups_build_s'], 1)} s)\n",
+        "| funnel | median ms | runs | rows | equals the direct aggregation |",
+        "|---|---:|---:|---:|---|",
+        *(
+            f"| {label} | {_f(c[key]['median_ms'], 1)} | {c[key]['runs']} | {c[key]['rows']} | "
+            f"{'yes' if c[key]['same_as_messages'] else '**no**'} |"
+            for label, key in (
+                ("rollups up to date", "rollups"),
+                (
+                    f"right after {1000:,} messages changed ({c['dirty_hours_after_change']} hours noted)",
+                    "after_change",
+                ),
+                ("every hour noted (the messages read, as before the rollups)", "messages"),
+            )
+        ),
+        "\n| recipients CSV (`campaign-recipients`, child process) | lines | seconds | peak RSS MB |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {label} | {csv[key]['lines']:,} | {_f(csv[key]['seconds'], 1)} | {_f(csv[key]['peak_rss_mb'], 1)} |"
+            for label, key in (("a tenth", "tenth"), ("all", "all"))
+        ),
+    ]

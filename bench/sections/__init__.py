@@ -4,7 +4,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.harness import Bench
-from bench.sections import analytics, apply, events, ingest, memory, profile, report, retention, scale, seed, soak
+from bench.sections import (
+    analytics,
+    apply,
+    campaigns,
+    events,
+    ingest,
+    memory,
+    profile,
+    report,
+    retention,
+    scale,
+    seed,
+    soak,
+)
 
 RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "ingest": ingest.run,
@@ -18,4 +31,5 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "soak": soak.run,
     "retention": retention.run,
     "events": events.run,
+    "campaigns": campaigns.run,
 }
