@@ -47,6 +47,24 @@ class Fixture:
     page: str
 
 
+async def add_campaigns(dsn: str, org: uuid.UUID) -> None:
+    """Campaigns and templates on the organisation's outbound messages, for the two sections that show them."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """update message_logs
+               set template_name = case when abs(hashtext(bsp_msg_id)) % 2 = 0 then 'promo_offer'
+                                        else 'order_update' end,
+                   template_language = 'en',
+                   campaign_id = case when abs(hashtext(bsp_msg_id)) % 3 = 0 then 'diwali' end,
+                   campaign_name = case when abs(hashtext(bsp_msg_id)) % 3 = 0 then 'Diwali sale' end
+               where org_id = $1 and direction = 'OUTBOUND'""",
+            org,
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="module")
 def report(dsn: str) -> Fixture:
     a = uuid.uuid4()
@@ -54,6 +72,7 @@ def report(dsn: str) -> Fixture:
     async def build() -> str:
         await load_messages(dsn, a, uuid.uuid4())
         await load_pricing(dsn, a, uuid.uuid4())
+        await add_campaigns(dsn, a)
         store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=10)
         try:
             return await build_page(store, window_of(a, DAYS, TZ, today=TODAY))
@@ -139,6 +158,8 @@ def expected_queries(a: uuid.UUID) -> dict[str, tuple[str, str, tuple[Any, ...]]
         "kinds": ("bluetick_report_kinds", "select * from bluetick_funnel_by_kind($1, $2, $3)", window),
         "billable": ("bluetick_report_billable", "select * from bluetick_billable($1, $2, $3)", window),
         "spend": ("bluetick_report_spend", "select * from bluetick_spend($1, $2, $3)", window),
+        "campaigns": ("bluetick_campaign_funnel", "select * from bluetick_campaign_funnel($1, $2, $3)", window),
+        "templates": ("bluetick_report_templates", "select * from bluetick_template_health($1, $2, $3)", window),
     }
 
 
@@ -171,9 +192,10 @@ async def test_the_daily_funnel_shows_the_hand_computed_days(report: Fixture):
 async def test_every_chart_names_its_source_and_draws_svg(report: Fixture):
     for name in ("bluetick_report_funnel_daily", "bluetick_report_failures", "bluetick_report_read_heatmap",
                  "bluetick_report_responses_daily", "bluetick_report_unanswered", "bluetick_report_kinds",
-                 "bluetick_report_billable", "bluetick_report_spend"):  # fmt: skip
+                 "bluetick_report_billable", "bluetick_report_spend", "bluetick_campaign_funnel",
+                 "bluetick_report_templates"):  # fmt: skip
         assert f"From <code>{name}</code>" in report.page
-    assert report.page.count("<svg") == 10  # funnel 2, latency 2, responses 2, and one each
+    assert report.page.count("<svg") == 12  # funnel 2, latency 2, responses 2, and one each
     assert "No data" not in report.page
 
 
@@ -244,6 +266,7 @@ async def test_the_page_through_postgrest_is_the_page_over_asyncpg(supabase_dsn:
     a = uuid.uuid4()
     await load_messages(supabase_dsn, a, uuid.uuid4())
     await load_pricing(supabase_dsn, a, uuid.uuid4())
+    await add_campaigns(supabase_dsn, a)
     window = window_of(a, DAYS, TZ, today=TODAY)
     pg = await PostgresStore.connect(supabase_dsn, pool_size=1, timeout_s=10)
     standin = PostgrestStandIn(supabase_dsn)

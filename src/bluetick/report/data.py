@@ -72,9 +72,18 @@ KINDS = Query(
 )
 BILLABLE = Query("billable", "bluetick_report_billable", "select * from bluetick_report_billable($1, $2, $3)")
 SPEND = Query("spend", "bluetick_report_spend", "select * from bluetick_report_spend($1, $2, $3)")
+CAMPAIGNS = Query(
+    "campaigns",
+    "bluetick_campaign_funnel",
+    "select campaign_id, campaign_name, template_name, template_language, outbound, delivered, read, replied,"
+    " clicked, failed, read_pct, replied_pct, clicked_pct, failed_pct, median_seconds_sent_to_read, top_error_code,"
+    " opted_out from bluetick_campaign_funnel($1, $2::date::timestamp at time zone 'UTC',"
+    " ($3::date + 1)::timestamp at time zone 'UTC')",
+)
+TEMPLATES = Query("templates", "bluetick_report_templates", "select * from bluetick_report_templates($1, $2, $3)")
 
 QUERIES = (FUNNEL_TOTAL, FUNNEL_DAILY, FAILURES, HEATMAP, RESPONSES_TOTAL, RESPONSES_DAILY, UNANSWERED, KINDS,
-           BILLABLE, SPEND)  # fmt: skip
+           BILLABLE, SPEND, CAMPAIGNS, TEMPLATES)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

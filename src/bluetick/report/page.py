@@ -11,6 +11,7 @@ from bluetick import logs
 from bluetick.report import svg
 from bluetick.report.data import (
     BILLABLE,
+    CAMPAIGNS,
     FAILURES,
     FUNNEL_DAILY,
     FUNNEL_TOTAL,
@@ -19,6 +20,7 @@ from bluetick.report.data import (
     RESPONSES_DAILY,
     RESPONSES_TOTAL,
     SPEND,
+    TEMPLATES,
     UNANSWERED,
     Report,
     Rows,
@@ -80,7 +82,7 @@ def render(report: Report) -> str:
     else:
         body = "".join(
             [_summary(report), _funnel(report), _latency(report), _failures(report), _heatmap(report),
-             _responses(report), _kinds(report), _pricing(report)]
+             _responses(report), _kinds(report), _campaigns(report), _templates(report), _pricing(report)]
         )  # fmt: skip
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -254,6 +256,44 @@ def _kinds(report: Report) -> str:
     ]
     chart = svg.hbars(labels, [float(r["outbound"]) for r in rows.rows], BLUE, notes)
     return _section("kinds", title, _source(rows) + chart + _table(rows, rows.columns))
+
+
+def _campaigns(report: Report) -> str:
+    rows = report[CAMPAIGNS]
+    title = "Campaigns and templates: the funnel of each (messages logged with a campaign or a template)"
+    if not rows.rows:
+        return _section("campaigns", title, _source(rows) + _no_data("no message named a campaign or a template"))
+    labels = [
+        " / ".join(x for x in (r["campaign_name"] or r["campaign_id"], r["template_name"], r["template_language"]) if x)
+        for r in rows.rows
+    ]
+    stages = (("delivered", BLUE), ("read", GREEN), ("replied", PURPLE), ("clicked", AMBER), ("failed", RED))
+    chart = svg.bars(labels, [svg.Series(stage, _values(rows, stage), colour) for stage, colour in stages])
+    return _section("campaigns", title, _source(rows) + chart + _table(rows, rows.columns))
+
+
+def _templates(report: Report) -> str:
+    rows = report[TEMPLATES]
+    title = "Templates: read rate per day (read / delivered, %)"
+    if not rows.rows:
+        return _section("templates", title, _source(rows) + _no_data("no template message"))
+    days = sorted({r["day"] for r in rows.rows})
+    keys = list(dict.fromkeys((r["template_name"], r["template_language"]) for r in rows.rows))
+    by_key = {(r["template_name"], r["template_language"], r["day"]): r["read_rate_pct"] for r in rows.rows}
+    series = [
+        svg.Series(
+            f"{name} {language or ''}".strip(),
+            [None if (v := by_key.get((name, language, day))) is None else float(v) for day in days],
+            PALETTE[k % len(PALETTE)],
+        )
+        for k, (name, language) in enumerate(keys)
+    ]
+    chart = svg.lines([d.isoformat() for d in days], series, unit="%", top=100)
+    return _section("templates", title, _source(rows) + chart + _table(rows, rows.columns))
+
+
+def _values(rows: Rows, column: str) -> list[float | None]:
+    return [None if r[column] is None else float(r[column]) for r in rows.rows]
 
 
 def _pricing(report: Report) -> str:

@@ -626,6 +626,36 @@ as $$
   order by p.day, p.pricing_category nulls last, r.currency nulls last
 $$;
 
+-- bluetick_report_templates(org, first, last): bluetick_template_health's counts and rates over the UTC days
+-- first..last, from the campaign rollups (report_campaigns, summed over campaigns): per day and template, sent,
+-- delivered, read, failed, read_rate_pct (read / delivered) and failure_share_pct (failed / sent).
+create or replace function bluetick_report_templates(p_org uuid, p_first date, p_last date)
+returns table (
+  day date,
+  template_name text,
+  template_language text,
+  sent bigint,
+  delivered bigint,
+  read bigint,
+  failed bigint,
+  read_rate_pct numeric,
+  failure_share_pct numeric
+)
+language sql stable
+as $$
+  select t.day, t.template_name, t.template_language, t.sent, t.delivered, t.read, t.failed,
+         bluetick_pct(t.read, t.delivered), bluetick_pct(t.failed, t.sent)
+  from (
+    select r.day, r.template_name, r.template_language, sum(r.outbound)::bigint as sent,
+           sum(r.delivered)::bigint as delivered, sum(r.read)::bigint as read, sum(r.failed)::bigint as failed
+    from report_campaigns r
+    where r.org_id = p_org and r.day between p_first and p_last and r.template_name is not null
+    group by 1, 2, 3
+  ) t
+  order by t.day, t.template_name, t.template_language nulls last
+$$;
+
+
 -- The rollups follow the definitions above and in 0100..0106: when one of them changes, every stored hour is noted,
 -- so the refreshes compute the rollups again (pages say how many hours they lack until then).
 do $$

@@ -114,6 +114,15 @@ begin
       'billable', bluetick_report_table('bluetick_report_billable',
         (select json_agg(t) from (select * from bluetick_report_billable(p_org, p_first, p_last)) t)),
       'spend', bluetick_report_table('bluetick_report_spend',
-        (select json_agg(t) from (select * from bluetick_report_spend(p_org, p_first, p_last)) t))));
+        (select json_agg(t) from (select * from bluetick_report_spend(p_org, p_first, p_last)) t)),
+      'campaigns', bluetick_report_table('bluetick_campaign_funnel',
+        (select json_agg(t) from (
+          select campaign_id, campaign_name, template_name, template_language, outbound, delivered, read, replied,
+                 clicked, failed, read_pct, replied_pct, clicked_pct, failed_pct, median_seconds_sent_to_read,
+                 top_error_code, opted_out
+          from bluetick_campaign_funnel(p_org, p_first::timestamp at time zone 'UTC',
+                                        (p_last + 1)::timestamp at time zone 'UTC')) t)),
+      'templates', bluetick_report_table('bluetick_report_templates',
+        (select json_agg(t) from (select * from bluetick_report_templates(p_org, p_first, p_last)) t))));
 end
 $$;
