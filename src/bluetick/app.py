@@ -14,7 +14,18 @@ from uuid import UUID
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from bluetick import campaigns_api, feed_api, inbox, jsoncodec, links_api, metrics, payloads, report, subscriptions_api
+from bluetick import (
+    campaigns_api,
+    feed_api,
+    inbox,
+    jsoncodec,
+    links_api,
+    metrics,
+    openapi,
+    payloads,
+    report,
+    subscriptions_api,
+)
 from bluetick.auth import form_fields, same, webhook_allowed
 from bluetick.config import Settings
 from bluetick.customers import Customer, forget, parse_customer
@@ -174,7 +185,11 @@ async def org_report(request: web.Request) -> web.Response:
         window = report.window_of(org_id, request.query.get("days"), request.query.get("tz"))
     except report.BadInput as exc:
         raise Refusal(400, str(exc), "bad_report_request") from None
-    page = await report.build_page(request.app[SERVICE].store, window)
+    try:
+        page = await report.build_page(request.app[SERVICE].store, window)
+    except PermanentError:  # a zone Python reads but the database does not know: localtime, posixrules, right/UTC
+        message = f"tz must be a time zone name such as Asia/Kolkata, got {window.tz!r}"
+        raise Refusal(400, message, "bad_report_request") from None
     return web.Response(text=page, content_type="text/html")
 
 
@@ -279,6 +294,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
+    app.router.add_get("/openapi.json", openapi.serve_openapi, name="openapi")  # the contract of every route
 
     feed_api.setup(app)  # message lookup and the event feed
     campaigns_api.setup(app)  # a campaign's recipients as CSV

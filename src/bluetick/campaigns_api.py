@@ -112,9 +112,10 @@ async def recipients_csv(store: Store, org_id: UUID, campaign: str, page_size: i
 
 
 def setup(app: web.Application) -> None:
-    """Add the recipients route to the application."""
+    """Add the recipients route to the application: any campaign id, a newline in it too (`(?s:.+)`), reaches the
+    handler, which names what is wrong with it."""
     app.router.add_get(
-        "/v1/orgs/{org_id}/campaigns/{campaign:.+}/recipients.csv", get_recipients, name="campaign_recipients"
+        "/v1/orgs/{org_id}/campaigns/{campaign:(?s:.+)}/recipients.csv", get_recipients, name="campaign_recipients"
     )
 
 

@@ -197,7 +197,8 @@ FEED = web.AppKey("feed", Feed)
 def setup(app: web.Application) -> None:
     """Add the lookup and feed routes to the application, and wake the waiting requests when it shuts down."""
     app[FEED] = Feed()
-    app.router.add_get("/v1/orgs/{org_id}/messages/{bsp_msg_id:.+}", get_message, name="get_message")
+    # (?s:.+): any id, a newline in it too, reaches the handler (`.+` alone left it to aiohttp's text 404)
+    app.router.add_get("/v1/orgs/{org_id}/messages/{bsp_msg_id:(?s:.+)}", get_message, name="get_message")
     app.router.add_put("/v1/orgs/{org_id}/events/feed", put_feed, name="events_feed")
     app.router.add_get("/v1/orgs/{org_id}/events", get_events, name="events")
     app.on_shutdown.append(_shutdown)
