@@ -74,3 +74,10 @@ def test_customers_are_masked_but_their_last_four():
     assert mask("+919800000001") == "•" * 9 + "0001"
     assert mask("IN.2081978709342942") == "•" * 15 + "2942"
     assert mask(None) == ""
+
+
+@pytest.mark.parametrize("tz", ["localtime", "posixrules", "right/UTC", "posix/Asia/Kolkata"])
+def test_zone_files_that_are_not_iana_names_are_refused(tz: str):
+    """zoneinfo opens them, but Postgres does not know them (the report would fail in the database)."""
+    with pytest.raises(BadInput, match="tz must be a time zone name"):
+        window_of(uuid.uuid4(), 7, tz)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -74,4 +75,13 @@ def _tz(raw: str | None) -> str:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadInput(f"tz must be a time zone name such as Asia/Kolkata, got {raw!r}") from None
+    if raw not in _zone_names():  # zoneinfo also opens localtime, posixrules, right/... which Postgres does not know
+        raise BadInput(f"tz must be a time zone name such as Asia/Kolkata, got {raw!r}")
     return raw
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The IANA zone names (zoneinfo.available_timezones leaves out localtime, posixrules and the right/ and posix/
+    copies)."""
+    return frozenset(available_timezones()) - {"localtime"}  # the machine's own zone, where a system file names it
