@@ -454,6 +454,14 @@ def _campaigns(results: dict[str, Any]) -> list[str]:
                 ("every hour noted (the messages read, as before the rollups)", "messages"),
             )
         ),
+        *(
+            [
+                f"\nThe report page over the 30 days, its Campaigns and Templates sections included: "
+                f"{_f(c['page']['median_ms'], 1)} ms (median of {c['page']['runs']}; target < 1000 ms)."
+            ]
+            if "page" in c
+            else []
+        ),
         "\n| recipients CSV (`campaign-recipients`, child process) | lines | seconds | peak RSS MB |",
         "|---|---:|---:|---:|",
         *(

@@ -27,6 +27,8 @@ import asyncpg
 
 from bench import analytics
 from bench.harness import Bench, log
+from bluetick.report import fetch_report, render, window_of
+from bluetick.store.postgres import PostgresStore
 
 CAMPAIGNS, TEMPLATES = 8, 4
 CSV_ROWS = 100_000
@@ -90,6 +92,7 @@ async def run(b: Bench) -> dict[str, Any]:
         runs = b.opts.analytics_runs
         out: dict[str, Any] = {"rows": b.opts.rows, "campaign_rows": campaign_rows, "rollups_build_s": build_s}
         out["rollups"] = await _timed(conn, org, window, runs, b)
+        out["page"] = await _page(dsn, org, anchor, runs)
         noted = conn.transaction()  # every hour noted: the function reads the messages, as before the rollups
         await noted.start()
         await conn.execute(
@@ -131,6 +134,21 @@ async def _timed(
     if not same:
         b.failures.append("campaigns: the funnel differs from the direct aggregation")
     return {"median_ms": statistics.median(times), "runs": runs, "rows": len(got), "same_as_messages": same}
+
+
+async def _page(dsn: str, org: Any, anchor: datetime, runs: int) -> dict[str, Any]:
+    """The report page of the organisation over 30 days (its Campaigns and Templates sections included): median ms."""
+    store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=None)
+    try:
+        window = window_of(org, 30, "UTC", today=anchor.date())
+        times = []
+        for _ in range(max(3, runs // 3)):
+            started = time.perf_counter()
+            page = render(await fetch_report(store, window))
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        await store.close()
+    return {"median_ms": statistics.median(times), "runs": len(times), "kb": len(page) / 1024}
 
 
 def _csv_memory(dsn: str, org: Any, b: Bench) -> dict[str, Any]:
