@@ -1,20 +1,29 @@
 """Supabase's pieces that bluetick relies on, rebuilt on the real test Postgres.
 
 - `emulate(dsn)`: the roles (anon, authenticated, service_role with BYPASSRLS), the `auth` schema with an
-  `auth.jwt()` that reads `request.jwt.claims`, and the default grants Supabase gives those roles on `public`.
+  `auth.jwt()` that reads `request.jwt.claims`, the default grants Supabase gives those roles on `public`, and
+  (`realtime=True`) the empty `supabase_realtime` publication every Supabase project has.
 - `PostgrestStandIn`: PostgREST cannot be installed here, so this stands in for the one route bluetick
-  uses, `POST /rest/v1/rpc/{function}`. Like Supabase's gateway it checks the `apikey` and
-  `Authorization: Bearer` headers; like PostgREST it switches to the key's role, sets
-  `request.jwt.claims`, and calls the function with the JSON body as named arguments, answering errors
-  with PostgREST's JSON shape. The function runs on the real test Postgres: everything behind the HTTP
-  call is real.
+  uses, `POST /rest/v1/rpc/{function}`, with the request shapes PostgREST documents for it. Like Supabase's
+  gateway it checks the `apikey` and `Authorization: Bearer` headers. Like PostgREST it takes a JSON object
+  body (`Content-Type: application/json`) whose keys are the function's argument names, in the schema the
+  `Content-Profile` header names (only `public` is exposed: any other is 406 PGRST106); it picks the function
+  whose arguments those names are (those left out must have defaults; none or several: 404 PGRST202 or 300
+  PGRST203), switches to the key's role, sets `request.jwt.claims`, and calls it as PostgREST does: each
+  argument read from the body by `json_to_record` with the function's own argument types, the result as
+  `json_agg(...)->0`. Errors come back in PostgREST's JSON shape with the database's SQLSTATE as the code.
+  The function runs on the real test Postgres: everything behind the HTTP call is real.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -58,8 +67,12 @@ alter default privileges in schema public grant all on sequences to anon, authen
 """
 
 
-async def emulate(admin_dsn: str, name: str) -> str:
-    """Create database `name` set up like a new Supabase project; return its DSN."""
+REALTIME_SQL = "create publication supabase_realtime"  # as Supabase creates it: no table yet, every action
+
+
+async def emulate(admin_dsn: str, name: str, realtime: bool = False) -> str:
+    """Create database `name` set up like a new Supabase project (with its `supabase_realtime` publication when
+    `realtime`); return its DSN."""
     admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(ROLES_SQL)
@@ -70,6 +83,8 @@ async def emulate(admin_dsn: str, name: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(AUTH_SQL)
+        if realtime:
+            await conn.execute(REALTIME_SQL)
     finally:
         await conn.close()
     return dsn
@@ -104,51 +119,87 @@ class PostgrestStandIn:
         key = request.headers.get("apikey", "")
         if key not in self._keys or request.headers.get("Authorization") != f"Bearer {key}":
             return web.json_response({"message": "Invalid API key"}, status=401)
+        profile = request.headers.get("Content-Profile", "public")
+        if profile != "public":
+            return _error(406, "PGRST106", f"The schema must be one of the following: public (got {profile})")
+        if request.content_type != "application/json":
+            return _error(415, "PGRST107", f"The Content-Type {request.content_type!r} is not acceptable")
         function = request.match_info["function"]
-        args = await request.json() if request.can_read_body else {}
-        if not _NAME.match(function) or not isinstance(args, dict) or not all(map(_NAME.match, args)):
+        try:
+            args = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return _error(400, "PGRST102", "Empty or invalid json")
+        if not isinstance(args, dict):
+            return _error(400, "PGRST102", "The body of a call is a JSON object of its arguments")
+        if not _NAME.match(function) or not all(map(_NAME.match, args)):
             return _error(404, "PGRST202", f"Could not find the function public.{function}")
         assert self._pool is not None
         try:
             result = await self._call(function, args, _KEY_ROLES[key])
+        except _Ambiguous:
+            return _error(300, "PGRST203", f"Could not choose the best candidate function public.{function}")
         except LookupError:
-            return _error(404, "PGRST202", f"Could not find the function public.{function}")
+            return _error(404, "PGRST202", f"Could not find the function public.{function}({', '.join(args)})")
         except asyncpg.PostgresError as exc:
             return _error(403 if exc.sqlstate == "42501" else 400, exc.sqlstate or "", str(exc))
-        return web.Response(text=result or "null", content_type="application/json")
+        return web.Response(text=result, content_type="application/json")
 
-    async def _call(self, function: str, args: dict[str, Any], role: str) -> str | None:
+    async def _call(self, function: str, args: dict[str, Any], role: str) -> str:
         """`function(args)` as `role`, in one transaction, as PostgREST runs it."""
         assert self._pool is not None
         async with self._pool.acquire() as conn, conn.transaction():
-            # like PostgREST, an overloaded function is chosen by the names of the arguments given
+            # the function whose input arguments are the names given, those left out having defaults
             overloads = await conn.fetch(
-                "select proargnames, proargtypes::regtype[]::text[] as types from pg_proc p"
-                " join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public' and proname = $1",
+                "select coalesce(proargnames[1:pronargs], '{}') as names, pronargdefaults as defaults,"
+                " array(select format_type(t, null) from unnest(proargtypes) t) as types"
+                " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+                " where n.nspname = 'public' and proname = $1",
                 function,
             )
-            found = next((f for f in overloads if sorted(f["proargnames"] or []) == sorted(args)), None)
-            if found is None:
+            found = [
+                f
+                for f in overloads
+                if set(args) <= set(f["names"]) and set(f["names"][: len(f["names"]) - f["defaults"]]) <= set(args)
+            ]
+            if not found:
                 raise LookupError(function)
-            names = list(found["proargnames"] or [])
-            arg_types = dict(zip(names, found["types"], strict=True))
+            if len(found) > 1:
+                raise _Ambiguous(function)
+            arg_types = dict(zip(found[0]["names"], found[0]["types"], strict=True))
             await conn.execute(f"set local role {role}")
             await conn.execute("select set_config('request.jwt.claims', $1, true)", json.dumps({"role": role}))
-            call = ", ".join(f"{name} := {_argument(i, arg_types[name])}" for i, name in enumerate(args, 1))
-            values = [
-                v if v is None or (isinstance(v, str) and arg_types[k] != "jsonb") else json.dumps(v)
-                for k, v in args.items()
-            ]
-            result: str | None = await conn.fetchval(f"select to_jsonb(public.{function}({call}))", *values)
+            # PostgREST's shape: the body read once by json_to_record, with the arguments' own types
+            call = ", ".join(f'"{name}" := pgrst_args."{name}"' for name in args)
+            record = ", ".join(f'"{name}" {arg_types[name]}' for name in args)
+            body = "$1::json"  # the request's body, one parameter; a call without arguments reads nothing of it
+            source = f" from json_to_record({body}) as pgrst_args({record})" if args else f" where {body} is not null"
+            result: str = await conn.fetchval(
+                "select coalesce(json_agg(t.pgrst_scalar) -> 0, 'null')::text"
+                f" from (select public.{function}({call}) as pgrst_scalar{source}) t",
+                json.dumps(args),
+            )
             return result
 
 
-def _argument(number: int, type_name: str) -> str:
-    """Parameter `number` as an argument of `type_name`: a JSON array becomes an SQL array, as PostgREST's
-    json_to_record makes it; anything else is cast from its text."""
-    if type_name.endswith("[]"):
-        return f"array(select jsonb_array_elements_text(${number}::jsonb))::{type_name}"
-    return f"${number}::text::{type_name}"
+@contextmanager
+def standin_in_thread(dsn: str) -> Iterator[str]:
+    """A PostgREST stand-in on `dsn` served by an event loop of its own thread, for code that runs its own loop (a
+    command's `asyncio.run`); yields its URL."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    standin = PostgrestStandIn(dsn)
+    try:
+        yield asyncio.run_coroutine_threadsafe(standin.start(), loop).result(30)
+    finally:
+        asyncio.run_coroutine_threadsafe(standin.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+class _Ambiguous(LookupError):
+    """More than one function takes the arguments given."""
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -23,7 +23,7 @@ from bluetick import logs
 from bluetick.config import ConfigError, Settings, load_settings, parse_duration
 from bluetick.customers import Customer, forget, parse_customer
 from bluetick.payloads.common import ItemError
-from bluetick.stats import days_arg, funnel_report
+from bluetick.stats import Unreadable, configured_funnel_report, days_arg
 from bluetick.store import Store
 from bluetick.store.dsn import dsn_of
 
@@ -95,13 +95,13 @@ def read_analytics(prog: str, work: Callable[[], Coroutine[Any, Any, str]]) -> s
         return asyncio.run(work())
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:
         raise Failed(f"sql/analytics is not installed here; run `{prog} migrate`") from exc
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, asyncpg.PostgresError, Unreadable) as exc:
         raise Failed(str(exc)) from exc
 
 
 def stats(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the funnel of one organisation (sql/analytics views) as a table."""
-    print(read_analytics(args.prog, lambda: funnel_report(dsn_of(settings), args.org, days=args.days, by=args.by)))
+    """Print the funnel of one organisation (sql/analytics views) as a table, on either backend."""
+    print(read_analytics(args.prog, lambda: configured_funnel_report(settings, args.org, days=args.days, by=args.by)))
     return 0
 
 

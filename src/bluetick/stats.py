@@ -1,4 +1,5 @@
-"""`python main.py stats`: one organisation's delivery funnel as a plain text table."""
+"""`python main.py stats`: one organisation's delivery funnel as a plain text table, read through the store
+(bluetick_stats_funnel) over either backend: a database connection, or Supabase's REST API alone."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
+from bluetick.config import Settings
+from bluetick.store import Store
+from bluetick.store.dsn import dsn_of
 from bluetick.store.postgres import PostgresStore
 
 # (header, column of the funnel view and functions, as bluetick_stats_funnel returns them)
@@ -25,6 +29,10 @@ _COLUMNS = (
 )
 
 
+class Unreadable(Exception):
+    """The configured database could not give the funnel; the message says why."""
+
+
 def days_arg(raw: str) -> int:
     """argparse type of --days: a whole number of UTC days, at least 1."""
     try:
@@ -37,14 +45,49 @@ def days_arg(raw: str) -> int:
 
 
 async def funnel_report(dsn: str, org: UUID, days: int, by: str = "day", today: date | None = None) -> str:
-    """The funnel of `org`'s outbound messages over the `days` UTC days up to `today`, one row per day or kind."""
-    last = today or datetime.now(UTC).date()
-    first = last - timedelta(days=days - 1)
+    """The funnel of `org`'s outbound messages over the `days` UTC days up to `today`, one row per day or kind,
+    read over a connection to `dsn` (no timeout: a long window is a long read)."""
     store = await PostgresStore.connect(dsn, pool_size=1, timeout_s=None)
     try:
-        funnel = await store.stats_funnel(org, first, last, by)
+        return await funnel_table(store, org, days, by, today)
     finally:
         await store.close()
+
+
+async def configured_funnel_report(settings: Settings, org: UUID, days: int, by: str = "day") -> str:
+    """`funnel_report` on the configured database: over Supabase's REST API when only SUPABASE_URL and the service
+    role key are set (after checking bluetick's SQL is installed there), else over DATABASE_URL or the embedded
+    server."""
+    if settings.backend != "supabase":
+        return await funnel_report(dsn_of(settings), org, days, by)
+    import httpx
+    from postgrest.exceptions import APIError
+
+    from bluetick.store.supabase import SupabaseSetupError, SupabaseStore
+
+    assert settings.supabase_url and settings.supabase_service_role_key
+    try:
+        store = await SupabaseStore.connect(
+            settings.supabase_url, settings.supabase_service_role_key, settings.db_timeout_ms / 1000
+        )
+        try:
+            await store.prepare()
+            return await funnel_table(store, org, days, by)
+        finally:
+            await store.close()
+    except SupabaseSetupError as exc:
+        raise Unreadable(str(exc)) from exc
+    except APIError as exc:
+        raise Unreadable(f"the REST API refused the read: {exc.code} {exc.message}") from exc
+    except httpx.HTTPError as exc:
+        raise Unreadable(f"the REST API cannot be reached: {type(exc).__name__}: {exc}") from exc
+
+
+async def funnel_table(store: Store, org: UUID, days: int, by: str = "day", today: date | None = None) -> str:
+    """The text of `funnel_report`, read through `store`."""
+    last = today or datetime.now(UTC).date()
+    first = last - timedelta(days=days - 1)
+    funnel = await store.stats_funnel(org, first, last, by)
     total, rows = funnel["total"], funnel["rows"]
     window = f"{first.isoformat()} to {last.isoformat()} (UTC days)"
     if total is None or int(total["outbound"]) == 0:

@@ -177,6 +177,7 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
         "migrations/0016_campaigns.sql",
         "migrations/0017_tracked_links.sql",
         "migrations/0018_campaign_rollups.sql",
+        "migrations/0019_realtime.sql",
     ]
     assert applied == since + [f.name for f in sql_files() if f.version is None], "the new migrations, every function"
     fresh = await new_database(dsn)

@@ -72,8 +72,9 @@ def assert_same_schema(pushed: str, fresh: str) -> None:
 def test_pushing_934dae0s_layout_then_this_ones_with_the_cli_equals_a_fresh_migrate(
     server: supabase_cli.Server, tmp_path: Path
 ) -> None:
-    pushed = asyncio.run(emulate(server.url(), "pushed"))
-    fresh = asyncio.run(emulate(server.url(), "fresh"))
+    # both with the `supabase_realtime` publication every Supabase project has, which 0019 joins the outbox to
+    pushed = asyncio.run(emulate(server.url(), "pushed", realtime=True))
+    fresh = asyncio.run(emulate(server.url(), "fresh", realtime=True))
     project = tmp_path / "project"
     folder = project / "supabase" / "migrations"
 
@@ -104,6 +105,8 @@ def test_pushing_934dae0s_layout_then_this_ones_with_the_cli_equals_a_fresh_migr
     dump = supabase_cli.schema_dump(pushed)
     assert_same_schema(dump, supabase_cli.schema_dump(fresh))
     assert recorded(pushed) == recorded(fresh), "the layout records every file as `bluetick migrate` does"
+    realtime = "select tablename from pg_publication_tables where pubname = 'supabase_realtime'"
+    assert fetch(pushed, realtime) == [("bluetick_events",)], "0019 publishes the outbox through its root"
 
     # `bluetick migrate` on the pushed project finds nothing to apply and changes nothing
     assert asyncio.run(migrate(pushed)) == []
