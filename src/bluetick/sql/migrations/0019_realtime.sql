@@ -1,7 +1,7 @@
 -- Supabase Realtime (docs/design.md, "Events on Supabase"). Does nothing on a Postgres without Supabase's roles and
 -- `supabase_realtime` publication.
 --
--- 1. Where Supabase's roles exist: every partition of the outbox is closed to anon and authenticated. Rows are read
+-- 1. Where Supabase's auth schema and roles exist: every partition of the outbox is closed to anon and authenticated. Rows are read
 --    through bluetick_events, whose policy (0015) lets an authenticated user read their JWT's org_id's events only;
 --    but Supabase's default privileges gave both roles every right on the default partition, which had no row-level
 --    security, so the REST API served every organisation's events from it to any key. Each existing partition gets
@@ -20,7 +20,8 @@ declare
   role_name text;
   pub record;
 begin
-  if exists (select 1 from pg_roles where rolname in ('anon', 'authenticated')) then
+  if to_regnamespace('auth') is not null and exists (select 1 from pg_roles where rolname in ('anon', 'authenticated'))
+  then
     for part in select inhrelid::regclass from pg_inherits where inhparent = 'public.bluetick_events'::regclass loop
       if not (select relrowsecurity from pg_class where oid = part) then
         execute format('alter table %s enable row level security', part);
