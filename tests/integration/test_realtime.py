@@ -117,11 +117,6 @@ async def test_a_published_outbox_still_takes_erasures_and_expiry(realtime_proje
         await conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=asyncpg.ObjectNotInPrerequisiteStateError,
-    reason="a partition made later needs REPLICA IDENTITY FULL from bluetick_events_maintain (functions/events.sql)",
-)
 async def test_a_partition_made_after_0019_takes_updates_and_deletes_too(realtime_project: str):
     conn = await asyncpg.connect(realtime_project)
     try:

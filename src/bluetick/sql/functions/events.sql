@@ -111,6 +111,7 @@ declare
   v_dropped integer := 0;
   v_deleted integer := 0;
   v_part record;
+  v_role text;
 begin
   -- one replica at a time (the other skips this round); a partition's create or drop locks the whole table, so it
   -- gives up after 2 s rather than hold every batch's event insert behind a long transaction (next round retries)
@@ -128,6 +129,20 @@ begin
       execute format('create table %I partition of bluetick_events for values from (%L) to (%L)', v_name,
                      v_day::timestamp at time zone 'UTC', (v_day + 1)::timestamp at time zone 'UTC');
       execute format('alter table %I enable row level security', v_name);
+      -- as 0019_realtime.sql did for the partitions before it: where the table is published (supabase_realtime),
+      -- each partition identifies its rows whole, or Postgres refuses erasure's update and expiry's delete; on
+      -- Supabase, anon and authenticated lose the rights its default privileges gave them on the new table
+      if exists (select 1 from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid
+                 where p.pubname = 'supabase_realtime' and pr.prrelid = 'public.bluetick_events'::regclass) then
+        execute format('alter table %I replica identity full', v_name);
+      end if;
+      if to_regnamespace('auth') is not null then
+        foreach v_role in array array['anon', 'authenticated'] loop
+          if exists (select 1 from pg_roles where rolname = v_role) then
+            execute format('revoke all on %I from %I', v_name, v_role);
+          end if;
+        end loop;
+      end if;
       v_created := v_created + 1;
     end if;
   end loop;
