@@ -4,6 +4,7 @@ problem and creates nothing; another organisation's subscription is a 404. On ev
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -11,15 +12,30 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from bluetick.delivery import address_allowed
+from bluetick.app import SERVICE, create_app
+from bluetick.delivery import DeliveryOptions, address_allowed
 from bluetick.store import Store
+from bluetick.subscriptions_api import SUBSCRIPTIONS
 from tests.conftest import make_settings, start_client
 
-# A public address written as a literal: nothing is resolved, and no test sends it anything (no event is written
-# for these organisations, so there is nothing to deliver).
+# A public address written as a literal: nothing is resolved, and nothing is ever sent to it: the service of these
+# tests runs no delivery worker, no event is written for these organisations (checked at teardown), and their
+# subscriptions are deleted after each test.
 PUBLIC_URL = "https://93.184.215.14/hooks/bluetick"
+
+
+@pytest.fixture
+async def http(dsn: str, store: Store) -> AsyncIterator[TestClient]:
+    """The service, its deliverer with no worker: a subscription made here is never delivered to."""
+    app = create_app(make_settings(dsn), store)
+    app[SUBSCRIPTIONS].options = DeliveryOptions(workers=0)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    await asyncio.wait_for(app[SERVICE].ready.wait(), 30)
+    yield client
+    await client.close()
 
 
 @pytest.fixture
@@ -28,6 +44,7 @@ async def cleanup(db: asyncpg.Connection) -> AsyncIterator[list[uuid.UUID]]:
     orgs: list[uuid.UUID] = []
     yield orgs
     await db.execute("delete from webhook_subscriptions where org_id = any($1::uuid[])", orgs)
+    assert await db.fetchval("select count(*) from bluetick_events where org_id = any($1::uuid[])", orgs) == 0
 
 
 async def subscriptions(db: asyncpg.Connection, org: uuid.UUID) -> list[asyncpg.Record]:
