@@ -83,6 +83,9 @@ as $$
       and r.day + make_interval(hours => r.hour) < s.end_hour
       and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
   ),
+  rolled_hours as materialized (  -- those hours (an hour's reads and errors rows come with its counts' rows)
+    select distinct r.day, r.hour from rolled r
+  ),
   raw as materialized (  -- the messages of the window's ends and of the noted hours
     select c.*
     from span s
@@ -121,11 +124,9 @@ as $$
     select x.campaign_id, x.template_name, x.template_language, x.seconds, sum(x.n)::bigint as n
     from (
       select r.campaign_id, r.template_name, r.template_language, r.seconds, r.n
-      from report_campaign_reads r, span s
+      from report_campaign_reads r, span s, rolled_hours h
       where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
-        and r.day + make_interval(hours => r.hour) >= s.first_hour
-        and r.day + make_interval(hours => r.hour) < s.end_hour
-        and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+        and r.day = h.day and r.hour = h.hour
       union all
       select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read, 1
       from raw c
@@ -159,11 +160,9 @@ as $$
       select x.campaign_id, x.template_name, x.template_language, x.error_code, sum(x.n) as n
       from (
         select r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
-        from report_campaign_errors r, span s
+        from report_campaign_errors r, span s, rolled_hours h
         where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
-          and r.day + make_interval(hours => r.hour) >= s.first_hour
-          and r.day + make_interval(hours => r.hour) < s.end_hour
-          and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+          and r.day = h.day and r.hour = h.hour
         union all
         select c.campaign_id, c.template_name, c.template_language, c.error_code, 1
         from raw c
