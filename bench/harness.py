@@ -35,6 +35,17 @@ class Target:
     ack_mode: str | None
     workers: int = 1
     env: tuple[tuple[str, str], ...] = ()  # settings of this variant, e.g. (("EVENT_LOOP", "asyncio"),)
+    baseline: bool = False  # the code of the bench's --baseline revision, on its own database (bench/baseline.py)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier revision to measure beside the working tree: its checkout, and its database, migrated by its code."""
+
+    revision: str
+    root: Path
+    dsn: str
+    store: PostgresStore  # this tree's store on that database, to log the plans' messages beforehand
 
 
 BARE = Target("bare aiohttp", None)
@@ -69,6 +80,14 @@ class Bench:
     batch_sizes: list[float] = field(default_factory=list)
     bare_plan: Plan | None = None
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))  # with DATABASE_URL the API needs one
+    baseline: Baseline | None = None  # set up by the baseline section for its run
+
+    def dsn_for(self, target: Target) -> str:
+        """The database `target` writes: the baseline's own for the baseline revision, else the bench's."""
+        return self.baseline.dsn if target.baseline and self.baseline else self.dsn
+
+    def store_for(self, target: Target) -> PostgresStore:
+        return self.baseline.store if target.baseline and self.baseline else self.store
 
     @contextlib.asynccontextmanager
     async def server(self, target: Target) -> AsyncIterator[procs.Server]:
@@ -101,9 +120,16 @@ class Bench:
             yield [await stack.enter_async_context(self.server(target)) for _ in range(count)]
 
     def _bluetick(self, target: Target, ack_mode: str, port: int, log: Path) -> procs.Server:
-        argv = [sys.executable, "main.py", "serve"] + (["--workers", str(target.workers)] if target.workers > 1 else [])
+        main_py = "main.py"
+        code: dict[str, str] = {}
+        if target.baseline:  # the baseline revision's checkout: its main.py, its package first on the path
+            assert self.baseline is not None, "a baseline target needs the baseline section's set-up"
+            main_py = str(self.baseline.root / "main.py")
+            code = {"PYTHONPATH": str(self.baseline.root / "src")}
+        argv = [sys.executable, main_py, "serve"] + (["--workers", str(target.workers)] if target.workers > 1 else [])
         env = {
-            "DATABASE_URL": self.dsn,
+            **code,
+            "DATABASE_URL": self.dsn_for(target),
             "PORT": str(port),
             "HOST": "127.0.0.1",
             "ALLOW_UNSIGNED_WEBHOOKS": "true",
@@ -126,22 +152,23 @@ class Bench:
             if self.bare_plan is None:
                 self.bare_plan = make_plan(SimConfig(messages=MAX_PLAN_MESSAGES // 2, orgs=ORGS, seed=1))
             return Traffic(self.bare_plan, [])
-        return await self.logged_traffic(posts)
+        return await self.logged_traffic(posts, store=self.store_for(target))
 
-    async def logged_traffic(self, posts: float, *, parked: bool = True) -> Traffic:
-        """A fresh plan of about `posts` posts, its messages logged beforehand, but the early ones if `parked`."""
+    async def logged_traffic(self, posts: float, *, parked: bool = True, store: PostgresStore | None = None) -> Traffic:
+        """A fresh plan of about `posts` posts, its messages logged beforehand (through `store`, else the bench's),
+        but the early ones if `parked`."""
         messages = min(MAX_PLAN_MESSAGES, max(200, math.ceil(posts / POSTS_PER_MESSAGE)))
         the_plan = await self.new_plan(messages)
         early = the_plan.early() if parked else []
-        await self.prelog(the_plan, skip=set(early))
+        await self.prelog(the_plan, skip=set(early), store=store)
         return Traffic(the_plan, early)
 
     async def new_plan(self, messages: int) -> Plan:
         """A plan of `messages` with a seed no earlier plan of this bench used."""
         return await asyncio.to_thread(make_plan, SimConfig(messages=messages, orgs=ORGS, seed=next(self.seeds)))
 
-    async def prelog(self, the_plan: Plan, skip: set[int] | None = None) -> None:
-        """Log the plan's messages straight through the store (set-up, not measured)."""
+    async def prelog(self, the_plan: Plan, skip: set[int] | None = None, store: PostgresStore | None = None) -> None:
+        """Log the plan's messages straight through `store`, else the bench's (set-up, not measured)."""
         skip = skip or set()
         rows = [
             Message(org_id=m.org_id, bsp_msg_id=m.bsp_msg_id, to_phone=m.to_phone, msg_kind=m.msg_kind, body=m.body,
@@ -149,7 +176,7 @@ class Bench:
             for m in the_plan.messages if m.index not in skip
         ]  # fmt: skip
         for start in range(0, len(rows), PRELOG_CHUNK):
-            await self.store.apply_batch(rows[start : start + PRELOG_CHUNK], [])
+            await (store or self.store).apply_batch(rows[start : start + PRELOG_CHUNK], [])
 
 
 def free_port() -> int:

@@ -56,7 +56,7 @@ async def load_run(
     pg_waits: Counter[str] = Counter()
     watch.start()
     try:
-        async with waits.sampled(b.dsn, pg_waits) if target.ack_mode else contextlib.nullcontext():
+        async with waits.sampled(b.dsn_for(target), pg_waits) if target.ack_mode else contextlib.nullcontext():
             result = await _drive(b, servers, lane_dirs, [len(g) for g in groups], seconds, rate)
     finally:
         cpu = watch.stop()
@@ -74,7 +74,7 @@ async def load_run(
     elif target.ack_mode is not None:
         record["check"] = await settle_and_check(b, target, servers[0], traffic, result, lanes)
         record["server_metrics"] = await replica_metrics(servers)
-        await empty_tables(b.dsn)
+        await empty_tables(b.dsn_for(target))
     return record
 
 
@@ -175,7 +175,7 @@ async def settle_and_check(
     unacked = result.unacked_posts(lanes)
     retry = await resend(b, server, traffic, unacked)
     expected = the_plan.expected(issued)
-    mismatches = await _settled_check(b.dsn, the_plan, expected)
+    mismatches = await _settled_check(b.dsn_for(target), the_plan, expected)
     wrong = len({m.key for m in mismatches})
     ok = not mismatches and retry.ok
     if not ok:

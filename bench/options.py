@@ -22,7 +22,7 @@ MAX_SOAK_SECONDS = 1800  # but for the soak section's one run per mode
 # in the order they run
 SECTIONS = (
     "ingest", "apply", "analytics", "report", "memory", "profile", "scale", "seed", "soak", "retention", "events",
-    "campaigns",
+    "campaigns", "baseline",
 )  # fmt: skip
 
 
@@ -42,6 +42,7 @@ class Options:
     sections: tuple[str, ...]
     loadgen: str
     out: Path
+    baseline: str | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "wrk", "python"),
         default="auto",
         help="auto: wrk when installed, else the Python generator",
+    )
+    parser.add_argument(
+        "--baseline", help="a git revision whose durable ingest the baseline section measures beside this tree's"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser
@@ -98,6 +102,7 @@ def parse(argv: Sequence[str]) -> Options:
         sections=sections,
         loadgen=args.loadgen,
         out=args.out,
+        baseline=args.baseline,
     )
     for name in ("seconds", "memory_seconds", "profile_seconds"):
         if not 1 <= getattr(opts, name) <= MAX_RUN_SECONDS:

@@ -7,6 +7,7 @@ from bench.harness import Bench
 from bench.sections import (
     analytics,
     apply,
+    baseline,
     campaigns,
     events,
     ingest,
@@ -32,4 +33,5 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "retention": retention.run,
     "events": events.run,
     "campaigns": campaigns.run,
+    "baseline": baseline.run,
 }

@@ -112,9 +112,15 @@ class StatusEvent:
     user_id: str | None = None  # the customer's BSUID, where the webhook names one
     pricing: Pricing | None = None
     parent_user_id: str | None = None  # the customer's parent BSUID (a business portfolio's), where named
+    # The message's template and campaign where the webhook names them (Wati's templateName, Interakt's raw_template
+    # and campaign_id): they fill the log's own only where it has none (docs/design.md, merge rule 11).
+    template_name: str | None = None
+    template_language: str | None = None
+    campaign_id: str | None = None
 
     def __post_init__(self) -> None:
-        _clean(self, ("bsp_msg_id", "status", "failed_reason", "receipt_id", "user_id", "parent_user_id"))
+        _clean(self, ("bsp_msg_id", "status", "failed_reason", "receipt_id", "user_id", "parent_user_id",
+                      "template_name", "template_language", "campaign_id"))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +133,9 @@ class StatusEvent:
             "user_id": self.user_id,
             "pricing": self.pricing.to_json() if self.pricing else None,
             "parent_user_id": self.parent_user_id,
+            "template_name": self.template_name,
+            "template_language": self.template_language,
+            "campaign_id": self.campaign_id,
         }
 
 

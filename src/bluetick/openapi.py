@@ -22,8 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bluetick import campaigns_api, feed_api, jsoncodec, links_api, subscriptions_api
-from bluetick.payloads.api import MAX_LABEL_CHARS
-from bluetick.payloads.common import MAX_ANSWER_ERRORS, MAX_ID_CHARS, MAX_TEXT_CHARS
+from bluetick.payloads.common import MAX_ANSWER_ERRORS, MAX_ID_CHARS, MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from bluetick.report.window import DEFAULT_DAYS, MAX_DAYS
 
 __all__ = ["document", "mismatches", "operations_of", "routes_of", "serve_openapi"]

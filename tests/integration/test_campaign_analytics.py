@@ -14,6 +14,7 @@ import asyncio
 import csv
 import io
 import json
+import random
 import re
 import uuid
 from dataclasses import dataclass
@@ -457,11 +458,78 @@ async def test_the_funnel_gives_the_messages_numbers_from_rollups_messages_or_bo
         await conn.close()
 
 
+async def test_the_funnel_from_blocks_of_hours_equals_the_messages(dsn: str):
+    """Eleven days of campaign messages (holes in each key, reads from 0 s to two days later, so many buckets of
+    seconds, failures with codes), refreshed: random windows from minutes to all of it are covered by blocks of up to
+    256 hours, single hours and the ragged ends, and each median is found in a bucket, then in its seconds. The same
+    after changes note some hours (read from the messages), and after the next refresh."""
+    org = uuid.uuid4()
+    rng = random.Random(25)
+    base = datetime(2024, 10, 1, 5, 17, 3, tzinfo=UTC)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """insert into message_logs (org_id, bsp_msg_id, direction, to_phone, whatsapp_status, failed_reason,
+                                         created_at, campaign_id, template_name, template_language)
+               select $1, 'wamid.k' || n, 'OUTBOUND', '+9198' || lpad(n::text, 8, '0'),
+                      jsonb_strip_nulls(jsonb_build_object(
+                        'sent', to_char(c at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                        'read', case when n % 4 <> 0 then to_char((c + make_interval(secs => case n % 3
+                                  when 0 then (n * 7919) % 40 when 1 then (n * 7919) % 5000
+                                  else (n * 7919) % 172800 end)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                                end,
+                        'failed', case when n % 13 = 0 then to_char(c at time zone 'UTC',
+                                                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"') end)),
+                      case when n % 13 = 0 then 'Error 13102' || n % 3 || ': failed' end,
+                      c, case when n % 5 <> 0 then 'c' || n % 3 end, case when n % 7 <> 0 then 't' || n % 2 end,
+                      case when n % 11 <> 0 then 'en' end
+               from generate_series(1, 3000) n
+               cross join lateral (select $2::timestamptz + make_interval(secs => n * 317) as c) x""",
+            org,
+            base,
+        )
+        end = base + timedelta(seconds=3000 * 317 + 1)
+        windows = [(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)), (base, end)]
+        for _ in range(14):
+            start = base + timedelta(seconds=rng.randrange(0, 3000 * 317))
+            if rng.random() < 0.5:
+                start = start.replace(minute=0, second=0)  # on a whole hour
+            windows.append((start, start + timedelta(seconds=rng.choice([600, 5400, 86400, 10**6]) * rng.random())))
+
+        async def same() -> int:
+            compared = 0
+            for start, stop in windows:
+                got = tuples(await conn.fetch("select * from bluetick_campaign_funnel($1, $2, $3)", org, start, stop),
+                             COUNTED)  # fmt: skip
+                expected = [tuple(r) for r in await conn.fetch(REFERENCE, org, start, stop)]
+                assert got == expected, (start, stop)
+                compared += len(got)
+            return compared
+
+        await conn.execute("select bluetick_report_refresh($1)", org)
+        levels = "select count(distinct level) from report_campaign_block_reads where org_id = $1"
+        assert await conn.fetchval(levels, org) == 12
+        assert await same() > 100
+        await conn.execute(  # a read moved in a few hours: they are noted, and read from the messages
+            """update message_logs set whatsapp_status = whatsapp_status || jsonb_build_object('read',
+                 to_char((created_at + interval '3 seconds') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+               where org_id = $1 and bsp_msg_id in ('wamid.k5', 'wamid.k1500', 'wamid.k1501', 'wamid.k2900')""",
+            org,
+        )
+        assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", org) == 3
+        assert await same() > 100
+        await conn.execute("select bluetick_report_refresh($1)", org)
+        assert await same() > 100
+    finally:
+        await conn.close()
+
+
 async def test_truncating_message_logs_empties_the_campaign_rollups_too(conn: asyncpg.Connection):
     """The truncate trigger's list (bluetick_report_truncate) covers the campaign rollups: checked on its text, as a
     truncate of the shared test database would take every other test's rows."""
     text = await conn.fetchval("select pg_get_functiondef('bluetick_report_truncate()'::regprocedure)")
-    for table in ("report_campaigns", "report_campaign_reads", "report_campaign_errors"):
+    for table in ("report_campaigns", "report_campaign_reads", "report_campaign_errors", "report_campaign_blocks",
+                  "report_campaign_block_reads", "report_campaign_block_errors"):  # fmt: skip
         assert table in text
 
 

@@ -151,6 +151,55 @@ async def test_an_interakt_click_marks_the_message_clicked_and_leaves_its_status
                                       "read": "2024-06-10T08:38:05Z", "clicked": "2024-06-10T08:38:08Z"}  # fmt: skip
 
 
+WATI_LOCAL_ID = "0c3f9a52-7d1e-4b8a-9f60-2e5d7c4b1a93"
+INTERAKT_ID = "a2b3c4d5-e6f7-4a8b-9c0d-1e2f3a4b5c6d"
+INTERAKT_CAMPAIGN = "7c2e4f60-1b3d-4e5f-a6b7-c8d9e0f1a2b3"
+LABELS = "template_name, template_language, campaign_id, campaign_name"
+
+
+async def labels(db: asyncpg.Connection, org: uuid.UUID, bsp_msg_id: str) -> tuple[Any, ...]:
+    row = await db.fetchrow(f"select {LABELS} from message_logs where org_id = $1 and bsp_msg_id = $2", org, bsp_msg_id)
+    assert row is not None
+    return tuple(row)
+
+
+async def test_a_wati_template_status_fills_the_template_of_a_message_logged_without_one(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    await log(http, org, outbound(WATI_LOCAL_ID, campaign="cmp-w"))
+    await post(http, org, payload("campaigns/wati_template_message_sent.json"))
+    assert await labels(db, org, WATI_LOCAL_ID) == ("order_shipped", None, "cmp-w", None)  # merge rule 11
+
+
+async def test_a_webhooks_template_and_campaign_never_replace_the_declared_ones(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    await log(http, org, outbound(WATI_LOCAL_ID, template=TEMPLATE, campaign=CAMPAIGN))
+    await log(http, org, outbound(INTERAKT_ID, template={"name": "declared"}, campaign="cmp-declared"))
+    await post(http, org, payload("campaigns/wati_template_message_sent.json"))
+    await post(http, org, payload("campaigns/interakt_campaign_delivered.json"))
+    assert await labels(db, org, WATI_LOCAL_ID) == ("diwali_offer", "en_US", "cmp-42", "Diwali 2024")
+    assert await labels(db, org, INTERAKT_ID) == ("declared", None, "cmp-declared", None)
+    row = await fetch_row(db, org, INTERAKT_ID)
+    assert row is not None and row["status"] == "DELIVERED"  # the status itself merged as ever
+
+
+async def test_an_interakt_campaign_status_parked_before_its_message_fills_campaign_and_template(
+    http: TestClient, db: asyncpg.Connection, org: uuid.UUID
+):
+    await post(http, org, payload("campaigns/interakt_campaign_delivered.json"))  # parked until the message is logged
+    parked = "select template_name, template_language, campaign_id from message_status_parked where org_id = $1"
+    assert {tuple(r) for r in await db.fetch(parked, org)} == {("winter_sale", "hi", INTERAKT_CAMPAIGN)}
+    await log(http, org, outbound(INTERAKT_ID, sent_at="2024-12-04T09:30:00Z"))
+    assert await labels(db, org, INTERAKT_ID) == ("winter_sale", "hi", INTERAKT_CAMPAIGN, None)
+    funnel = await db.fetch(
+        "select campaign_id, template_name, outbound, delivered from bluetick_campaign_funnel($1, '-infinity',"
+        " 'infinity')",
+        org,
+    )
+    assert [tuple(r) for r in funnel] == [(INTERAKT_CAMPAIGN, "winter_sale", 1, 1)]
+
+
 STEPS = ("log", "reply", "tap", "list", "delivered", "read", "reply_again")
 
 

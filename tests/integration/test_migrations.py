@@ -178,6 +178,8 @@ async def test_a_database_installed_by_934dae0_upgrades_to_a_fresh_install_keepi
         "migrations/0017_tracked_links.sql",
         "migrations/0018_campaign_rollups.sql",
         "migrations/0019_realtime.sql",
+        "migrations/0020_campaign_blocks.sql",
+        "migrations/0021_status_labels.sql",
     ]
     assert applied == since + [f.name for f in sql_files() if f.version is None], "the new migrations, every function"
     fresh = await new_database(dsn)
@@ -219,6 +221,8 @@ async def test_0018_on_a_live_database_notes_the_hours_of_the_campaign_messages_
     assert [name for name in applied if name.startswith("migrations/")] == [
         "migrations/0018_campaign_rollups.sql",
         "migrations/0019_realtime.sql",
+        "migrations/0020_campaign_blocks.sql",
+        "migrations/0021_status_labels.sql",
     ]
     noted = await sql(url, "select count(*) from report_dirty where org_id = $1", org)
     assert noted == 3
@@ -229,6 +233,56 @@ async def test_0018_on_a_live_database_notes_the_hours_of_the_campaign_messages_
         "'2024-11-05', '2024-11-06')", org,
     )  # fmt: skip
     assert funnel == "(3,3,2.0)"
+
+
+async def test_0020_on_a_live_database_fills_the_blocks_from_the_next_refresh(dsn: str):
+    """A database with hourly campaign rollups and no blocks (as before 0020) gets the block tables; the new
+    definition of the rollups' function notes every hour, so the next refresh fills the blocks, and the funnel, which
+    reads them, gives the messages' numbers."""
+    url = await new_database(dsn)
+    await migrate(url)
+    org = uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """insert into message_logs (org_id, bsp_msg_id, direction, to_phone, whatsapp_status, created_at,
+                                         campaign_id, template_name, template_language)
+               select $1, 'wamid.c' || n, 'OUTBOUND', '+919800000001',
+                      jsonb_build_object('sent', '2024-11-05T10:00:00Z', 'read', '2024-11-05T10:00:' || 10 + n || 'Z'),
+                      '2024-11-05 10:00:00+00'::timestamptz + make_interval(hours => 5 * n), 'diwali', 'promo', 'en'
+               from generate_series(1, 9) n""",
+            org,
+        )
+        await conn.execute("select bluetick_report_refresh($1)", org)
+        # the database before 0020: hourly rollups up to date, no blocks, the rollups' function as it was
+        await conn.execute(
+            "drop table report_campaign_blocks, report_campaign_block_reads, report_campaign_block_errors"
+        )
+        await conn.execute(
+            "drop index report_campaign_reads_org_group_seconds_idx, report_campaign_reads_org_day_hour_idx"
+        )
+        await conn.execute("create index report_campaign_reads_org_day_idx on report_campaign_reads (org_id, day)")
+        await conn.execute("delete from bluetick_migrations where version >= 20")
+        await conn.execute("update report_definitions set hash = 'before 0020'")
+        assert await conn.fetchval("select count(*) from report_dirty where org_id = $1", org) == 0
+    finally:
+        await conn.close()
+    applied = await migrate(url)
+    assert [name for name in applied if name.startswith("migrations/")] == [
+        "migrations/0020_campaign_blocks.sql",
+        "migrations/0021_status_labels.sql",
+    ]
+    assert await sql(url, "select count(*) from report_dirty where org_id = $1", org) == 9
+    await sql(url, "select bluetick_report_refresh($1)", org)
+    assert await sql(url, "select count(*) from report_campaign_blocks where org_id = $1 and level = 12", org) == 1
+    funnel = await sql(
+        url, "select row(outbound, read, median_seconds_sent_to_read)::text from bluetick_campaign_funnel($1, "
+        "'2024-11-01', '2024-12-01')", org,
+    )  # fmt: skip
+    assert funnel == "(9,9,15.0)"  # reads 11 s to 19 s after sent
+    fresh = await new_database(dsn)
+    await migrate(fresh)
+    assert await schema_dump(url) == await schema_dump(fresh)
 
 
 async def push_layout(url: str, folder: Path, done: set[str]) -> None:

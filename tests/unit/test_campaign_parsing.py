@@ -11,8 +11,8 @@ import pytest
 
 from bluetick.events import Message
 from bluetick.payloads import gupshup, interakt, meta, wati
-from bluetick.payloads.api import MAX_LABEL_CHARS, parse_message
-from bluetick.payloads.common import ItemError
+from bluetick.payloads.api import parse_message
+from bluetick.payloads.common import MAX_LABEL_CHARS, ItemError
 from tests.conftest import payload
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c5")
@@ -163,3 +163,37 @@ def test_an_interakt_click_is_the_clicked_key_at_its_click_time():
         "read": datetime(2024, 6, 10, 8, 38, 5, tzinfo=UTC),
         "clicked": datetime(2024, 6, 10, 8, 38, 8, tzinfo=UTC),
     }
+
+
+# ------------------------------------------------------------------- a webhook's template and campaign (rule 11)
+
+
+def test_wati_template_name_travels_with_both_ids_and_a_bad_one_is_noted_not_fatal():
+    doc = payload("campaigns/wati_template_message_sent.json")
+    parsed = wati.parse(ORG, doc, NOW)
+    assert [(s.bsp_msg_id, s.status, s.template_name) for s in parsed.statuses] == [
+        ("0c3f9a52-7d1e-4b8a-9f60-2e5d7c4b1a93", "sent", "order_shipped"),
+        ("wamid.HBgMOTE5ODc2NTQzMjEyFQIAERgSV0FUSVRFTVBMQVRFMDAxAA==", "sent", "order_shipped"),
+    ]
+    assert parsed.statuses[0].to_json()["template_name"] == "order_shipped"
+    for bad in ("x" * (MAX_LABEL_CHARS + 1), 42, "   "):
+        parsed = wati.parse(ORG, {**doc, "templateName": bad}, NOW)
+        assert [s.template_name for s in parsed.statuses] == [None, None] and not parsed.errors
+        assert parsed.unread == [f"templateName: not a string of 1 to {MAX_LABEL_CHARS} characters"]
+
+
+def test_interakt_campaign_id_and_raw_template_travel_with_each_stage():
+    parsed = interakt.parse(ORG, payload("campaigns/interakt_campaign_delivered.json"), NOW)
+    assert [(s.status, s.campaign_id, s.template_name, s.template_language) for s in parsed.statuses] == [
+        ("delivered", "7c2e4f60-1b3d-4e5f-a6b7-c8d9e0f1a2b3", "winter_sale", "hi")
+    ]
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"language": "en"}', '{"name": ""}', "{", None, 7])
+def test_an_unreadable_interakt_raw_template_leaves_the_template_out_and_the_status_in(raw: Any):
+    doc = payload("campaigns/interakt_campaign_delivered.json")
+    doc["data"]["message"]["raw_template"] = raw
+    doc["data"]["message"]["campaign_id"] = None
+    parsed = interakt.parse(ORG, doc, NOW)
+    assert [(s.status, s.campaign_id, s.template_name) for s in parsed.statuses] == [("delivered", None, None)]
+    assert not parsed.errors

@@ -10,14 +10,13 @@ from bluetick.payloads.common import (
     ItemError,
     event_time,
     identifier,
+    label,
     msg_kind,
     phone,
     storable_json,
     text,
     user_id,
 )
-
-MAX_LABEL_CHARS = 512  # a template's name, language or category, a campaign's id or name
 
 # Per direction: the customer's phone and user id fields, and the other direction's, which do not apply.
 _CUSTOMER_FIELDS = {
@@ -61,16 +60,6 @@ def parse_message(org_id: UUID, doc: Any) -> Message:
         **template_fields(doc.get("template")),
         **campaign_fields(doc.get("campaign")),
     )
-
-
-def label(value: Any, what: str) -> str | None:
-    """A template's or campaign's name, id, language or category: text of 1 to MAX_LABEL_CHARS characters (None
-    when absent); ItemError names `what` otherwise."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_LABEL_CHARS:
-        raise ItemError(f"{what} must be a string of 1 to {MAX_LABEL_CHARS} characters")
-    return value.strip()
 
 
 def template_fields(value: Any) -> dict[str, str | None]:

@@ -247,6 +247,19 @@ def customer(value: Any, what: str, unread: list[str]) -> tuple[str | None, str 
     return None, bsuid
 
 
+MAX_LABEL_CHARS = 512  # a template's name, language or category, a campaign's id or name
+
+
+def label(value: Any, what: str) -> str | None:
+    """A template's or campaign's name, id, language or category: text of 1 to MAX_LABEL_CHARS characters (None
+    when absent); ItemError names `what` otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_LABEL_CHARS:
+        raise ItemError(f"{what} must be a string of 1 to {MAX_LABEL_CHARS} characters")
+    return value.strip()
+
+
 def lenient(check: Callable[[Any, str], T | None], value: Any, what: str) -> T | None:
     """`check(value, what)`, or None when the value is unusable: for a field that is only context."""
     try:

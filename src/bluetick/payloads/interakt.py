@@ -5,9 +5,11 @@
 is a stage of its own, and the status without its own time takes the envelope `timestamp`, else the time bluetick
 received the body. Interakt writes these times without a zone: they are UTC. A failure's reason is
 `channel_error_code` with `channel_failure_reason`. A `clicked` (a button of the message tapped) is the unranked key
-`clicked` at `meta_data.click_timestamp`, else the envelope time. `message_received` is a customer's message
-(`data.customer.channel_phone_number`, `message`, `message_content_type`, `received_at_utc`); other types are noted
-in `unread`.
+`clicked` at `meta_data.click_timestamp`, else the envelope time. A status's `data.message.campaign_id` (a message
+sent in an Interakt campaign) and `raw_template` (a JSON text naming the template and its language) fill its
+message's campaign and template where the log has none (docs/design.md, merge rule 11). `message_received` is a
+customer's message (`data.customer.channel_phone_number`, `message`, `message_content_type`, `received_at_utc`);
+other types are noted in `unread`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from bluetick.events import Direction, Message, StatusEvent
 from bluetick.payloads.common import (
@@ -26,6 +30,8 @@ from bluetick.payloads.common import (
     customer,
     format_error,
     identifier,
+    label,
+    lenient,
     msg_kind,
     stamped,
     text,
@@ -84,12 +90,36 @@ def _statuses(org_id: UUID, message: dict[str, Any], status: str, envelope_time:
     reason = None
     if status == "failed":
         reason = format_error(message.get("channel_error_code"), message.get("channel_failure_reason"))
+    campaign = message.get("campaign_id")
+    campaign_id = lenient(label, str(campaign) if isinstance(campaign, int) else campaign, "campaign_id")
+    template = _raw_template(message.get("raw_template"))
     return [
         StatusEvent(
-            org_id=org_id, bsp_msg_id=msg_id, status=stage, ts=ts, failed_reason=reason if stage == "failed" else None
+            org_id=org_id,
+            bsp_msg_id=msg_id,
+            status=stage,
+            ts=ts,
+            failed_reason=reason if stage == "failed" else None,
+            template_name=template[0],
+            template_language=template[1],
+            campaign_id=campaign_id,
         )
         for stage, ts in times.items()
     ]
+
+
+def _raw_template(value: Any) -> tuple[str | None, str | None]:
+    """`raw_template`, a JSON text `{"name", "language", "category"}`: the template's name and language (None, None
+    when absent or unreadable; context only, so the status is read either way)."""
+    if not isinstance(value, str):
+        return None, None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(doc, dict) or (name := lenient(label, doc.get("name"), "raw_template.name")) is None:
+        return None, None
+    return name, lenient(label, doc.get("language"), "raw_template.language")
 
 
 def _inbound(

@@ -5,6 +5,8 @@ Statuses: `templateMessageSent` and `sessionMessageSent` (sent), `sentMessageDEL
 under `localMessageId` (what Wati's send API answers) and `whatsappMessageId`; the copy under the id the agent did not
 log stays parked until purged. Its time is `timestamp`, else `created`, else the time bluetick received the body.
 `message` is a customer's message (`waId`, `whatsappMessageId`, `text`, `type`); other events are noted in `unread`.
+A status's `templateName` (templateMessageSent's, and any other's that carries one) is its message's template name,
+which fills the log's where it has none (docs/design.md, merge rule 11); one that is not a label is noted in `unread`.
 
 BSUIDs: a `_bsuid` event (and any other that carries them) names the customer by `bsuid` (always present there;
 `waId`, the phone, may be omitted) and `parentBsuid`. A status's are its `user_id` and `parent_user_id`; a customer
@@ -23,11 +25,13 @@ from uuid import UUID
 
 from bluetick.events import Direction, Message, StatusEvent
 from bluetick.payloads.common import (
+    MAX_LABEL_CHARS,
     ItemError,
     Parsed,
     customer,
     format_error,
     identifier,
+    label,
     lenient,
     msg_kind,
     stamped,
@@ -75,6 +79,9 @@ def _statuses(org_id: UUID, doc: dict[str, Any], stage: str, ts: datetime, unrea
         raise ItemError("localMessageId and whatsappMessageId are missing")
     reason = format_error(doc.get("failedCode"), doc.get("failedDetail")) if stage == "failed" else None
     bsuid, parent = _bsuids(doc, unread)
+    template = lenient(label, doc.get("templateName"), "templateName")
+    if template is None and doc.get("templateName") not in (None, ""):
+        unread.append(f"templateName: not a string of 1 to {MAX_LABEL_CHARS} characters")
     return [
         StatusEvent(
             org_id=org_id,
@@ -84,6 +91,7 @@ def _statuses(org_id: UUID, doc: dict[str, Any], stage: str, ts: datetime, unrea
             failed_reason=reason,
             user_id=bsuid,
             parent_user_id=parent,
+            template_name=template,
         )
         for i in dict.fromkeys(ids)
     ]

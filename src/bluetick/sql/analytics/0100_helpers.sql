@@ -77,6 +77,41 @@ $$;
 comment on function bluetick_pct(bigint, bigint) is
   'part / whole as a percentage rounded to two decimals; NULL when whole is 0.';
 
+-- The bucket of a number of seconds from sent to read, for the campaign funnel's median (migration
+-- 0020_campaign_read_days.sql): under 16 seconds each second is its own bucket; above, each power of two is cut in 8
+-- equal buckets (16-17, 18-19, ..., 30-31, then 32-35, ...), so a bucket spans at most an eighth of its values and
+-- its number grows with the seconds. bluetick_read_bucket_floor(b) is bucket b's first second: b holds
+-- [floor(b), floor(b + 1)).
+-- Example: select bluetick_read_bucket(17), bluetick_read_bucket(1643), bluetick_read_bucket_floor(68);  -- 16, 68, 1536
+create or replace function bluetick_read_bucket(p_seconds integer)
+returns integer
+language sql immutable parallel safe
+as $$
+  select case when p_seconds < 16 then p_seconds
+              else 8 * (s.octave - 3) + (p_seconds >> (s.octave - 3)) end
+  from (  -- the power of two at or under p_seconds (2 ^ octave), exactly, by the count of powers at or under it
+    select width_bucket(p_seconds, array[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+                                         65536, 131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608, 16777216,
+                                         33554432, 67108864, 134217728, 268435456, 536870912, 1073741824]) - 1
+             as octave
+  ) s
+$$;
+
+comment on function bluetick_read_bucket(integer) is
+  'The campaign funnel''s bucket of a number of seconds: the number itself under 16, else one of 8 equal parts of '
+  'its power of two; grows with the seconds.';
+
+create or replace function bluetick_read_bucket_floor(p_bucket integer)
+returns bigint  -- the bucket after the last is 2 ^ 31
+language sql immutable parallel safe
+as $$
+  select case when p_bucket < 16 then p_bucket
+              else (p_bucket - 8 * (p_bucket / 8 - 1))::bigint << (p_bucket / 8 - 1) end
+$$;
+
+comment on function bluetick_read_bucket_floor(integer) is
+  'The first second of a bluetick_read_bucket bucket: bucket b holds [floor(b), floor(b + 1)).';
+
 -- One customer across identifier changes. customer_links (migration 0014) holds each change a customer's
 -- system message announced (user_changed_number: phone to phone; user_changed_user_id: BSUID to BSUID).
 -- Every analytics object that groups or pairs by customer follows them to the customer's newest identifier,

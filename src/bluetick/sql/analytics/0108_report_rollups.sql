@@ -134,12 +134,14 @@ comment on view campaign_messages is
   'failed), seconds from sent to read, and a failed one''s error code.';
 
 -- bluetick_report_recompute_campaigns(org, hours): the campaign rollups of p_org's UTC hours p_hours computed again
--- from campaign_messages (migrations/0018_campaign_rollups.sql). Called by bluetick_report_recompute for the hours it
--- recomputes, in its transaction, after it took the hours' notes.
+-- from campaign_messages (migrations/0018_campaign_rollups.sql), and the blocks of hours holding them (0020).
+-- Called by bluetick_report_recompute for the hours it recomputes, in its transaction, after it took the hours' notes.
 create or replace function bluetick_report_recompute_campaigns(p_org uuid, p_hours timestamp[])
 returns void
 language plpgsql
 as $$
+declare
+  v_blocks integer[];  -- hours since 1970-01-01 00:00 UTC, then the blocks of each level holding them
 begin
   delete from report_campaigns r using unnest(p_hours) h
   where r.org_id = p_org and r.day = h::date and r.hour = extract(hour from h);
@@ -183,6 +185,82 @@ begin
   from c
   where c.error_code is not null
   group by 2, 3, 4, 5, 6, 7;
+
+  -- the blocks of hours holding them (0020), level by level, each summed again from the two it holds (at level 1,
+  -- from the two hours' rows); the reads by bucket of seconds (bluetick_read_bucket)
+  v_blocks := array(select distinct (extract(epoch from h)::bigint / 3600)::integer from unnest(p_hours) h);
+  for v_level in 1..12 loop
+    v_blocks := array(select distinct b >> 1 from unnest(v_blocks) b);
+    delete from report_campaign_blocks r where r.org_id = p_org and r.level = v_level and r.block = any (v_blocks);
+    delete from report_campaign_block_reads r where r.org_id = p_org and r.level = v_level and r.block = any (v_blocks);
+    delete from report_campaign_block_errors r where r.org_id = p_org and r.level = v_level and r.block = any (v_blocks);
+
+    insert into report_campaign_blocks (org_id, level, block, campaign_id, template_name, template_language, outbound,
+                                        sent, delivered, read, replied, clicked, failed, named_at, named_id,
+                                        campaign_name)
+    select p_org, v_level, c.block, c.campaign_id, c.template_name, c.template_language, sum(c.outbound),
+           sum(c.sent), sum(c.delivered), sum(c.read), sum(c.replied), sum(c.clicked), sum(c.failed),
+           (array_agg(c.named_at order by c.named_at desc, c.named_id desc) filter (where c.named_at is not null))[1],
+           (array_agg(c.named_id order by c.named_at desc, c.named_id desc) filter (where c.named_at is not null))[1],
+           (array_agg(c.campaign_name order by c.named_at desc, c.named_id desc)
+              filter (where c.named_at is not null))[1]
+    from (
+      select b.block, r.campaign_id, r.template_name, r.template_language, r.outbound, r.sent, r.delivered, r.read,
+             r.replied, r.clicked, r.failed, r.named_at, r.named_id, r.campaign_name
+      from unnest(v_blocks) b(block)
+      cross join lateral (select timestamp '1970-01-01' + make_interval(hours => b.block * 2) as first) t
+      join report_campaigns r on r.org_id = p_org and r.day = t.first::date
+        and r.hour in (extract(hour from t.first), extract(hour from t.first) + 1)
+      where v_level = 1
+      union all
+      select b.block, r.campaign_id, r.template_name, r.template_language, r.outbound, r.sent, r.delivered, r.read,
+             r.replied, r.clicked, r.failed, r.named_at, r.named_id, r.campaign_name
+      from unnest(v_blocks) b(block)
+      join report_campaign_blocks r on r.org_id = p_org and r.level = v_level - 1
+        and r.block in (b.block * 2, b.block * 2 + 1)
+      where v_level > 1
+    ) c
+    group by 3, 4, 5, 6;
+
+    insert into report_campaign_block_reads (org_id, level, block, campaign_id, template_name, template_language,
+                                             bucket, n)
+    select p_org, v_level, c.block, c.campaign_id, c.template_name, c.template_language, c.bucket, sum(c.n)
+    from (
+      select b.block, r.campaign_id, r.template_name, r.template_language, bluetick_read_bucket(r.seconds) as bucket,
+             r.n
+      from unnest(v_blocks) b(block)
+      cross join lateral (select timestamp '1970-01-01' + make_interval(hours => b.block * 2) as first) t
+      join report_campaign_reads r on r.org_id = p_org and r.day = t.first::date
+        and r.hour in (extract(hour from t.first), extract(hour from t.first) + 1)
+      where v_level = 1
+      union all
+      select b.block, r.campaign_id, r.template_name, r.template_language, r.bucket, r.n
+      from unnest(v_blocks) b(block)
+      join report_campaign_block_reads r on r.org_id = p_org and r.level = v_level - 1
+        and r.block in (b.block * 2, b.block * 2 + 1)
+      where v_level > 1
+    ) c
+    group by 3, 4, 5, 6, 7;
+
+    insert into report_campaign_block_errors (org_id, level, block, campaign_id, template_name, template_language,
+                                              error_code, n)
+    select p_org, v_level, c.block, c.campaign_id, c.template_name, c.template_language, c.error_code, sum(c.n)
+    from (
+      select b.block, r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
+      from unnest(v_blocks) b(block)
+      cross join lateral (select timestamp '1970-01-01' + make_interval(hours => b.block * 2) as first) t
+      join report_campaign_errors r on r.org_id = p_org and r.day = t.first::date
+        and r.hour in (extract(hour from t.first), extract(hour from t.first) + 1)
+      where v_level = 1
+      union all
+      select b.block, r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
+      from unnest(v_blocks) b(block)
+      join report_campaign_block_errors r on r.org_id = p_org and r.level = v_level - 1
+        and r.block in (b.block * 2, b.block * 2 + 1)
+      where v_level > 1
+    ) c
+    group by 3, 4, 5, 6, 7;
+  end loop;
 end
 $$;
 
@@ -676,7 +754,7 @@ begin
       'bluetick_report_percentiles(uuid, date, date, text, boolean)', 'bluetick_customer(text, text, text, text)',
       'bluetick_contact_phone(text, text, text)', 'bluetick_is_event(text)', 'bluetick_error_code(text)',
       'bluetick_market(text, text)', 'bluetick_status_of(jsonb)', 'bluetick_is_billable(boolean, text)',
-      'bluetick_report_recompute_campaigns(uuid, timestamp without time zone[])'
+      'bluetick_report_recompute_campaigns(uuid, timestamp without time zone[])', 'bluetick_read_bucket(integer)'
     ]) with ordinality as f(signature, n)
   ) x;
   if v_hash is distinct from (select d.hash from report_definitions d) then

@@ -29,10 +29,13 @@
 --   those messages, whatever they chose later; customers are followed across identifier changes
 --   (bluetick_customer_links), as bluetick_marketing_preferences does; 0 when none.
 -- How: the whole UTC hours of the window whose rollups are current (no note in report_dirty) are read from the
--- campaign rollups (0018), the rest (the window's ragged ends, and the hours written since their last refresh) from
--- the messages; counts add up, the median is found in the seconds' counts as percentile_cont would find it, the top
--- code in the codes' counts. So the numbers are the messages' own at any time, and a 30-day window of a large
--- organisation costs its rollup rows. opted_out starts from the few customers who stopped, each looked up by index.
+-- campaign rollups, covered by the fewest aligned blocks of 2^level hours (0020: about 20 blocks for 30 days, single
+-- hours among them); the rest (the window's ragged ends, and the hours written since their last refresh) from the
+-- messages. Counts add up; the top code is found in the codes' counts; the median in two steps: the bucket of
+-- seconds (bluetick_read_bucket) holding each of percentile_cont's two ranks, from the blocks' counts by bucket, then
+-- the second at that rank among the bucket's hourly rows (0018) and messages. So the numbers are the messages' own
+-- at any time, and a 30-day window costs a few hundred rows per campaign and template, whatever the organisation's
+-- size. opted_out starts from the few customers who stopped, each looked up by index.
 -- Example: the last 30 days, the campaigns with the most opt-outs first.
 --   select campaign_id, campaign_name, template_name, template_language, outbound, read_pct, replied_pct, opted_out
 --   from bluetick_campaign_funnel('0b6b9c3e-4a51-4f39-9a57-1f0f5e7f2a10', now() - interval '30 days', now());
@@ -75,16 +78,44 @@ as $$
     from report_dirty d, span s
     where d.org_id = p_org and d.hour >= s.first_hour and d.hour < s.end_hour
   ),
-  rolled as materialized (  -- the rollup rows of the other whole hours
-    select r.*
-    from report_campaigns r, span s
-    where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
-      and r.day + make_interval(hours => r.hour) >= s.first_hour
-      and r.day + make_interval(hours => r.hour) < s.end_hour
-      and r.day + make_interval(hours => r.hour) not in (select hour from dirty)
+  hours as materialized (  -- the other whole hours, as hours since 1970-01-01 00:00 UTC, those with rollups only
+    select (extract(epoch from g)::bigint / 3600)::integer as h
+    from span s
+    cross join lateral (  -- the organisation's first and last day with rollups: an unbounded window ends there
+      select min(r.day)::timestamp as first_day, (max(r.day) + 1)::timestamp as end_day
+      from report_campaigns r where r.org_id = p_org
+    ) k
+    cross join lateral generate_series(
+      case when k.first_day is null then timestamp 'epoch' else greatest(s.first_hour, k.first_day) end,
+      case when k.first_day is null then timestamp 'epoch' else least(s.end_hour, k.end_day) end - interval '1 hour',
+      interval '1 hour') g
+    where g not in (select d.hour from dirty d)
   ),
-  rolled_hours as materialized (  -- those hours (an hour's reads and errors rows come with its counts' rows)
-    select distinct r.day, r.hour from rolled r
+  full_blocks as materialized (  -- every aligned block of level 0 (an hour) to 12 all of whose hours are there
+    select l.level, x.h >> l.level as block
+    from hours x cross join generate_series(0, 12) l(level)
+    group by 1, 2
+    having count(*) = 1 << l.level
+  ),
+  blocks as materialized (  -- the fewest of them that hold every hour (migrations/0020_campaign_blocks.sql)
+    select f.level, f.block
+    from full_blocks f
+    where not exists (select 1 from full_blocks p where p.level = f.level + 1 and p.block = f.block >> 1)
+  ),
+  hourly as materialized (  -- the blocks of one hour, as report_campaigns' day and hour
+    select (timestamp '1970-01-01' + make_interval(hours => b.block))::date as day,
+           extract(hour from timestamp '1970-01-01' + make_interval(hours => b.block))::smallint as hour
+    from blocks b where b.level = 0
+  ),
+  rolled as materialized (  -- the rollup rows of the blocks
+    select r.campaign_id, r.template_name, r.template_language, r.outbound, r.sent, r.delivered, r.read, r.replied,
+           r.clicked, r.failed, r.named_at, r.named_id, r.campaign_name
+    from hourly h join report_campaigns r on r.org_id = p_org and r.day = h.day and r.hour = h.hour
+    union all
+    select r.campaign_id, r.template_name, r.template_language, r.outbound, r.sent, r.delivered, r.read, r.replied,
+           r.clicked, r.failed, r.named_at, r.named_id, r.campaign_name
+    from blocks b join report_campaign_blocks r on r.org_id = p_org and r.level = b.level and r.block = b.block
+    where b.level > 0
   ),
   raw as materialized (  -- the messages of the window's ends and of the noted hours
     select c.*
@@ -103,6 +134,12 @@ as $$
       offset 0  -- planned per range, so each reaches the index on (org_id, created_at)
     ) c
   ),
+  raw_reads as materialized (  -- the messages' reads per group and second
+    select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read as seconds, count(*) as n
+    from raw c
+    where c.seconds_sent_to_read is not null
+    group by 1, 2, 3, 4
+  ),
   groups as (
     select x.campaign_id, x.template_name, x.template_language, sum(x.outbound)::bigint as outbound,
            sum(x.sent)::bigint as sent, sum(x.delivered)::bigint as delivered, sum(x.read)::bigint as read,
@@ -120,38 +157,88 @@ as $$
     ) x
     group by 1, 2, 3
   ),
-  reads as (  -- how many reads took each number of seconds, per group
-    select x.campaign_id, x.template_name, x.template_language, x.seconds, sum(x.n)::bigint as n
+  buckets as (  -- per group, how many reads fell in each bucket of seconds (bluetick_read_bucket)
+    select x.campaign_id, x.template_name, x.template_language, x.bucket, sum(x.n)::bigint as n
     from (
-      select r.campaign_id, r.template_name, r.template_language, r.seconds, r.n
-      from report_campaign_reads r, span s, rolled_hours h
-      where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
-        and r.day = h.day and r.hour = h.hour
+      select r.campaign_id, r.template_name, r.template_language, bluetick_read_bucket(r.seconds) as bucket, r.n
+      from hourly h join report_campaign_reads r on r.org_id = p_org and r.day = h.day and r.hour = h.hour
       union all
-      select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read, 1
-      from raw c
-      where c.seconds_sent_to_read is not null
+      select r.campaign_id, r.template_name, r.template_language, r.bucket, r.n
+      from blocks b join report_campaign_block_reads r on r.org_id = p_org and r.level = b.level and r.block = b.block
+      where b.level > 0
+      union all
+      select c.campaign_id, c.template_name, c.template_language, bluetick_read_bucket(c.seconds), c.n
+      from raw_reads c
     ) x
     group by 1, 2, 3, 4
   ),
-  ranked as (  -- percentile_cont(0.5)'s two ranks (0-based, x50 between them) found in the counts
-    select r.campaign_id, r.template_name, r.template_language, r.seconds,
-           (sum(r.n) over w)::bigint - r.n as below, (sum(r.n) over w)::bigint as upto,
-           0.5::float8 * ((sum(r.n) over (partition by r.campaign_id, r.template_name, r.template_language)) - 1)::float8
-             as x50
-    from reads r
-    window w as (partition by r.campaign_id, r.template_name, r.template_language order by r.seconds)
+  targets as materialized (
+    -- per group, percentile_cont(0.5)'s two ranks (0-based, x50 between them; one when x50 is whole), each with the
+    -- bucket holding it and the number of reads below that bucket
+    select b.campaign_id, b.template_name, b.template_language, b.x50, k.rank, b.bucket, b.upto - b.n as below
+    from (
+      select b.*, sum(b.n) over w as upto,
+             0.5::float8 * ((sum(b.n) over (partition by b.campaign_id, b.template_name, b.template_language)) - 1)::float8
+               as x50
+      from buckets b
+      window w as (partition by b.campaign_id, b.template_name, b.template_language order by b.bucket)
+    ) b
+    cross join lateral (select floor(b.x50) union select ceil(b.x50)) k(rank)
+    where k.rank >= b.upto - b.n and k.rank < b.upto
+  ),
+  raw_seconds as materialized (  -- the messages' reads in the target buckets, per group, bucket and second
+    select t.campaign_id, t.template_name, t.template_language, t.bucket, c.seconds, c.n
+    from (select distinct k.campaign_id, k.template_name, k.template_language, k.bucket from targets k) t
+    join raw_reads c on coalesce(c.campaign_id, '') = coalesce(t.campaign_id, '')  -- hashed ('' is no key's value)
+      and coalesce(c.template_name, '') = coalesce(t.template_name, '')
+      and coalesce(c.template_language, '') = coalesce(t.template_language, '')
+      and bluetick_read_bucket(c.seconds) = t.bucket
+      and c.campaign_id is not distinct from t.campaign_id and c.template_name is not distinct from t.template_name
+      and c.template_language is not distinct from t.template_language
+  ),
+  at_rank as (
+    -- the second at each target rank: the reads of its bucket second by second, numbered on from the reads below the
+    -- bucket, from the hourly rows of the rolled hours (by the index on the group and the seconds; a hole in a key is
+    -- '' there) and from the messages; the first second whose number passes the rank
+    select t.campaign_id, t.template_name, t.template_language, t.x50, t.rank, v.seconds
+    from targets t
+    cross join lateral (
+      select x.seconds
+      from (
+        select e.seconds, t.below + sum(sum(e.n)) over (order by e.seconds) as upto
+        from (
+          select r.seconds, r.n
+          from report_campaign_reads r
+          where r.org_id = p_org
+            and coalesce(r.campaign_id, '') = coalesce(t.campaign_id, '')
+            and coalesce(r.template_name, '') = coalesce(t.template_name, '')
+            and coalesce(r.template_language, '') = coalesce(t.template_language, '')
+            and r.seconds >= bluetick_read_bucket_floor(t.bucket)
+            and r.seconds < bluetick_read_bucket_floor(t.bucket + 1)
+            and r.campaign_id is not distinct from t.campaign_id
+            and r.template_name is not distinct from t.template_name
+            and r.template_language is not distinct from t.template_language
+            and ((r.day - date '1970-01-01') * 24 + r.hour) in (select x.h from hours x)
+          union all
+          select c.seconds, c.n
+          from raw_seconds c
+          where c.campaign_id is not distinct from t.campaign_id
+            and c.template_name is not distinct from t.template_name
+            and c.template_language is not distinct from t.template_language and c.bucket = t.bucket
+        ) e
+        group by e.seconds
+      ) x
+      where x.upto > t.rank
+      order by x.seconds
+      limit 1
+    ) v
   ),
   medians as (
-    select v.campaign_id, v.template_name, v.template_language,
-           round((v.lo + (v.x50 - floor(v.x50)) * (v.hi - v.lo))::numeric, 1) as median
-    from (
-      select k.campaign_id, k.template_name, k.template_language, max(k.x50) as x50,
-             max(k.seconds) filter (where floor(k.x50) >= k.below and floor(k.x50) < k.upto)::float8 as lo,
-             max(k.seconds) filter (where ceil(k.x50) >= k.below and ceil(k.x50) < k.upto)::float8 as hi
-      from ranked k
-      group by 1, 2, 3
-    ) v
+    select a.campaign_id, a.template_name, a.template_language,
+           round((min(a.seconds) + (min(a.x50) - floor(min(a.x50))) * (max(a.seconds) - min(a.seconds)))::numeric, 1)
+             as median
+    from at_rank a
+    group by 1, 2, 3
   ),
   top_errors as (  -- the most frequent code, on a tie the smallest
     select distinct on (e.campaign_id, e.template_name, e.template_language)
@@ -160,9 +247,12 @@ as $$
       select x.campaign_id, x.template_name, x.template_language, x.error_code, sum(x.n) as n
       from (
         select r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
-        from report_campaign_errors r, span s, rolled_hours h
-        where r.org_id = p_org and r.day >= s.first_hour::date and r.day <= s.end_hour::date
-          and r.day = h.day and r.hour = h.hour
+        from hourly h join report_campaign_errors r on r.org_id = p_org and r.day = h.day and r.hour = h.hour
+        union all
+        select r.campaign_id, r.template_name, r.template_language, r.error_code, r.n
+        from blocks b
+        join report_campaign_block_errors r on r.org_id = p_org and r.level = b.level and r.block = b.block
+        where b.level > 0
         union all
         select c.campaign_id, c.template_name, c.template_language, c.error_code, 1
         from raw c

@@ -176,22 +176,24 @@ begin
     ) logged
     where p.org_id = logged.org_id and p.bsp_msg_id = logged.bsp_msg_id
     returning p.org_id, p.bsp_msg_id, p.status, p.ts, p.failed_reason, p.user_id, p.pricing, p.pricing_at,
-              p.parent_user_id
+              p.parent_user_id, p.template_name, p.template_language, p.campaign_id
   ), received as (
     select e.org_id, e.bsp_msg_id, lower(e.status) as status, date_trunc('second', e.ts) as ts,
-           e.failed_reason, e.user_id, e.parent_user_id,
+           e.failed_reason, e.user_id, e.parent_user_id, e.template_name, e.template_language, e.campaign_id,
            bluetick_pricing_json((e.pricing ->> 'billable')::boolean, e.pricing ->> 'pricing_model',
                                  e.pricing ->> 'pricing_category', e.pricing ->> 'pricing_type',
                                  e.pricing ->> 'conversation_id', e.pricing ->> 'conversation_origin',
                                  (e.pricing ->> 'conversation_expires_at')::timestamptz) as pricing
     from jsonb_to_recordset(p_statuses) as e(
       org_id uuid, bsp_msg_id text, status text, ts timestamptz, failed_reason text, receipt_id text,
-      user_id text, pricing jsonb, parent_user_id text)
+      user_id text, pricing jsonb, parent_user_id text, template_name text, template_language text,
+      campaign_id text)
     where e.receipt_id is null or e.org_id::text || '/' || e.receipt_id = any (v_fresh)
   ), events as (
     select r.*, case when r.pricing is not null then r.ts end as pricing_ts from received r
     union all
-    select org_id, bsp_msg_id, status, ts, failed_reason, user_id, parent_user_id, pricing, pricing_at
+    select org_id, bsp_msg_id, status, ts, failed_reason, user_id, parent_user_id, template_name, template_language,
+           campaign_id, pricing, pricing_at
     from drained
   ), per_stage as (
     -- failed_reason comes from the earliest failed event; on a tie, the least reason text. The pricing is
@@ -200,6 +202,10 @@ begin
            (array_agg(failed_reason order by ts, failed_reason)
               filter (where status = 'failed'))[1] as failed_reason,
            min(user_id) as user_id, min(parent_user_id) as parent_user_id,
+           min(template_name) as template_name,
+           (array_agg(template_language order by template_name, template_language)
+              filter (where template_name is not null))[1] as template_language,
+           min(campaign_id) as campaign_id,
            (array_agg(pricing order by pricing_ts, pricing::text) filter (where pricing is not null))[1] as pricing,
            min(pricing_ts) as pricing_ts
     from events
@@ -210,6 +216,10 @@ begin
            min(ts) filter (where status = 'failed') as failed_ts,
            min(failed_reason) filter (where status = 'failed') as failed_reason,
            min(user_id) as user_id, min(parent_user_id) as parent_user_id,
+           min(template_name) as template_name,
+           (array_agg(template_language order by template_name, template_language)
+              filter (where template_name is not null))[1] as template_language,
+           min(campaign_id) as campaign_id,
            (array_agg(pricing order by pricing_ts, pricing::text) filter (where pricing is not null))[1] as pricing,
            min(pricing_ts) as pricing_ts
     from per_stage
@@ -227,6 +237,11 @@ begin
         end,
         customer_user_id = least(m.customer_user_id, p.user_id),
         customer_parent_user_id = least(m.customer_parent_user_id, p.parent_user_id),
+        -- a template or campaign a webhook names fills the log's hole (merge rule 11): name and language together
+        (template_name, template_language) = (
+          select case when m.template_name is null then p.template_name else m.template_name end,
+                 case when m.template_name is null then p.template_language else m.template_language end),
+        campaign_id = coalesce(m.campaign_id, p.campaign_id),
         (billable, pricing_model, pricing_category, pricing_type, conversation_id, conversation_origin,
          conversation_expires_at, pricing_at) = (
           select case when w.wins then (p.pricing ->> 'billable')::boolean else m.billable end,
@@ -277,9 +292,10 @@ begin
     returning org_id
   ), parked as (
     insert into message_status_parked as q
-      (org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at, parent_user_id)
+      (org_id, bsp_msg_id, status, ts, failed_reason, user_id, pricing, pricing_at, parent_user_id, template_name,
+       template_language, campaign_id)
     select s.org_id, s.bsp_msg_id, s.status, s.ts, s.failed_reason, s.user_id, s.pricing, s.pricing_ts,
-           s.parent_user_id
+           s.parent_user_id, s.template_name, s.template_language, s.campaign_id
     from per_stage s
     where not exists (  -- an index probe: the batch holds every key's lock, so no row appears meanwhile
       select 1 from message_logs l where l.org_id = s.org_id and l.bsp_msg_id = s.bsp_msg_id)
@@ -291,6 +307,12 @@ begin
         end,
         user_id = least(q.user_id, excluded.user_id),
         parent_user_id = least(q.parent_user_id, excluded.parent_user_id),
+        (template_name, template_language) = (
+          select case when excluded.template_name < q.template_name or q.template_name is null
+                      then excluded.template_name else q.template_name end,
+                 case when excluded.template_name < q.template_name or q.template_name is null
+                      then excluded.template_language else q.template_language end),
+        campaign_id = least(q.campaign_id, excluded.campaign_id),
         pricing = case when bluetick_pricing_wins(q.pricing_at, q.pricing, excluded.pricing_at, excluded.pricing)
                        then excluded.pricing else q.pricing end,
         pricing_at = case when bluetick_pricing_wins(q.pricing_at, q.pricing, excluded.pricing_at, excluded.pricing)

@@ -64,7 +64,8 @@ set search_path = public, pg_temp
 as $$
 begin
   truncate report_dirty, report_outbound, report_latency, report_failures, report_pricing, report_unanswered,
-    report_latency_daily, report_days, report_campaigns, report_campaign_reads, report_campaign_errors;
+    report_latency_daily, report_days, report_campaigns, report_campaign_reads, report_campaign_errors,
+    report_campaign_blocks, report_campaign_block_reads, report_campaign_block_errors;
   return null;
 end
 $$;
