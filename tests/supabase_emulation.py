@@ -2,7 +2,8 @@
 
 - `emulate(dsn)`: the roles (anon, authenticated, service_role with BYPASSRLS), the `auth` schema with an
   `auth.jwt()` that reads `request.jwt.claims`, the default grants Supabase gives those roles on `public`, and
-  (`realtime=True`) the empty `supabase_realtime` publication every Supabase project has.
+  (`realtime=True`) the empty `supabase_realtime` publication every Supabase project has, with the `realtime`
+  schema's `messages` table and `topic()` function (REALTIME_SQL).
 - `PostgrestStandIn`: PostgREST cannot be installed here, so this stands in for the one route bluetick
   uses, `POST /rest/v1/rpc/{function}`, with the request shapes PostgREST documents for it. Like Supabase's
   gateway it checks the `apikey` and `Authorization: Bearer` headers. Like PostgREST it takes a JSON object
@@ -67,7 +68,33 @@ alter default privileges in schema public grant all on sequences to anon, authen
 """
 
 
-REALTIME_SQL = "create publication supabase_realtime"  # as Supabase creates it: no table yet, every action
+# As Supabase provisions Realtime: the empty `supabase_realtime` publication (every action), and the `realtime` schema
+# pieces a database-side broadcast touches: `realtime.messages` (the columns Realtime's own migrations give it,
+# partitioned by day of inserted_at, with row-level security and no policy of its own) and `realtime.topic()`, the
+# channel's topic that Realtime sets (`realtime.topic`) while it checks a user's policies on joining. Realtime's
+# server, which reads that table and sends on the websocket, is not here (it cannot be installed); what a test can
+# check is what bluetick writes there and what the policies let each user see.
+REALTIME_SQL = """
+create publication supabase_realtime;
+create schema if not exists realtime;
+create table realtime.messages (
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  event text,
+  private boolean default false,
+  updated_at timestamp without time zone not null default now(),
+  inserted_at timestamp without time zone not null default now(),
+  id uuid not null default gen_random_uuid()
+) partition by range (inserted_at);
+create table realtime.messages_default partition of realtime.messages default;
+alter table realtime.messages enable row level security;
+create or replace function realtime.topic() returns text language sql stable as $$
+  select nullif(current_setting('realtime.topic', true), '')::text
+$$;
+grant usage on schema realtime to anon, authenticated, service_role;
+grant select on realtime.messages to authenticated;
+"""
 
 
 async def emulate(admin_dsn: str, name: str, realtime: bool = False) -> str:

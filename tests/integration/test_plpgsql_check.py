@@ -22,6 +22,7 @@ import pytest
 
 from bluetick.store.migrations import migrate
 from tests.supabase_cli import PG_BIN, PG_PROGRAMS, Server, postgres15
+from tests.supabase_emulation import emulate
 
 EXTENSION = Path("/usr/share/postgresql/15/extension/plpgsql_check.control")
 
@@ -75,9 +76,19 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture
 async def checked(server: Server) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to Postgres 15 migrated as the service migrates, with plpgsql_check."""
-    await migrate(server.url())
-    conn = await asyncpg.connect(server.url())
+    """A connection to Postgres 15 migrated as the service migrates, with plpgsql_check: a database set up like a
+    Supabase project with Realtime (tests/supabase_emulation.py), so the functions and triggers made only there
+    (functions/realtime.sql's) are checked too; the rest is as on plain Postgres."""
+    url = server.url("plcheck")
+    admin = await asyncpg.connect(server.url())
+    try:
+        exists = await admin.fetchval("select 1 from pg_database where datname = 'plcheck'")
+    finally:
+        await admin.close()
+    if not exists:
+        await emulate(server.url(), "plcheck", realtime=True)
+    await migrate(url)
+    conn = await asyncpg.connect(url)
     try:
         await conn.execute("create extension if not exists plpgsql_check")
         yield conn

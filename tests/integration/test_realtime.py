@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bluetick.events import Message, StatusEvent
 from bluetick.store.migrations import migrate
+from bluetick.store.postgres import PostgresStore
 from tests.integration.test_access import as_role
 from tests.integration.test_migrations import new_database, schema_dump, sql_copy
 from tests.supabase_emulation import emulate
@@ -164,3 +166,99 @@ async def test_no_partition_serves_events_past_the_policy(supabase_dsn: str, rol
     rls = "select relrowsecurity from pg_class where relname = 'bluetick_events_default'"
     [default] = await fetch(supabase_dsn, rls)
     assert default["relrowsecurity"]
+
+
+# --------------------------------------------------------------------- Broadcast from Database (functions/realtime.sql)
+
+BROADCASTS = "select topic, extension, event, payload, private from realtime.messages order by payload ->> 'id'"
+
+
+async def test_the_merges_events_are_broadcast_to_each_organisations_private_channel(realtime_project: str):
+    """Events written by the merge itself (an organisation with the feed on) reach realtime.messages in the same
+    transaction: one broadcast each, on `org:<org_id>:events`, named by the event's type, private, without the
+    customer's phone or text. A rolled-back write broadcasts nothing; an organisation without events, nothing."""
+    a, quiet = uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(realtime_project)
+    try:
+        await conn.execute("insert into org_settings (org_id, events_feed) values ($1, true)", a)
+    finally:
+        await conn.close()
+    store = await PostgresStore.connect(realtime_project, pool_size=1, timeout_s=None)
+    try:
+        sent = datetime(2024, 12, 4, 10, 0, tzinfo=UTC)
+        for org in (a, quiet):
+            await store.apply_batch(
+                [Message(org_id=org, bsp_msg_id="wamid.rt1", to_phone="+919800000001", body="hello", sent_at=sent)],
+                [StatusEvent(org_id=org, bsp_msg_id="wamid.rt1", status="delivered", ts=sent)],
+            )
+    finally:
+        await store.close()
+    rows = await fetch(realtime_project, BROADCASTS)
+    events = await fetch(realtime_project, "select id, type from bluetick_events where org_id = $1 order by id", a)
+    assert len(events) >= 1 and len(rows) == len(events)
+    for row, event in zip(rows, events, strict=True):
+        payload = json.loads(row["payload"])
+        assert (row["topic"], row["extension"], row["event"], row["private"]) == (
+            f"org:{a}:events",
+            "broadcast",
+            event["type"],
+            True,
+        )
+        assert (payload["id"], payload["bsp_msg_id"], payload["data"]["status"]) == (
+            event["id"],
+            "wamid.rt1",
+            "DELIVERED",
+        )
+        assert not {"customer_phone", "customer_user_id", "customer_parent_user_id", "body"} & set(payload["data"])
+
+    conn = await asyncpg.connect(realtime_project)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "insert into bluetick_events (org_id, type, bsp_msg_id, data) values ($1, 'message.status', 'x', '{}')",
+                a,
+            )
+            assert await conn.fetchval("select count(*) from realtime.messages") == len(rows) + 1
+            await conn.execute("select 1/0")  # the writer's transaction fails: its broadcast goes with it
+    except asyncpg.DivisionByZeroError:
+        pass
+    finally:
+        await conn.close()
+    assert len(await fetch(realtime_project, BROADCASTS)) == len(rows)
+
+
+async def test_a_user_may_join_only_their_organisations_channel(realtime_project: str):
+    """What Realtime checks when a user joins a private channel: their select on realtime.messages with the channel's
+    topic set (realtime.topic()) and their JWT's claims. Org A's user sees A's broadcasts on A's channel, nothing on
+    B's; no org claim, nothing; anon has no right at all."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await add_events(realtime_project, a, b)
+    await add_events(realtime_project, a)
+
+    async def seen(role: str, claims: dict[str, str], topic: str) -> list[str]:
+        conn = await asyncpg.connect(realtime_project)
+        try:
+            async with conn.transaction():
+                await conn.execute("select set_config('realtime.topic', $1, true)", topic)
+                await conn.execute(f"set local role {role}")
+                await conn.execute("select set_config('request.jwt.claims', $1, true)", json.dumps(claims))
+                return [r["topic"] for r in await conn.fetch("select topic from realtime.messages")]
+        finally:
+            await conn.close()
+
+    user_a = {"role": "authenticated", "org_id": str(a)}
+    assert await seen("authenticated", user_a, f"org:{a}:events") == [f"org:{a}:events"] * 2
+    assert await seen("authenticated", user_a, f"org:{b}:events") == []
+    assert await seen("authenticated", {"role": "authenticated"}, f"org:{a}:events") == []
+    assert await seen("authenticated", {"role": "authenticated", "org_id": str(b)}, f"org:{b}:events") == [
+        f"org:{b}:events"
+    ]
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await seen("anon", {"role": "anon", "org_id": str(a)}, f"org:{a}:events")
+
+
+async def test_without_realtime_messages_there_is_no_broadcast_trigger(dsn: str):
+    url = await emulate(dsn, f"nobroadcast_{uuid.uuid4().hex[:8]}")
+    await migrate(url)
+    triggers = "select tgname from pg_trigger where tgrelid = 'bluetick_events'::regclass and not tgisinternal"
+    assert await fetch(url, triggers) == []

@@ -134,8 +134,9 @@ as $$
       offset 0  -- planned per range, so each reaches the index on (org_id, created_at)
     ) c
   ),
-  raw_reads as materialized (  -- the messages' reads per group and second
-    select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read as seconds, count(*) as n
+  raw_reads as materialized (  -- the messages' reads per group and second, with the second's bucket
+    select c.campaign_id, c.template_name, c.template_language, c.seconds_sent_to_read as seconds,
+           bluetick_read_bucket(c.seconds_sent_to_read) as bucket, count(*) as n
     from raw c
     where c.seconds_sent_to_read is not null
     group by 1, 2, 3, 4
@@ -167,7 +168,7 @@ as $$
       from blocks b join report_campaign_block_reads r on r.org_id = p_org and r.level = b.level and r.block = b.block
       where b.level > 0
       union all
-      select c.campaign_id, c.template_name, c.template_language, bluetick_read_bucket(c.seconds), c.n
+      select c.campaign_id, c.template_name, c.template_language, c.bucket, c.n
       from raw_reads c
     ) x
     group by 1, 2, 3, 4
@@ -192,7 +193,7 @@ as $$
     join raw_reads c on coalesce(c.campaign_id, '') = coalesce(t.campaign_id, '')  -- hashed ('' is no key's value)
       and coalesce(c.template_name, '') = coalesce(t.template_name, '')
       and coalesce(c.template_language, '') = coalesce(t.template_language, '')
-      and bluetick_read_bucket(c.seconds) = t.bucket
+      and c.bucket = t.bucket
       and c.campaign_id is not distinct from t.campaign_id and c.template_name is not distinct from t.template_name
       and c.template_language is not distinct from t.template_language
   ),
