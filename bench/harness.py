@@ -82,12 +82,17 @@ class Bench:
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))  # with DATABASE_URL the API needs one
     baseline: Baseline | None = None  # set up by the baseline section for its run
 
+    def _baseline_of(self, target: Target) -> Baseline | None:
+        return self.baseline if target.baseline else None
+
     def dsn_for(self, target: Target) -> str:
         """The database `target` writes: the baseline's own for the baseline revision, else the bench's."""
-        return self.baseline.dsn if target.baseline and self.baseline else self.dsn
+        baseline = self._baseline_of(target)
+        return baseline.dsn if baseline else self.dsn
 
     def store_for(self, target: Target) -> PostgresStore:
-        return self.baseline.store if target.baseline and self.baseline else self.store
+        baseline = self._baseline_of(target)
+        return baseline.store if baseline else self.store
 
     @contextlib.asynccontextmanager
     async def server(self, target: Target) -> AsyncIterator[procs.Server]:
@@ -123,9 +128,10 @@ class Bench:
         main_py = "main.py"
         code: dict[str, str] = {}
         if target.baseline:  # the baseline revision's checkout: its main.py, its package first on the path
-            assert self.baseline is not None, "a baseline target needs the baseline section's set-up"
-            main_py = str(self.baseline.root / "main.py")
-            code = {"PYTHONPATH": str(self.baseline.root / "src")}
+            baseline = self._baseline_of(target)
+            assert baseline is not None, "a baseline target needs the baseline section's set-up"
+            main_py = str(baseline.root / "main.py")
+            code = {"PYTHONPATH": str(baseline.root / "src")}
         argv = [sys.executable, main_py, "serve"] + (["--workers", str(target.workers)] if target.workers > 1 else [])
         env = {
             **code,

@@ -197,3 +197,11 @@ def test_an_unreadable_interakt_raw_template_leaves_the_template_out_and_the_sta
     parsed = interakt.parse(ORG, doc, NOW)
     assert [(s.status, s.campaign_id, s.template_name) for s in parsed.statuses] == [("delivered", None, None)]
     assert not parsed.errors
+
+
+def test_an_interakt_raw_template_is_read_by_the_house_json_reader():
+    """jsoncodec reads what the standard library reads, a lone surrogate escape included (orjson alone refuses it)."""
+    doc = payload("campaigns/interakt_campaign_delivered.json")
+    doc["data"]["message"]["raw_template"] = '{"name": "promo", "language": "en", "category": "\\ud800"}'
+    parsed = interakt.parse(ORG, doc, NOW)
+    assert [(s.template_name, s.template_language) for s in parsed.statuses] == [("promo", "en")]

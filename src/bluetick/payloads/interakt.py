@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-
+from bluetick import jsoncodec
 from bluetick.events import Direction, Message, StatusEvent
 from bluetick.payloads.common import (
     ItemError,
@@ -114,8 +113,8 @@ def _raw_template(value: Any) -> tuple[str | None, str | None]:
     if not isinstance(value, str):
         return None, None
     try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        doc = jsoncodec.loads(value)
+    except ValueError:
         return None, None
     if not isinstance(doc, dict) or (name := lenient(label, doc.get("name"), "raw_template.name")) is None:
         return None, None

@@ -78,7 +78,7 @@ comment on function bluetick_pct(bigint, bigint) is
   'part / whole as a percentage rounded to two decimals; NULL when whole is 0.';
 
 -- The bucket of a number of seconds from sent to read, for the campaign funnel's median (migration
--- 0020_campaign_read_days.sql): under 16 seconds each second is its own bucket; above, each power of two is cut in 8
+-- 0020_campaign_blocks.sql): under 16 seconds each second is its own bucket; above, each power of two is cut in 8
 -- equal buckets (16-17, 18-19, ..., 30-31, then 32-35, ...), so a bucket spans at most an eighth of its values and
 -- its number grows with the seconds. bluetick_read_bucket_floor(b) is bucket b's first second: b holds
 -- [floor(b), floor(b + 1)).

@@ -1,4 +1,4 @@
--- Supabase Realtime, "Broadcast from Database" (issue 26; docs/design.md, "Events on Supabase"). Realtime's Postgres
+-- Supabase Realtime, "Broadcast from Database" (issue 26; docs/design.md, Events, "On Supabase: Realtime"). Realtime's Postgres
 -- Changes cannot stream the outbox (a partitioned table without a primary key), so where Supabase's `realtime`
 -- schema exists every event the outbox gets is also written to `realtime.messages`, the table Realtime reads to
 -- broadcast: to the private channel `org:<org_id>:events`, its event named by the event's type, once per statement
@@ -8,8 +8,8 @@
 -- nothing in realtime.messages needs erasing: a subscriber that needs them reads the feed or the lookup. Does
 -- nothing on a Postgres without `realtime.messages`.
 
--- The outbox's statement trigger on Supabase: this statement's new events as broadcasts. Dynamic SQL, since
--- realtime.messages exists only there (so plpgsql_check, which runs on plain Postgres, has nothing to resolve).
+-- The outbox's statement trigger on Supabase: this statement's new events as broadcasts. Dynamic SQL: the function
+-- is made on every database, and realtime.messages exists only on Supabase's.
 create or replace function bluetick_events_broadcast()
 returns trigger
 language plpgsql

@@ -1,4 +1,4 @@
--- Campaign rollups by blocks of hours (issue 25; docs/design.md, "Campaign rollups"). The hourly campaign rollups
+-- Campaign rollups by blocks of hours (issue 25; docs/design.md, "Blocks of hours"). The hourly campaign rollups
 -- (0018) summed again over aligned blocks of 2^level hours, level 1 to 12 (2 hours to 170 days): block b of level L
 -- holds the UTC hours [b * 2^L, (b + 1) * 2^L) counted from 1970-01-01 00:00. bluetick_campaign_funnel covers the
 -- window's rolled hours with the fewest such blocks (about 20 for 30 days, whatever the organisation's size), so it
